@@ -6,6 +6,7 @@ Any config field can be overridden, e.g. `--config.num_epochs=3`.
 """
 
 import os
+import re
 import sys
 
 # TensorFlow (used by TFDS only to prepare data) logs a lot at import time.
@@ -28,6 +29,23 @@ config_flags.DEFINE_config_file(
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def parse_flags(argv):
+  """absl's flag parser, plus one line for a config field that does not exist.
+
+  ml_collections raises AttributeError (with a "did you mean" hint) from deep
+  inside flag parsing for `--config.typo=...`; absl would print a traceback.
+  """
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError) as e:
+    text = str(e).replace('\\n', ' ').replace('\\', '')
+    field = re.search(r"'([\w.]+)'", text)
+    hint = re.search(r'Did you mean "([\w.]+)"', text)
+    sys.exit(f'Error: config has no field '
+             f'{field[1] if field else text!r}'
+             + (f'; did you mean {hint[1]!r}?' if hint else '.'))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
@@ -40,4 +58,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

