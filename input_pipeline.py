@@ -143,6 +143,8 @@ def _load_idx_split(directory, split: str) -> dict:
 def load_idx_dir(directory) -> Datasets:
   """Reads the four standard IDX files of `directory` (no TensorFlow needed)."""
   directory = pathlib.Path(directory).expanduser()
+  if not directory.is_dir():
+    raise DataError(f'IDX folder {directory} does not exist.')
   missing = missing_idx_files(directory)
   if missing:
     raise DataError(f'{directory} lacks {", ".join(missing)} (raw or .gz).')
@@ -344,6 +346,12 @@ def load_datasets(config) -> Datasets:
   if config.data_source == 'tfds':
     manual_dir = (pathlib.Path(config.idx_dir).expanduser()
                   if config.idx_dir else None)
+    if manual_dir is not None and not has_official_files(
+        manual_dir, config.dataset, config):
+      raise DataError(
+          f'{manual_dir} does not hold the official {config.dataset} .gz files '
+          '(TFDS checks their checksums); read it with --config.data_source='
+          'idx or auto instead.')
     download = (config.allow_download and manual_dir is None
                 and not tfds_is_prepared(config.dataset, config)
                 and network_answers(_download_url(config)))

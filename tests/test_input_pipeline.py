@@ -46,6 +46,11 @@ def test_empty_folder_names_all_four_files(tmp_path):
     assert stem in str(error.value)
 
 
+def test_missing_folder_is_reported(tmp_path):
+  with pytest.raises(DataError, match='IDX folder .*nowhere does not exist'):
+    input_pipeline.load_idx_dir(tmp_path / 'nowhere')
+
+
 def test_truncated_raw_file_is_reported(tmp_path):
   write_idx_dataset(tmp_path, compress=False)
   path = tmp_path / 'train-images-idx3-ubyte'
@@ -118,8 +123,8 @@ def small_tfds_mnist(monkeypatch):
   """Lets TFDS's real MNIST builder prepare a small generated dataset.
 
   Two things are patched, nothing else: the example counts (the builder
-  hard-codes 60,000/10,000) and the checksum check (our generated files are
-  not the official bytes). Download, extraction, example generation, the
+  hard-codes 60,000/10,000) and the checksum checks, TFDS's and ours (our
+  generated files are not the official bytes). Download, extraction, example generation, the
   TFRecord writing and reading all run as in a real prepare.
   """
   tfds = input_pipeline._import_tfds()  # pylint: disable=protected-access
@@ -129,6 +134,8 @@ def small_tfds_mnist(monkeypatch):
   monkeypatch.setattr(tfds.download.DownloadManager,
                       '_register_or_validate_checksums',
                       lambda self, url, url_info, path: None)
+  monkeypatch.setattr(input_pipeline, 'has_official_files',
+                      lambda directory, name, config: True)
   return tfds
 
 
@@ -165,6 +172,13 @@ def test_train_and_evaluate_through_tfds(small_tfds_mnist, tmp_path,
 def test_generated_files_are_not_taken_for_official_ones(idx_dir, tmp_path):
   config = small_config(idx_dir, data_dir=str(tmp_path))
   assert not input_pipeline.has_official_files(idx_dir, 'mnist', config)
+
+
+def test_tfds_source_refuses_unofficial_files_in_one_line(idx_dir, tmp_path):
+  config = small_config(idx_dir, data_source='tfds', data_dir=str(tmp_path))
+  with pytest.raises(DataError, match='does not hold the official mnist .gz '
+                     'files'):
+    input_pipeline.load_datasets(config)
 
 
 def test_auto_reads_unofficial_idx_folder_directly(idx_dir, tmp_path):
