@@ -10,7 +10,6 @@ plotted exactly.
 
 import csv
 import functools
-import json
 import pathlib
 import time
 
