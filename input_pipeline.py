@@ -179,7 +179,7 @@ def _builder(name: str, config):
 
 
 def official_urls(name: str, config) -> dict:
-  """TFDS's registered files for `name`: {filename: UrlInfo with url}."""
+  """TFDS's registered files for `name`: {filename: (url, UrlInfo)}."""
   return {info.filename: (url, info)
           for url, info in _builder(name, config).url_infos.items()}
 
@@ -227,8 +227,10 @@ def load_tfds(name: str, config, manual_dir=None,
       logging.info('Downloading and preparing %s with TFDS.', name)
       builder.download_and_prepare()
     else:
-      raise DataError(f'TFDS has no prepared copy of {name} in '
-                      f'{data_root(config)}.')
+      raise DataError(
+          f'TFDS has no prepared copy of {name} in {data_root(config)} and '
+          'cannot download it (offline, or allow_download=False): pass the '
+          'official .gz files as --config.idx_dir=FOLDER.')
   splits = {}
   for split in ('train', 'test'):
     data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
