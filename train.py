@@ -23,14 +23,16 @@ import optax
 
 import input_pipeline
 import models
+import plots
 import schedules
 import validation
 
 # Re-exported: the seed's public API lives here in the Flax guide.
 create_learning_rate_fn = schedules.create_learning_rate_fn
 
-STEP_LOG = 'train_steps.csv'
-EPOCH_LOG = 'epochs.csv'
+STEP_LOG = plots.STEP_LOG
+EPOCH_LOG = plots.EPOCH_LOG
+CURVES_PNG = 'curves.png'
 STEP_FIELDS = ('step', 'epoch', 'learning_rate', 'loss', 'accuracy')
 EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
                 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
@@ -162,16 +164,13 @@ class MetricsWriter:
 
 
 def _log_setup(config, data, steps_per_epoch, learning_rate_fn):
-  num_warmup = schedules.warmup_steps(config, steps_per_epoch)
   total = config.num_epochs * steps_per_epoch
   logging.info('Data: %s (train %d, test %d).', data.source,
                len(data.train['label']), len(data.test['label']))
   logging.info('JAX devices: %s', jax.devices())
-  logging.info(
-      'Schedule: %d epochs x %d steps = %d steps; linear warmup over %d steps '
-      'to %g, then cosine decay to 0 (lr at last step %.3g).',
-      config.num_epochs, steps_per_epoch, total, num_warmup,
-      config.learning_rate, float(learning_rate_fn(total - 1)))
+  logging.info('Schedule: %s (lr at last step %.3g).',
+               schedules.describe(config, steps_per_epoch),
+               float(learning_rate_fn(total - 1)))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -179,7 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Trains for `config.num_epochs`, evaluating after every epoch.
 
   Writes to `workdir`: config.json, train_steps.csv (step, epoch,
-  learning_rate, loss, accuracy for every step) and epochs.csv.
+  learning_rate, loss, accuracy for every step), epochs.csv and curves.png.
 
   Raises:
     validation.ConfigError: a config field is out of range.
@@ -233,5 +232,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           test_accuracy * 100, elapsed, summary['images_per_s'])
   finally:
     writer.close()
-  logging.info('Wrote %s and %s in %s.', STEP_LOG, EPOCH_LOG, workdir)
+  plots.plot_run(workdir, workdir / CURVES_PNG)
+  logging.info('Wrote %s, %s and %s in %s.', STEP_LOG, EPOCH_LOG, CURVES_PNG,
+               workdir)
   return state

@@ -8,6 +8,8 @@ here runs before any data is loaded or any function is compiled.
 import math
 import numbers
 
+import schedules
+
 SUPPORTED_DATASETS = ('mnist', 'fashion_mnist')
 DATA_SOURCES = ('auto', 'tfds', 'idx')
 
@@ -46,6 +48,7 @@ def validate_config(config) -> None:
   if not _is_int(config.eval_batch_size) or config.eval_batch_size < 1:
     _fail('eval_batch_size', config.eval_batch_size,
           'must be an integer >= 1')
+  _validate_schedule(config)
   if config.dataset not in SUPPORTED_DATASETS:
     _fail('dataset', config.dataset, f'must be one of {SUPPORTED_DATASETS}')
   if config.data_source not in DATA_SOURCES:
@@ -63,3 +66,46 @@ def validate_batch_size(config, train_size: int) -> None:
   if config.batch_size > train_size:
     _fail('batch_size', config.batch_size,
           f'must lie in [1, {train_size}] (the size of the training split)')
+
+
+def _check_real(config, name, low, high, allowed, low_open=False,
+                high_open=False):
+  value = schedules.field(config, name)
+  ok = _is_real(value) and (value > low if low_open else value >= low) and (
+      value < high if high_open else value <= high)
+  if not ok:
+    _fail(name, value, allowed)
+
+
+def _validate_schedule(config) -> None:
+  """The schedule's fields, including the combinations that cannot work."""
+  kind = schedules.field(config, 'schedule')
+  if kind not in schedules.SCHEDULES:
+    _fail('schedule', kind, f'must be one of {schedules.SCHEDULES}')
+  peak = config.learning_rate
+  _check_real(config, 'min_learning_rate', 0, peak,
+              f'must lie in [0, learning_rate={peak:g}] (a floor above the '
+              'peak is not a decay)')
+  _check_real(config, 'warmup_init_lr', 0, peak,
+              f'must lie in [0, learning_rate={peak:g}]')
+  if kind == 'sgdr':
+    room = config.num_epochs - config.warmup_epochs
+    _check_real(config, 'cycle_epochs', 1, room,
+                f'must lie in [1, num_epochs - warmup_epochs = {room:g}] '
+                '(the first cycle must fit after the warmup)')
+    _check_real(config, 'cycle_mult', 1, math.inf,
+                'must be a number >= 1 (cycles never shrink)')
+    _check_real(config, 'restart_decay', 0, 1,
+                'must lie in (0, 1]', low_open=True)
+  if kind == 'step':
+    _check_real(config, 'step_decay', 0, 1, 'must lie in (0, 1]',
+                low_open=True)
+    epochs = schedules.field(config, 'step_epochs')
+    allowed = (f'must be increasing epochs inside (warmup_epochs='
+               f'{config.warmup_epochs:g}, num_epochs={config.num_epochs})')
+    if (not isinstance(epochs, (tuple, list))
+        or not all(_is_real(e) for e in epochs)):
+      _fail('step_epochs', epochs, allowed)
+    if any(b <= a for a, b in zip(epochs, epochs[1:])) or any(
+        not config.warmup_epochs < e < config.num_epochs for e in epochs):
+      _fail('step_epochs', epochs, allowed)

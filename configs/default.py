@@ -31,10 +31,27 @@ def get_config():
   config.batch_size = 128
   config.eval_batch_size = 1000
 
-  # Schedule: linear warmup from 0 over warmup_epochs (may be fractional),
-  # then cosine decay to 0 over the remaining epochs.
+  # Schedule (see schedules.py): a linear warmup from warmup_init_lr to
+  # learning_rate over warmup_epochs (may be fractional), then the body:
+  #   'warmup_cosine'  cosine decay to min_learning_rate (the seed's);
+  #   'sgdr'           cosine cycles with warm restarts (cycle_* fields);
+  #   'constant'       learning_rate throughout;
+  #   'step'           learning_rate x step_decay at each of step_epochs.
+  config.schedule = 'warmup_cosine'
   config.num_epochs = 10
   config.warmup_epochs = 1.0
+  config.warmup_init_lr = 0.0
+  config.min_learning_rate = 0.0  # floor of the decay (all schedules)
+  # sgdr: the first cycle lasts cycle_epochs, each next one cycle_mult times
+  # longer; the peak is multiplied by restart_decay at every restart. Whole
+  # cycles fill the run; the last one is stretched to end at num_epochs.
+  config.cycle_epochs = 3.0
+  config.cycle_mult = 2.0
+  config.restart_decay = 1.0
+  # step: epochs (from the start of the run) at which the rate is multiplied
+  # by step_decay, e.g. --config.step_epochs="(5, 8)".
+  config.step_epochs = (5, 8)
+  config.step_decay = 0.1
 
   config.seed = 0
   return config

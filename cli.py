@@ -1,0 +1,59 @@
+"""What every command-line tool here shares: config flags and one-line errors.
+
+Each tool (main.py, plot_schedule.py, lr_range_test.py, compare_schedules.py)
+takes `--config=configs/....py` with `--config.field=value` overrides, and
+turns a bad field or missing data into one line, never a traceback.
+"""
+
+import contextlib
+import os
+import re
+import sys
+
+# TensorFlow (used by TFDS only to prepare data) logs a lot at import time.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from ml_collections import config_flags
+
+import input_pipeline
+import validation
+
+
+def define_config_flag() -> None:
+  config_flags.DEFINE_config_file(
+      'config', None, 'Path to a training configuration file.',
+      lock_config=True)
+  flags.mark_flag_as_required('config')
+
+
+def parse_flags(argv):
+  """absl's flag parser, plus one line for a config field that does not exist.
+
+  ml_collections raises AttributeError (with a "did you mean" hint) from deep
+  inside flag parsing for `--config.typo=...`; absl would print a traceback.
+  """
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError) as e:
+    text = str(e).replace('\\n', ' ').replace('\\', '')
+    field = re.search(r"'([\w.]+)'", text)
+    hint = re.search(r'Did you mean "([\w.]+)"', text)
+    sys.exit(f'Error: config has no field '
+             f'{field[1] if field else text!r}'
+             + (f'; did you mean {hint[1]!r}?' if hint else '.'))
+
+
+@contextlib.contextmanager
+def one_line_errors():
+  """Exits with `Error: ...` for the errors a user can fix."""
+  try:
+    yield
+  except (validation.ConfigError, input_pipeline.DataError) as e:
+    sys.exit(f'Error: {e}')
+
+
+def run(main) -> None:
+  """app.run with the config-aware flag parser."""
+  app.run(main, flags_parser=parse_flags)

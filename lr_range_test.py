@@ -1,0 +1,148 @@
+"""Learning-rate range test (Smith, 2017; fastai's lr_find): pick a peak rate.
+
+  python lr_range_test.py --config=configs/default.py --workdir=runs/lr_range
+
+Trains the config's model on its real training data while the rate grows
+exponentially from --min_lr to --max_lr over --steps steps, records the loss
+at every step, and stops once the smoothed loss diverges (exceeds
+--divergence_factor times its minimum, or stops being finite). Writes
+lr_range_test.csv and lr_range_test.png into the workdir and prints a
+suggested `learning_rate`: the rate at the minimum of the smoothed loss,
+divided by 10 (fastai's "lr_min" rule), kept inside the ramp. The optimizer is
+the config's own (SGD with config.momentum), so the suggestion is for it.
+"""
+
+import csv
+import dataclasses
+import pathlib
+
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+import optax
+
+import cli
+import input_pipeline
+import plots
+import train
+import validation
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('workdir', None, 'Where to write the CSV and the PNG.')
+flags.DEFINE_float('min_lr', 1e-5, 'Rate at the first step.', lower_bound=0)
+flags.DEFINE_float('max_lr', 10.0, 'Rate at the last step.', lower_bound=0)
+flags.DEFINE_integer('steps', 300, 'Length of the ramp.', lower_bound=2)
+flags.DEFINE_float('divergence_factor', 4.0,
+                   'Stop once the smoothed loss exceeds this times its '
+                   'minimum.', lower_bound=1)
+flags.mark_flag_as_required('workdir')
+cli.define_config_flag()
+
+CSV_NAME = 'lr_range_test.csv'
+PNG_NAME = 'lr_range_test.png'
+SMOOTHING = 0.95  # EMA weight of the loss curve (bias-corrected)
+RULE = 'rate at the minimum of the smoothed loss / 10'
+
+
+@dataclasses.dataclass
+class RangeTestResult:
+  rates: np.ndarray      # the rate applied at each step that ran
+  losses: np.ndarray     # the loss of each of those steps
+  smoothed: np.ndarray   # bias-corrected EMA of `losses`
+  suggestion: float
+  diverged_at: int | None  # step at which the run stopped, if it diverged
+
+
+def exponential_ramp(min_lr, max_lr, steps) -> optax.Schedule:
+  """min_lr * (max_lr / min_lr) ** (step / (steps - 1)), from optax."""
+  return optax.exponential_decay(
+      init_value=min_lr, transition_steps=steps - 1,
+      decay_rate=max_lr / min_lr)
+
+
+def batches(train_ds, batch_size, rng):
+  """Endless batches: a fresh permutation of the training split per pass."""
+  size = len(train_ds['label'])
+  for epoch in range(10**9):
+    perm = np.asarray(jax.random.permutation(
+        jax.random.fold_in(rng, epoch), size))
+    for start in range(0, size - batch_size + 1, batch_size):
+      idx = perm[start:start + batch_size]
+      yield {key: value[idx] for key, value in train_ds.items()}
+
+
+def suggest(rates, smoothed) -> float:
+  """RULE, clipped to the part of the ramp that ran."""
+  best = int(np.nanargmin(np.where(np.isfinite(smoothed), smoothed, np.nan)))
+  return float(np.clip(rates[best] / 10, rates[0], rates[-1]))
+
+
+def run_range_test(config, train_ds, min_lr, max_lr, steps,
+                   divergence_factor=4.0) -> RangeTestResult:
+  """Ramps the rate and records the loss; see the module docstring."""
+  if not 0 < min_lr < max_lr:
+    raise validation.ConfigError(
+        f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: need '
+        '0 < min_lr < max_lr.')
+  lr_fn = exponential_ramp(min_lr, max_lr, steps)
+  init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
+  state = train.create_train_state(init_rng, config, lr_fn)
+  rates, losses, smoothed = [], [], []
+  average, best, diverged_at = 0.0, np.inf, None
+  for step, batch in zip(range(steps),
+                         batches(train_ds, config.batch_size, data_rng)):
+    state, metrics = train.train_step(state, batch, lr_fn)
+    metrics = jax.device_get(metrics)
+    loss = float(metrics['loss'])
+    average = SMOOTHING * average + (1 - SMOOTHING) * loss
+    smooth = average / (1 - SMOOTHING ** (step + 1))
+    rates.append(float(metrics['learning_rate']))
+    losses.append(loss)
+    smoothed.append(smooth)
+    best = min(best, smooth)
+    if not np.isfinite(smooth) or smooth > divergence_factor * best:
+      diverged_at = step
+      break
+  rates, smoothed = np.array(rates), np.array(smoothed)
+  return RangeTestResult(rates, np.array(losses), smoothed,
+                         suggest(rates, smoothed), diverged_at)
+
+
+def write_outputs(result: RangeTestResult, workdir) -> None:
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  with open(workdir / CSV_NAME, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['step', 'learning_rate', 'loss', 'smoothed_loss'])
+    for step, row in enumerate(zip(result.rates, result.losses,
+                                   result.smoothed)):
+      writer.writerow([step] + [repr(float(v)) for v in row])
+  plots.plot_range_test(result.rates, result.losses, result.smoothed,
+                        result.suggestion, RULE, workdir / PNG_NAME)
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  with cli.one_line_errors():
+    validation.validate_config(config)
+    data = input_pipeline.load_datasets(config)
+    validation.validate_batch_size(config, len(data.train['label']))
+    result = run_range_test(config, data.train, FLAGS.min_lr, FLAGS.max_lr,
+                            FLAGS.steps, FLAGS.divergence_factor)
+  write_outputs(result, FLAGS.workdir)
+  ran = len(result.rates)
+  logging.info('Range test: %d steps from %.3g to %.3g%s.', ran,
+               result.rates[0], result.rates[-1],
+               f'; loss diverged at step {result.diverged_at}'
+               if result.diverged_at is not None else ' (no divergence)')
+  print(f'Suggested learning_rate: {result.suggestion:.3g} ({RULE}).')
+  print(f'Use it with: --config.learning_rate={result.suggestion:.3g}')
+  print(f'Wrote {pathlib.Path(FLAGS.workdir) / CSV_NAME} and '
+        f'{pathlib.Path(FLAGS.workdir) / PNG_NAME}')
+
+
+if __name__ == '__main__':
+  cli.run(main)

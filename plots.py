@@ -1,0 +1,120 @@
+"""The project's pictures: a schedule, a run's curves, a range test, a comparison.
+
+Every function writes one PNG with matplotlib's file-only Agg backend, so they
+work on machines without a display (CI, a server over ssh).
+"""
+
+import csv
+import pathlib
+import textwrap
+
+import matplotlib
+
+matplotlib.use('Agg')  # files only; no display needed
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+STEP_LOG = 'train_steps.csv'
+EPOCH_LOG = 'epochs.csv'
+DPI = 100
+
+
+def read_columns(path) -> dict:
+  """A CSV file as {column: np.ndarray of float}."""
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  if not rows:
+    raise ValueError(f'{path} holds no rows yet.')
+  return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+
+
+def _save(fig, output) -> None:
+  fig.savefig(output, dpi=DPI)
+  plt.close(fig)
+
+
+def _mark_epochs(ax, epoch_starts) -> None:
+  for boundary in epoch_starts:
+    ax.axvline(boundary, color='gray', ls=':', lw=0.8)
+
+
+def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
+  """Learning rate vs. step, epochs dotted, restarts/drops dashed red."""
+  fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+  ax.plot(steps, rates, color='tab:blue')
+  _mark_epochs(ax, epoch_starts)
+  for i, step in enumerate(restarts):
+    ax.axvline(step, color='tab:red', ls='--', lw=1,
+               label='restart / drop' if i == 0 else None)
+  if len(restarts):
+    ax.legend(loc='upper right')
+  ax.set_xlabel('step (dotted lines: epoch boundaries)')
+  ax.set_ylabel('learning rate')
+  ax.set_title(textwrap.fill(title, 95), fontsize=9)
+  _save(fig, output)
+
+
+def plot_run(workdir, output) -> None:
+  """Per-step rate and loss, and per-epoch test accuracy, from a workdir."""
+  workdir = pathlib.Path(workdir)
+  steps = read_columns(workdir / STEP_LOG)
+  epochs = read_columns(workdir / EPOCH_LOG)
+  fig = plt.figure(figsize=(8, 8), constrained_layout=True)
+  ax_lr = fig.add_subplot(3, 1, 1)
+  ax_loss = fig.add_subplot(3, 1, 2, sharex=ax_lr)
+  ax_acc = fig.add_subplot(3, 1, 3)
+  ax_lr.plot(steps['step'], steps['learning_rate'], color='tab:blue')
+  ax_lr.set_ylabel('learning rate')
+  ax_loss.plot(steps['step'], steps['loss'], color='tab:orange', lw=0.6)
+  ax_loss.set_yscale('log')
+  ax_loss.set_ylabel('train loss (per step)')
+  ax_loss.set_xlabel('step')
+  for ax in (ax_lr, ax_loss):
+    _mark_epochs(ax, epochs['step'][:-1])
+  ax_acc.plot(epochs['epoch'], 100 * epochs['test_accuracy'], 'o-',
+              color='tab:green')
+  ax_acc.set_xlabel('epoch')
+  ax_acc.set_ylabel('test accuracy (%)')
+  best = int(np.argmax(epochs['test_accuracy']))
+  ax_acc.annotate(f'{100 * epochs["test_accuracy"][best]:.2f}%',
+                  (epochs['epoch'][best], 100 * epochs['test_accuracy'][best]),
+                  textcoords='offset points', xytext=(0, -14), ha='center')
+  fig.suptitle(f'{workdir.name}: learning rate, loss and test accuracy')
+  _save(fig, output)
+
+
+def plot_range_test(rates, losses, smoothed, suggestion, rule, output) -> None:
+  """Loss vs. learning rate (log x) with the suggested rate marked."""
+  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+  ax.plot(rates, losses, color='tab:orange', lw=0.6, alpha=0.5,
+          label='loss per step')
+  ax.plot(rates, smoothed, color='tab:blue', label='smoothed loss')
+  ax.axvline(suggestion, color='tab:red', ls='--',
+             label=f'suggested learning_rate = {suggestion:.3g}')
+  ax.set_xscale('log')
+  finite = smoothed[np.isfinite(smoothed)]
+  if finite.size:
+    ax.set_ylim(0, min(float(finite.max()), 4 * float(finite[0])) * 1.05)
+  ax.set_xlabel('learning rate (exponential ramp)')
+  ax.set_ylabel('training loss')
+  ax.set_title(f'Learning-rate range test ({rule})', fontsize=10)
+  ax.legend(loc='upper left')
+  _save(fig, output)
+
+
+def plot_comparison(curves: dict, target, output) -> None:
+  """Test accuracy per epoch, one line per schedule."""
+  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+  for name, (epochs, accuracy) in curves.items():
+    ax.plot(epochs, 100 * np.asarray(accuracy), 'o-', label=name)
+  if target:
+    ax.axhline(100 * target, color='gray', ls=':',
+               label=f'target {100 * target:g}%')
+  ax.set_xlabel('epoch')
+  ax.set_ylabel('test accuracy (%)')
+  all_acc = np.concatenate([np.asarray(a) for _, a in curves.values()])
+  ax.set_ylim(max(100 * np.percentile(all_acc, 10) - 0.5, 0), 100)
+  ax.set_title('Same model, data and seed; only the schedule differs',
+               fontsize=10)
+  ax.legend(loc='lower right')
+  _save(fig, output)
