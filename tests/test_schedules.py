@@ -6,7 +6,10 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import default
+import schedules
 import train
+import validation
 
 
 def seed_schedule_closed_form(step, base, num_epochs, warmup_epochs, spe):
@@ -89,3 +92,132 @@ def test_schedule_is_continuous_at_the_warmup_boundary():
   before, at, after = (float(fn(s)) for s in (15, 16, 17))
   assert before < at and after < at
   assert at - before == pytest.approx(0.05 / 16, rel=1e-5)
+
+
+def schedule_config(**fields):
+  config = default.get_config()
+  config.update(fields)
+  validation.validate_config(config)
+  return config
+
+
+def sgdr_closed_form(step, starts, lengths, peaks, floor):
+  """Loshchilov & Hutter (2017), eq. (5), with the cycles written out."""
+  i = max(k for k, start in enumerate(starts) if start <= step)
+  t_cur, t_i = step - starts[i], lengths[i]
+  return floor + 0.5 * (peaks[i] - floor) * (1 + math.cos(math.pi * t_cur / t_i))
+
+
+# 15 epochs of 10 steps, no warmup: cycles of 1, 2, 4 and 8 epochs fill the
+# run exactly; each peak is half the previous one; the floor is 0.001.
+SGDR_STARTS = [0, 10, 30, 70]
+SGDR_LENGTHS = [10, 20, 40, 80]
+SGDR_PEAKS = [0.1, 0.05, 0.025, 0.0125]
+
+
+def sgdr_named_steps():
+  steps = {}
+  for i, (start, length) in enumerate(zip(SGDR_STARTS, SGDR_LENGTHS)):
+    steps[f'cycle {i + 1} first step'] = start
+    steps[f'cycle {i + 1} middle'] = start + length // 2
+    steps[f'cycle {i + 1} last step'] = start + length - 1
+  return steps
+
+
+def test_sgdr_matches_the_paper_at_named_steps():
+  config = schedule_config(
+      schedule='sgdr', num_epochs=15, warmup_epochs=0.0, cycle_epochs=1.0,
+      cycle_mult=2.0, restart_decay=0.5, min_learning_rate=0.001)
+  fn = train.create_learning_rate_fn(config, 0.1, 10)
+  for name, step in sgdr_named_steps().items():
+    expected = sgdr_closed_form(step, SGDR_STARTS, SGDR_LENGTHS, SGDR_PEAKS,
+                                0.001)
+    np.testing.assert_allclose(float(fn(step)), expected, rtol=1e-5,
+                               err_msg=name)
+  # Spelled out: a restart jumps from near the floor back to the new peak.
+  assert float(fn(9)) == pytest.approx(
+      0.001 + 0.0495 * (1 + math.cos(0.9 * math.pi)), rel=1e-5)
+  assert float(fn(10)) == pytest.approx(0.05, rel=1e-6)
+  assert float(fn(30)) == pytest.approx(0.025, rel=1e-6)
+  assert float(fn(70)) == pytest.approx(0.0125, rel=1e-6)
+  assert float(fn(149)) == pytest.approx(sgdr_closed_form(
+      149, SGDR_STARTS, SGDR_LENGTHS, SGDR_PEAKS, 0.001), rel=1e-5)
+
+
+def test_sgdr_cycle_layout_after_warmup_stretches_the_last_cycle():
+  # 1 warmup epoch, then cycles of 2 epochs (mult 1) in the 7 epochs left:
+  # three whole cycles fit, the third takes the leftover epoch (3 epochs).
+  config = schedule_config(schedule='sgdr', num_epochs=8, warmup_epochs=1.0,
+                           cycle_epochs=2.0, cycle_mult=1.0)
+  cycles = schedules.sgdr_cycles(config, 0.1, 10)
+  assert [(c.start, c.length) for c in cycles] == [(10, 20), (30, 20),
+                                                   (50, 30)]
+  fn = train.create_learning_rate_fn(config, 0.1, 10)
+  assert float(fn(5)) == pytest.approx(0.05)              # warmup
+  assert float(fn(10)) == pytest.approx(0.1)              # first peak
+  assert float(fn(20)) == pytest.approx(0.05, rel=1e-5)   # mid cycle 1
+  assert float(fn(30)) == pytest.approx(0.1)              # restart
+  assert float(fn(65)) == pytest.approx(0.05, rel=1e-5)   # mid stretched cycle
+  assert float(fn(79)) < 0.001                            # ends near 0
+
+
+def test_default_sgdr_config_has_cycles_of_3_and_6_epochs():
+  config = schedule_config(schedule='sgdr')
+  cycles = schedules.sgdr_cycles(config, 0.1, 468)
+  assert [(c.start, c.length) for c in cycles] == [(468, 3 * 468),
+                                                   (4 * 468, 6 * 468)]
+
+
+@pytest.mark.parametrize('kind', schedules.SCHEDULES)
+def test_floor_holds_over_the_whole_run(kind):
+  config = schedule_config(schedule=kind, min_learning_rate=0.004,
+                           warmup_init_lr=0.004, restart_decay=0.1,
+                           step_epochs=(3, 5, 7), step_decay=0.1)
+  fn = train.create_learning_rate_fn(config, 0.1, 20)
+  rates = np.asarray(fn(np.arange(10 * 20)))
+  assert rates.min() >= 0.004 * (1 - 1e-6)
+  assert rates.max() == pytest.approx(0.1, rel=1e-6)
+  if kind != 'constant':
+    assert rates[-1] == pytest.approx(0.004, abs=1e-5)  # one step short
+
+
+def test_warmup_starts_at_warmup_init_lr():
+  config = schedule_config(warmup_init_lr=0.01)
+  fn = train.create_learning_rate_fn(config, 0.1, 100)
+  assert float(fn(0)) == pytest.approx(0.01)
+  assert float(fn(50)) == pytest.approx(0.055)
+  assert float(fn(100)) == pytest.approx(0.1)
+
+
+def test_constant_schedule_is_the_peak_at_every_step():
+  config = schedule_config(schedule='constant', warmup_epochs=0.0)
+  fn = train.create_learning_rate_fn(config, 0.1, 50)
+  np.testing.assert_array_equal(np.asarray(fn(np.arange(500))),
+                                np.float32(0.1))
+
+
+def test_step_schedule_drops_at_the_given_epochs():
+  config = schedule_config(schedule='step', step_epochs=(5, 8),
+                           step_decay=0.1)
+  fn = train.create_learning_rate_fn(config, 0.1, 10)
+  expected = {0: 0.0, 10: 0.1, 49: 0.1, 50: 0.01, 79: 0.01, 80: 0.001,
+              99: 0.001}
+  for step, value in expected.items():
+    assert float(fn(step)) == pytest.approx(value, rel=1e-6, abs=1e-12), step
+
+
+def test_default_warmup_cosine_is_the_seed_schedule_unchanged():
+  full = train.create_learning_rate_fn(default.get_config(), 0.1, 468)
+  seed = train.create_learning_rate_fn(make_config(10, 1.0), 0.1, 468)
+  steps = np.arange(4680)
+  np.testing.assert_array_equal(np.asarray(full(steps)),
+                                np.asarray(seed(steps)))
+
+
+def test_key_steps_name_restarts_and_the_last_step():
+  config = schedule_config(schedule='sgdr')
+  named = schedules.key_steps(config, 468)
+  assert named['restart 1 (cycle 2 begins)'] == 4 * 468
+  assert named['last step of cycle 1'] == 4 * 468 - 1
+  assert named['last step'] == 4679
+  assert list(named.values()) == sorted(named.values())

@@ -125,14 +125,3 @@ def test_train_and_evaluate_drops_the_ragged_last_batch(idx_dir, tmp_path):
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == TRAIN_SIZE // 100
 
-
-def test_plot_run_writes_a_png_of_the_run(idx_dir, tmp_path):
-  import plots  # pylint: disable=g-import-not-at-top
-  config = small_config(idx_dir, num_epochs=2)
-  train.train_and_evaluate(config, str(tmp_path))
-  output = tmp_path / 'curves.png'
-  plots.plot_run(tmp_path, output)
-  header = output.read_bytes()[:24]
-  assert header[:8] == b'\x89PNG\r\n\x1a\n'
-  width, height = int.from_bytes(header[16:20]), int.from_bytes(header[20:24])
-  assert (width, height) == (800, 800)

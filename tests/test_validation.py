@@ -79,3 +79,61 @@ def test_batch_equal_to_training_split_is_allowed(idx_dir, tmp_path):
   config = small_config(idx_dir, batch_size=TRAIN_SIZE, num_epochs=1)
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 1
+
+
+# Schedule fields: (overrides, text the error must contain). Each case sets
+# config.schedule itself where the field only matters for one schedule.
+BAD_SCHEDULES = [
+    ({'schedule': 'cosine'}, "config.schedule='cosine' is invalid: must be one "
+     "of ('warmup_cosine', 'sgdr', 'constant', 'step')"),
+    ({'min_learning_rate': 0.2}, 'config.min_learning_rate=0.2 is invalid: '
+     'must lie in [0, learning_rate=0.1]'),
+    ({'min_learning_rate': -0.01}, 'config.min_learning_rate=-0.01'),
+    ({'warmup_init_lr': 0.5}, 'config.warmup_init_lr=0.5 is invalid: must lie '
+     'in [0, learning_rate=0.1]'),
+    ({'schedule': 'sgdr', 'cycle_epochs': 0.5}, 'config.cycle_epochs=0.5 is '
+     'invalid: must lie in [1, num_epochs - warmup_epochs = 9]'),
+    ({'schedule': 'sgdr', 'cycle_epochs': 9.5}, 'config.cycle_epochs=9.5'),
+    ({'schedule': 'sgdr', 'warmup_epochs': 9.5}, 'config.cycle_epochs=3.0 is '
+     'invalid: must lie in [1, num_epochs - warmup_epochs = 0.5]'),
+    ({'schedule': 'sgdr', 'cycle_mult': 0.5}, 'config.cycle_mult=0.5 is '
+     'invalid: must be a number >= 1'),
+    ({'schedule': 'sgdr', 'restart_decay': 0.0}, 'config.restart_decay=0.0 is '
+     'invalid: must lie in (0, 1]'),
+    ({'schedule': 'sgdr', 'restart_decay': 1.5}, 'config.restart_decay=1.5'),
+    ({'schedule': 'step', 'step_decay': 2.0}, 'config.step_decay=2.0 is '
+     'invalid: must lie in (0, 1]'),
+    ({'schedule': 'step', 'step_epochs': (8, 5)}, 'config.step_epochs=(8, 5) '
+     'is invalid: must be increasing epochs inside (warmup_epochs=1, '
+     'num_epochs=10)'),
+    ({'schedule': 'step', 'step_epochs': (5, 10)}, 'config.step_epochs=(5, 10)'),
+    ({'schedule': 'step', 'step_epochs': (0.5,)}, 'config.step_epochs=(0.5,)'),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD_SCHEDULES)
+def test_bad_schedule_field_raises_one_line_error(overrides, message):
+  config = default.get_config()
+  config.update(overrides)
+  with pytest.raises(ConfigError) as error:
+    validation.validate_config(config)
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+@pytest.mark.parametrize('overrides', [
+    {'schedule': 'sgdr', 'cycle_epochs': 9.0, 'cycle_mult': 1.0},
+    {'schedule': 'sgdr', 'restart_decay': 1.0, 'min_learning_rate': 0.1},
+    {'schedule': 'step', 'step_epochs': ()},
+    {'schedule': 'constant', 'warmup_epochs': 0.0},
+])
+def test_schedule_edge_values_are_allowed(overrides):
+  config = default.get_config()
+  config.update(overrides)
+  validation.validate_config(config)
+
+
+def test_sgdr_fields_are_ignored_by_other_schedules():
+  config = default.get_config()
+  config.cycle_mult = 0.5  # would be wrong for sgdr, unused by warmup_cosine
+  validation.validate_config(config)
