@@ -6,6 +6,7 @@ turns a bad field or missing data into one line, never a traceback.
 """
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -15,9 +16,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
+import checkpoints
 import input_pipeline
+import train
 import validation
 
 
@@ -50,10 +54,27 @@ def one_line_errors():
   """Exits with `Error: ...` for the errors a user can fix."""
   try:
     yield
-  except (validation.ConfigError, input_pipeline.DataError) as e:
+  except (validation.ConfigError, input_pipeline.DataError,
+          checkpoints.ResumeError, train.NonFiniteLoss) as e:
     sys.exit(f'Error: {e}')
+  except train.Interrupted as e:
+    print(f'Stopped: {e}', file=sys.stderr)
+    sys.exit(128 + e.signal_number)  # the shell's convention for signals
+
+
+# Libraries whose INFO lines drown the training log (orbax logs a dozen lines
+# per checkpoint; JAX says it found no TPU). Their warnings still show.
+QUIET_LIBRARIES = ('/orbax/', '/jax/_src/', '/tensorflow_datasets/')
+
+
+class _QuietLibraries(logging.Filter):
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or not any(
+        part in record.pathname for part in QUIET_LIBRARIES)
 
 
 def run(main) -> None:
-  """app.run with the config-aware flag parser."""
+  """app.run with the config-aware flag parser and a readable log."""
+  absl_logging.get_absl_handler().addFilter(_QuietLibraries())
   app.run(main, flags_parser=parse_flags)

@@ -59,6 +59,29 @@ def validate_config(config) -> None:
           'must name a folder of IDX files when data_source="idx"')
   if not _is_int(config.seed):
     _fail('seed', config.seed, 'must be an integer')
+  _validate_run_fields(config)
+
+
+PROGRESS_BAR = ('auto', 'always', 'never')
+
+
+def _validate_run_fields(config) -> None:
+  """Checkpointing and logging fields (older configs may lack them)."""
+  every = config.get('checkpoint_every_epochs', 1)
+  if not _is_int(every) or every < 0:
+    _fail('checkpoint_every_epochs', every,
+          'must be an integer >= 0 (0: only at the end and on Ctrl-C)')
+  keep = config.get('keep_checkpoints', 3)
+  if not _is_int(keep) or keep < 1:
+    _fail('keep_checkpoints', keep, 'must be an integer >= 1')
+  log_every = config.get('log_every_steps', 100)
+  if not _is_int(log_every) or log_every < 1:
+    _fail('log_every_steps', log_every, 'must be an integer >= 1')
+  bar = config.get('progress_bar', 'auto')
+  if bar not in PROGRESS_BAR:
+    _fail('progress_bar', bar, f'must be one of {PROGRESS_BAR}')
+  if not isinstance(config.get('tensorboard', True), bool):
+    _fail('tensorboard', config.tensorboard, 'must be true or false')
 
 
 def validate_batch_size(config, train_size: int) -> None:

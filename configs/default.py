@@ -53,5 +53,17 @@ def get_config():
   config.step_epochs = (5, 8)
   config.step_decay = 0.1
 
+  # Checkpoints (workdir/checkpoints): every this many epochs (0: only at the
+  # end and on Ctrl-C/SIGTERM), keeping the newest keep_checkpoints. A run
+  # started on a workdir that holds one resumes from it.
+  config.checkpoint_every_epochs = 1
+  config.keep_checkpoints = 3
+  # Logging: metrics are fetched from the device every log_every_steps steps;
+  # progress_bar 'auto' draws a bar on a terminal and logs lines otherwise
+  # ('always', 'never'). tensorboard: event files in workdir/tensorboard.
+  config.log_every_steps = 100
+  config.progress_bar = 'auto'
+  config.tensorboard = True
+
   config.seed = 0
   return config
