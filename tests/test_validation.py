@@ -28,6 +28,13 @@ BAD_FIELDS = [
     ('dataset', 'cifar10', "config.dataset='cifar10' is invalid: must be one "
      "of ('mnist', 'fashion_mnist')"),
     ('data_source', 'web', "config.data_source='web'"),
+    ('checkpoint_every_epochs', -1, 'config.checkpoint_every_epochs=-1 is '
+     'invalid: must be an integer >= 0'),
+    ('keep_checkpoints', 0, 'config.keep_checkpoints=0 is invalid: must be an '
+     'integer >= 1'),
+    ('log_every_steps', 0, 'config.log_every_steps=0 is invalid'),
+    ('progress_bar', 'yes', "config.progress_bar='yes' is invalid: must be one "
+     "of ('auto', 'always', 'never')"),
 ]
 
 
