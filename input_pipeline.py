@@ -21,9 +21,11 @@ is used:
 `data_source='idx'` reads `idx_dir` directly without importing TensorFlow.
 """
 
+import concurrent.futures
 import dataclasses
 import gzip
 import hashlib
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -210,27 +212,51 @@ def has_official_files(directory, name: str, config) -> bool:
 
 
 def tfds_is_prepared(name: str, config) -> bool:
-  return _builder(name, config).is_prepared()
+  """Whether TFDS has prepared `name` in the data dir (any version).
+
+  Read from the folder layout (<data_dir>/<name>/<version>/
+  dataset_info.json) so that deciding where data comes from does not start
+  TensorFlow in this process.
+  """
+  return any((data_root(config) / name).glob('*/dataset_info.json'))
+
+
+# TFDS runs in a child process: TensorFlow's runtime, once it has read a
+# dataset, leaves threads behind that starve XLA:CPU. With several CPU
+# devices (--xla_force_host_platform_device_count) the gradient all-reduce
+# then deadlocks (seen with TF 2.21 and jax 0.10.2). A child process also
+# keeps TensorFlow's few hundred MB out of the training process. Tests that
+# patch TFDS in-process turn this off.
+TFDS_IN_SUBPROCESS = True
 
 
 def load_tfds(name: str, config, manual_dir=None,
               download: bool = False) -> Datasets:
   """Loads both splits through TFDS, preparing the dataset if needed."""
+  args = (name, str(data_root(config)),
+          None if manual_dir is None else str(manual_dir), download)
+  if not TFDS_IN_SUBPROCESS:
+    return _load_tfds_here(*args)
+  context = multiprocessing.get_context('spawn')
+  with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    return pool.submit(_load_tfds_here, *args).result()
+
+
+def _load_tfds_here(name, data_dir, manual_dir, download) -> Datasets:
   tfds = _import_tfds()
-  builder = _builder(name, config)
+  builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
     if manual_dir is not None:
       logging.info('Preparing %s with TFDS from %s (once; cached in %s).',
                    name, manual_dir, builder.data_dir)
       builder.download_and_prepare(
-          download_config=tfds.download.DownloadConfig(
-              manual_dir=str(manual_dir)))
+          download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     elif download:
       logging.info('Downloading and preparing %s with TFDS.', name)
       builder.download_and_prepare()
     else:
       raise DataError(
-          f'TFDS has no prepared copy of {name} in {data_root(config)} and '
+          f'TFDS has no prepared copy of {name} in {data_dir} and '
           'cannot download it (offline, or allow_download=False): pass the '
           'official .gz files as --config.idx_dir=FOLDER.')
   splits = {}

@@ -29,7 +29,7 @@ TENSORBOARD_DIR = 'tensorboard'
 STEP_FIELDS = ('step', 'epoch', 'learning_rate', 'loss', 'accuracy')
 EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
                 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
-                'epoch_time_s', 'images_per_s')
+                'epoch_time_s', 'images_per_s', 'elapsed_s')
 STEP_SCALARS = ('learning_rate', 'loss', 'accuracy')
 
 

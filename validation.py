@@ -45,6 +45,13 @@ def validate_config(config) -> None:
     _fail('momentum', config.momentum, 'must lie in [0, 1)')
   if not _is_int(config.batch_size) or config.batch_size < 1:
     _fail('batch_size', config.batch_size, 'must be an integer >= 1')
+  micro = config.get('micro_batch_size', 0)
+  if not _is_int(micro) or micro < 0 or (micro and config.batch_size % micro):
+    _fail('micro_batch_size', micro,
+          f'must be 0 (automatic) or divide batch_size={config.batch_size}')
+  cpu_devices = config.get('cpu_devices', 0)
+  if not _is_int(cpu_devices) or cpu_devices < 0:
+    _fail('cpu_devices', cpu_devices, 'must be an integer >= 0 (0: automatic)')
   if not _is_int(config.eval_batch_size) or config.eval_batch_size < 1:
     _fail('eval_batch_size', config.eval_batch_size,
           'must be an integer >= 1')

@@ -11,11 +11,17 @@ import pathlib
 import struct
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+# In-process tests run on one CPU device whatever the test order (the first
+# train_and_evaluate would otherwise split the CPU for the whole session,
+# see parallel.set_cpu_devices). Several devices are tested in subprocesses.
+jax.config.update('jax_num_cpu_devices', 1)
 
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
 import input_pipeline  # pylint: disable=wrong-import-position
@@ -81,5 +87,6 @@ def small_config(idx_folder, **overrides):
   config.warmup_epochs = 1.0
   config.batch_size = 32
   config.eval_batch_size = 100
+  config.cpu_devices = 1
   config.update(overrides)
   return config

@@ -127,6 +127,8 @@ def small_tfds_mnist(monkeypatch):
   generated files are not the official bytes). Download, extraction, example generation, the
   TFRecord writing and reading all run as in a real prepare.
   """
+  # The patches below live in this process; so must TFDS.
+  monkeypatch.setattr(input_pipeline, 'TFDS_IN_SUBPROCESS', False)
   tfds = input_pipeline._import_tfds()  # pylint: disable=protected-access
   from tensorflow_datasets.image_classification import mnist  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(mnist, '_TRAIN_EXAMPLES', TRAIN_SIZE)

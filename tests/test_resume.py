@@ -38,7 +38,8 @@ def cli_args(idx_dir, workdir, epochs=EPOCHS):
           f'--workdir={workdir}', '--config.data_source=idx',
           f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
           f'--config.num_epochs={epochs}', f'--config.batch_size={BATCH}',
-          '--config.log_every_steps=5']
+          '--config.log_every_steps=5',
+          '--config.cpu_devices=1']  # bitwise-comparable with in-process runs
 
 
 def final_params(workdir, config):
@@ -198,15 +199,16 @@ def test_resume_with_a_different_config_is_refused(idx_dir, tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     idx_dir, tmp_path, monkeypatch):
   bad_step = STEPS_PER_EPOCH + 3  # inside epoch 2
-  real_step = train.train_step
+  real_step = train.train_step_on_device
 
-  def poisoned(state, batch, learning_rate_fn):
-    new_state, metrics = real_step(state, batch, learning_rate_fn)
-    if int(state.step) >= bad_step:
+  def poisoned(state, *args):
+    step = int(state.step)  # read before the step donates `state`
+    new_state, metrics = real_step(state, *args)
+    if step >= bad_step:
       metrics = dict(metrics, loss=metrics['loss'] * np.nan)
     return new_state, metrics
 
-  monkeypatch.setattr(train, 'train_step', poisoned)
+  monkeypatch.setattr(train, 'train_step_on_device', poisoned)
   config = run_config(idx_dir)
   lr = float(train.create_learning_rate_fn(
       config, config.learning_rate, STEPS_PER_EPOCH)(bad_step))

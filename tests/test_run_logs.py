@@ -120,16 +120,17 @@ def test_bar_only_on_a_terminal(monkeypatch, setting, isatty, expected):
   assert progress.use_bar(setting) is expected
 
 
-def test_train_epoch_reports_every_n_steps(idx_dir):
+def test_train_epoch_resumes_mid_epoch_and_reports_every_n_steps(idx_dir):
   config = small_config(idx_dir, batch_size=32)
   data = train.input_pipeline.load_datasets(config)
   lr_fn = train.create_learning_rate_fn(config, 0.1, TRAIN_SIZE // 32)
   state = train.create_train_state(train.jax.random.key(0), config, lr_fn)
+  state = state.replace(step=state.step + 3)  # as if resumed at step 3
   reports = []
   state, stopped = train.train_epoch(
-      state, data.train, 32, train.jax.random.key(1), lr_fn, skip_batches=3,
+      state, data.train, 32, train.jax.random.key(1), lr_fn,
       report=lambda first, m: reports.append((first, len(m['loss']))),
       report_every=5)
   assert not stopped
-  assert reports == [(0, 5), (5, 5), (10, 3)]  # 13 of 16 steps ran
-  assert int(state.step) == 13
+  assert reports == [(3, 5), (8, 5), (13, 3)]  # steps 3..15 of 16
+  assert int(state.step) == 16

@@ -1,0 +1,337 @@
+"""Paired benchmark: this project's training loop against the seed's.
+
+  python benchmark.py --config=configs/default.py --output=runs/benchmark
+  python benchmark.py --config=configs/default.py --output=runs/benchmark \
+      --time_to_accuracy --fast_config=configs/fast.py
+
+Throughput: repetitions alternate seed, project, seed, project, ..., each in
+a fresh subprocess (so compile time and peak RSS are each program's own) on
+the same data, batch size, model and seed. The seed-style loop is the Flax
+guide's: a host-side permutation, a host-side gather of each batch, one
+jitted `train_step` per batch, one `jax.device_get` of all metrics at the end
+of the epoch. The project's loop is `train.train_epoch`: device-resident data
+gathered on the device, donated state, micro-batches, metrics fetched every
+`log_every_steps`, and the CPU split into `config.cpu_devices` devices.
+Reported: steps/s, images/s and epoch wall time (one full epoch after
+compilation), compile time (the first step), peak RSS; min/median/max over
+--repeats; and the ratio of the medians.
+
+Time to accuracy (--time_to_accuracy): wall time from the start of training
+(after data loading; compilation and evaluation included) until the test
+accuracy after an epoch first reaches --target_accuracy, for the seed loop on
+--config, the project on --config, and the project on --fast_config (each
+run for its full num_epochs, to report final accuracy too).
+
+Writes OUTPUT/benchmark.md and OUTPUT/benchmark.json, and prints the table.
+"""
+
+import json
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import flags
+from absl import logging
+import numpy as np
+
+import cli
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('output', 'runs/benchmark', 'Folder for the results.')
+flags.DEFINE_integer('repeats', 3, 'Throughput repetitions per loop.',
+                     lower_bound=1)
+flags.DEFINE_bool('time_to_accuracy', False, 'Also measure time to accuracy.')
+flags.DEFINE_string('fast_config', 'configs/fast.py',
+                    'Config for the third time-to-accuracy run.')
+flags.DEFINE_float('target_accuracy', 0.99, 'Target test accuracy.',
+                   lower_bound=0, upper_bound=1)
+flags.DEFINE_enum('worker', None, ['seed', 'project', 'seed_tta',
+                                   'project_tta'],
+                  'Internal: run one measurement and print it as JSON.')
+flags.DEFINE_string('workdir', None, 'Internal: workdir of a project_tta run.')
+cli.define_config_flag()
+
+RESULT_PREFIX = 'BENCHMARK_RESULT '
+
+
+def peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------- workers
+
+
+def seed_train_step_fn():
+  """The Flax guide's train_step, verbatim in spirit: no extras."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+
+  @jax.jit
+  def train_step(state, batch):
+    def loss_fn(params):
+      logits = state.apply_fn({'params': params},
+                              jnp.asarray(batch['image'], jnp.float32) / 255.0)
+      loss = optax.softmax_cross_entropy_with_integer_labels(
+          logits, batch['label']).mean()
+      return loss, logits
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    state = state.apply_gradients(grads=grads)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
+    return state, {'loss': loss, 'accuracy': accuracy}
+  return train_step
+
+
+def seed_train_epoch(train_step, state, train_ds, batch_size, rng):
+  """The Flax guide's train_epoch: host permutation and gather per batch."""
+  import jax  # pylint: disable=g-import-not-at-top
+  train_ds_size = len(train_ds['image'])
+  steps_per_epoch = train_ds_size // batch_size
+  perms = jax.random.permutation(rng, train_ds_size)
+  perms = perms[:steps_per_epoch * batch_size]
+  perms = perms.reshape((steps_per_epoch, batch_size))
+  batch_metrics = []
+  for perm in perms:
+    batch = {k: v[perm, ...] for k, v in train_ds.items()}
+    state, metrics = train_step(state, batch)
+    batch_metrics.append(metrics)
+  batch_metrics = jax.device_get(batch_metrics)
+  return state, {k: np.mean([m[k] for m in batch_metrics])
+                 for k in batch_metrics[0]}
+
+
+def _setup(config):
+  """Data, schedule and a fresh state, shared by every worker."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  data = input_pipeline.load_datasets(config)
+  steps_per_epoch = len(data.train['label']) // config.batch_size
+  lr_fn = train.create_learning_rate_fn(config, config.learning_rate,
+                                        steps_per_epoch)
+  init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
+  state = train.create_train_state(init_rng, config, lr_fn)
+  return data, steps_per_epoch, lr_fn, state, data_rng
+
+
+def seed_throughput(config) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  data, steps_per_epoch, _, state, data_rng = _setup(config)
+  train_step = seed_train_step_fn()
+  first = {k: v[:config.batch_size] for k, v in data.train.items()}
+  start = time.perf_counter()
+  jax.block_until_ready(train_step(state, first))
+  compile_s = time.perf_counter() - start
+  start = time.perf_counter()
+  state, _ = seed_train_epoch(train_step, state, data.train,
+                              config.batch_size, jax.random.fold_in(data_rng, 1))
+  jax.block_until_ready(state)
+  return _throughput(config, steps_per_epoch, compile_s,
+                     time.perf_counter() - start, devices=1, micro_batches=1)
+
+
+def project_throughput(config) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  import parallel  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  parallel.set_cpu_devices(config)
+  data, steps_per_epoch, lr_fn, state, data_rng = _setup(config)
+  mesh = parallel.create_mesh()
+  micro = train.num_micro_batches(config, mesh)
+  state = parallel.put_replicated(state, mesh)
+  train_ds = parallel.put_replicated(data.train, mesh)
+  indices = train.epoch_indices(data_rng, len(data.train['label']),
+                                config.batch_size, parallel.replicated(mesh))
+  sharding = parallel.batch_sharded(mesh) if mesh.size > 1 else None
+  throwaway = jax.tree.map(lambda x: x.copy(), state)  # donated below
+  start = time.perf_counter()
+  jax.block_until_ready(train.train_step_on_device(
+      throwaway, train_ds, indices, lr_fn, micro, sharding))
+  compile_s = time.perf_counter() - start
+  start = time.perf_counter()
+  state, _ = train.train_epoch(
+      state, train_ds, config.batch_size, jax.random.fold_in(data_rng, 1),
+      lr_fn, report=lambda first, metrics: None,
+      report_every=config.log_every_steps, mesh=mesh, micro_batches=micro)
+  jax.block_until_ready(state)
+  return _throughput(config, steps_per_epoch, compile_s,
+                     time.perf_counter() - start, devices=mesh.size,
+                     micro_batches=micro)
+
+
+def _throughput(config, steps, compile_s, epoch_s, devices, micro_batches):
+  return {'steps_per_s': steps / epoch_s,
+          'images_per_s': steps * config.batch_size / epoch_s,
+          'epoch_s': epoch_s, 'compile_s': compile_s,
+          'peak_rss_mb': peak_rss_mb(), 'devices': devices,
+          'micro_batches': micro_batches}
+
+
+def seed_time_to_accuracy(config, target) -> dict:
+  """Seed loop + per-epoch evaluation until `target` (or num_epochs)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  data, _, _, state, data_rng = _setup(config)
+  train_step = seed_train_step_fn()
+  start = time.perf_counter()
+  curve = []
+  for epoch in range(1, config.num_epochs + 1):
+    state, _ = seed_train_epoch(train_step, state, data.train,
+                                config.batch_size,
+                                jax.random.fold_in(data_rng, epoch))
+    _, accuracy = train.eval_model(state, data.test, config.eval_batch_size)
+    curve.append((epoch, time.perf_counter() - start, accuracy))
+    if accuracy >= target:
+      break
+  return _tta_result(curve, target)
+
+
+def project_time_to_accuracy(config, target, workdir) -> dict:
+  """train.train_and_evaluate as main.py runs it, read from epochs.csv."""
+  import plots  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  train.train_and_evaluate(config, workdir)
+  epochs = plots.read_columns(pathlib.Path(workdir) / train.EPOCH_LOG)
+  curve = list(zip(epochs['epoch'].astype(int), epochs['elapsed_s'],
+                   epochs['test_accuracy']))
+  return _tta_result(curve, target)
+
+
+def _tta_result(curve, target) -> dict:
+  reached = [(e, t, a) for e, t, a in curve if a >= target]
+  epoch, seconds, _ = reached[0] if reached else (None, None, None)
+  return {'epochs_to_target': epoch, 'seconds_to_target': seconds,
+          'final_accuracy': curve[-1][2], 'epochs_run': curve[-1][0],
+          'total_s': curve[-1][1], 'peak_rss_mb': peak_rss_mb()}
+
+
+def run_worker(kind, config, target, workdir) -> None:
+  with cli.one_line_errors():
+    if kind == 'seed':
+      result = seed_throughput(config)
+    elif kind == 'project':
+      result = project_throughput(config)
+    elif kind == 'seed_tta':
+      result = seed_time_to_accuracy(config, target)
+    else:
+      result = project_time_to_accuracy(config, target, workdir)
+  print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+# ------------------------------------------------------------- the driver
+
+
+def spawn(kind, config_path, overrides=(), workdir=None) -> dict:
+  """Runs one worker in a fresh process; returns its JSON result."""
+  command = [sys.executable, __file__, f'--worker={kind}',
+             f'--config={config_path}', *overrides,
+             f'--target_accuracy={FLAGS.target_accuracy}']
+  if workdir:
+    command.append(f'--workdir={workdir}')
+  result = subprocess.run(command, capture_output=True, text=True,
+                          check=False)
+  lines = [line for line in result.stdout.splitlines()
+           if line.startswith(RESULT_PREFIX)]
+  if result.returncode or not lines:
+    sys.exit(f'Error: benchmark worker {kind} failed:\n'
+             f'{result.stderr[-3000:]}')
+  return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+def config_overrides(argv) -> list[str]:
+  """The --config.* flags given to this command, passed on to workers."""
+  return [arg for arg in argv[1:] if arg.startswith('--config.')]
+
+
+def summarize(runs: list[dict], key) -> dict:
+  values = [run[key] for run in runs]
+  return {'min': min(values), 'median': statistics.median(values),
+          'max': max(values)}
+
+
+def throughput_table(seed_runs, project_runs) -> str:
+  rows = [('steps/s', 'steps_per_s', '{:.1f}'),
+          ('images/s', 'images_per_s', '{:,.0f}'),
+          ('epoch wall time (s)', 'epoch_s', '{:.1f}'),
+          ('compile time (s)', 'compile_s', '{:.2f}'),
+          ('peak RSS (MB)', 'peak_rss_mb', '{:,.0f}')]
+  project = project_runs[0]
+  lines = [
+      f'| metric (min / median / max of {len(seed_runs)}) | seed-style loop '
+      f'| this project ({project["devices"]} CPU device(s), '
+      f'{project["micro_batches"]} micro-batch(es)) | ratio of medians |',
+      '|---|---|---|---|']
+  for name, key, fmt in rows:
+    cells = []
+    for runs in (seed_runs, project_runs):
+      s = summarize(runs, key)
+      cells.append(' / '.join(fmt.format(s[k]) for k in ('min', 'median',
+                                                          'max')))
+    ratio = (statistics.median(r[key] for r in project_runs) /
+             statistics.median(r[key] for r in seed_runs))
+    lines.append(f'| {name} | {cells[0]} | {cells[1]} | {ratio:.2f}x |')
+  return '\n'.join(lines) + '\n'
+
+
+def tta_table(results: dict, target) -> str:
+  pct = f'{100 * target:g}%'
+  lines = [f'| run | epochs to {pct} | time to {pct} | epochs run | final '
+           'test acc. | total time |', '|---|---|---|---|---|---|']
+  for name, r in results.items():
+    to_target = (f'{r["seconds_to_target"]:.0f} s'
+                 if r['seconds_to_target'] is not None else 'not reached')
+    lines.append(f'| {name} | {r["epochs_to_target"] or "-"} | {to_target} | '
+                 f'{r["epochs_run"]} | {100 * r["final_accuracy"]:.2f}% | '
+                 f'{r["total_s"]:.0f} s |')
+  return '\n'.join(lines) + '\n'
+
+
+def run_driver(argv) -> None:
+  output = pathlib.Path(FLAGS.output)
+  output.mkdir(parents=True, exist_ok=True)
+  config_path = flags.FLAGS['config'].config_filename
+  overrides = config_overrides(argv)
+  seed_runs, project_runs = [], []
+  for repeat in range(FLAGS.repeats):
+    seed_runs.append(spawn('seed', config_path, overrides))
+    project_runs.append(spawn('project', config_path, overrides))
+    logging.info('Repeat %d: seed %.0f img/s, project %.0f img/s.', repeat + 1,
+                 seed_runs[-1]['images_per_s'],
+                 project_runs[-1]['images_per_s'])
+  report = {'throughput': {'seed': seed_runs, 'project': project_runs}}
+  text = '## Throughput\n\n' + throughput_table(seed_runs, project_runs)
+  if FLAGS.time_to_accuracy:
+    tta = {
+        f'seed-style loop, {config_path}': spawn('seed_tta', config_path,
+                                                 overrides),
+        f'this project, {config_path}': spawn(
+            'project_tta', config_path, overrides,
+            workdir=output / 'tta_default'),
+        f'this project, {FLAGS.fast_config}': spawn(
+            'project_tta', FLAGS.fast_config, overrides,
+            workdir=output / 'tta_fast'),
+    }
+    report['time_to_accuracy'] = tta
+    text += ('\n## Time to accuracy\n\n' +
+             tta_table(tta, FLAGS.target_accuracy))
+  (output / 'benchmark.json').write_text(json.dumps(report, indent=2))
+  (output / 'benchmark.md').write_text(text)
+  print(text)
+  print(f'Wrote {output / "benchmark.md"} and {output / "benchmark.json"}')
+
+
+def main(argv):
+  if FLAGS.worker:
+    run_worker(FLAGS.worker, FLAGS.config, FLAGS.target_accuracy,
+               FLAGS.workdir)
+  else:
+    run_driver(argv)
+
+
+if __name__ == '__main__':
+  cli.run(main)
