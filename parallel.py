@@ -93,14 +93,16 @@ def set_cpu_devices(config) -> int:
   return len(jax.devices('cpu'))
 
 
-def create_mesh() -> jax.sharding.Mesh:
-  """A 1-D mesh over all (global) devices.
+def create_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh over `devices` (default: all devices of all processes).
 
   Auto axes: XLA's partitioner places the collectives (the gradient
   all-reduce) itself, as in jit's classic sharding-in-types-free mode.
   """
-  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), (DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=devices)
 
 
 def replicated(mesh) -> NamedSharding:

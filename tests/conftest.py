@@ -7,6 +7,7 @@ signal, yet nothing like the real digits.
 """
 
 import gzip
+import os
 import pathlib
 import struct
 import sys
@@ -21,7 +22,9 @@ sys.path.insert(0, str(PROJECT_DIR))
 # In-process tests run on one CPU device whatever the test order (the first
 # train_and_evaluate would otherwise split the CPU for the whole session,
 # see parallel.set_cpu_devices). Several devices are tested in subprocesses.
-jax.config.update('jax_num_cpu_devices', 1)
+if 'xla_force_host_platform_device_count' not in os.environ.get('XLA_FLAGS',
+                                                                 ''):
+  jax.config.update('jax_num_cpu_devices', 1)
 
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
 import input_pipeline  # pylint: disable=wrong-import-position
