@@ -60,6 +60,10 @@ def one_line_errors():
   except train.Interrupted as e:
     print(f'Stopped: {e}', file=sys.stderr)
     sys.exit(128 + e.signal_number)  # the shell's convention for signals
+  except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
+    print('Stopped at once; the last finished checkpoint is kept.',
+          file=sys.stderr)
+    sys.exit(130)
 
 
 # Libraries whose INFO lines drown the training log (orbax logs a dozen lines

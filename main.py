@@ -10,6 +10,7 @@ from absl import flags
 from absl import logging
 
 import cli
+import parallel
 import train
 
 FLAGS = flags.FLAGS
@@ -17,12 +18,20 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for the run\'s logs and metrics.')
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag()
+# Multi-host data parallelism (see parallel.py); $JAX_COORDINATOR_ADDRESS,
+# $JAX_NUM_PROCESSES and $JAX_PROCESS_ID work too.
+flags.DEFINE_string('coordinator_address', None,
+                    'host:port of process 0, or "auto" on SLURM/Cloud TPU.')
+flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
+flags.DEFINE_integer('process_id', None, 'This process\'s index.')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   logging.info('Config:\n%s', FLAGS.config)
+  parallel.maybe_initialize_distributed(
+      FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   with cli.one_line_errors():
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 

@@ -414,8 +414,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   validation.validate_config(config)
   parallel.set_cpu_devices(config)  # before anything starts JAX
   workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2))
+  # Process 0 writes the records; other hosts keep theirs apart (they hold
+  # the same values) and share the checkpoints, which orbax coordinates.
+  logdir = (workdir if parallel.is_main_process()
+            else workdir / f'process_{jax.process_index()}')
+  logdir.mkdir(parents=True, exist_ok=True)
+  (logdir / 'config.json').write_text(config.to_json_best_effort(indent=2))
 
   data = input_pipeline.load_datasets(config)
   train_size = len(data.train['label'])
@@ -440,8 +444,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   try:
     state, data_rng = _resume(store, state, data_rng, config,
                               learning_rate_fn, steps_per_epoch)
-    writer = run_logs.MetricsWriter(workdir, int(state.step),
-                                    config.tensorboard)
+    writer = run_logs.MetricsWriter(
+        logdir, int(state.step),
+        config.tensorboard and parallel.is_main_process())
     placement = Placement(mesh, micro_batches,
                           parallel.put_replicated(data.train, mesh))
     try:
@@ -453,9 +458,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       writer.close()
   finally:
     store.close()
-  plots.plot_run(workdir, workdir / CURVES_PNG)
+  plots.plot_run(logdir, logdir / CURVES_PNG)
   logging.info('Wrote %s, %s and %s in %s.', STEP_LOG, EPOCH_LOG, CURVES_PNG,
-               workdir)
+               logdir)
   return state
 
 
