@@ -28,6 +28,7 @@ Writes OUTPUT/benchmark.md and OUTPUT/benchmark.json, and prints the table.
 import json
 import pathlib
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -203,6 +204,7 @@ def project_time_to_accuracy(config, target, workdir) -> dict:
 
 
 def _tta_result(curve, target) -> dict:
+  curve = [(int(e), float(t), float(a)) for e, t, a in curve]  # JSON-ready
   reached = [(e, t, a) for e, t, a in curve if a >= target]
   epoch, seconds, _ = reached[0] if reached else (None, None, None)
   return {'epochs_to_target': epoch, 'seconds_to_target': seconds,
@@ -306,6 +308,8 @@ def run_driver(argv) -> None:
   report = {'throughput': {'seed': seed_runs, 'project': project_runs}}
   text = '## Throughput\n\n' + throughput_table(seed_runs, project_runs)
   if FLAGS.time_to_accuracy:
+    for old in output.glob('tta_*'):  # a workdir with a checkpoint resumes
+      shutil.rmtree(old)
     tta = {
         f'seed-style loop, {config_path}': spawn('seed_tta', config_path,
                                                  overrides),

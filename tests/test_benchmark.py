@@ -1,0 +1,39 @@
+"""The benchmark's bookkeeping (the measurements themselves are not tests)."""
+
+import json
+
+import numpy as np
+
+import benchmark
+
+
+def test_time_to_accuracy_picks_the_first_epoch_at_target():
+  curve = [(np.int64(1), np.float64(17.5), np.float64(0.982)),
+           (np.int64(2), np.float64(35.0), np.float64(0.991)),
+           (np.int64(3), np.float64(52.0), np.float64(0.989))]
+  result = benchmark._tta_result(curve, 0.99)  # pylint: disable=protected-access
+  assert result['epochs_to_target'] == 2
+  assert result['seconds_to_target'] == 35.0
+  assert result['final_accuracy'] == 0.989 and result['epochs_run'] == 3
+  json.dumps(result)  # the worker prints it as JSON
+
+
+def test_time_to_accuracy_not_reached():
+  result = benchmark._tta_result([(1, 10.0, 0.5)], 0.99)  # pylint: disable=protected-access
+  assert result['epochs_to_target'] is None
+  assert 'not reached' in benchmark.tta_table({'run': result}, 0.99)
+
+
+def test_throughput_table_reports_min_median_max_and_ratio():
+  def run(images_per_s):
+    return {'steps_per_s': images_per_s / 128, 'images_per_s': images_per_s,
+            'epoch_s': 60000 / images_per_s, 'compile_s': 1.0,
+            'peak_rss_mb': 700.0, 'devices': 2, 'micro_batches': 2}
+  seed = [run(v) for v in (1900, 2000, 2100)]
+  project = [run(v) for v in (3600, 4000, 4400)]
+  table = benchmark.throughput_table(seed, project)
+  row = next(line for line in table.splitlines()
+             if line.startswith('| images/s'))
+  assert row == ('| images/s | 1,900 / 2,000 / 2,100 | 3,600 / 4,000 / 4,400 '
+                 '| 2.00x |')
+  assert '2 CPU device(s), 2 micro-batch(es)' in table
