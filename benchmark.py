@@ -53,7 +53,8 @@ flags.DEFINE_float('target_accuracy', 0.99, 'Target test accuracy.',
 flags.DEFINE_enum('worker', None, ['seed', 'project', 'seed_tta',
                                    'project_tta'],
                   'Internal: run one measurement and print it as JSON.')
-flags.DEFINE_string('workdir', None, 'Internal: workdir of a project_tta run.')
+flags.DEFINE_string('worker_workdir', None,
+                    'Internal: workdir of a project_tta run.')
 cli.define_config_flag()
 
 RESULT_PREFIX = 'BENCHMARK_RESULT '
@@ -234,7 +235,7 @@ def spawn(kind, config_path, overrides=(), workdir=None) -> dict:
              f'--config={config_path}', *overrides,
              f'--target_accuracy={FLAGS.target_accuracy}']
   if workdir:
-    command.append(f'--workdir={workdir}')
+    command.append(f'--worker_workdir={workdir}')
   result = subprocess.run(command, capture_output=True, text=True,
                           check=False)
   lines = [line for line in result.stdout.splitlines()
@@ -332,7 +333,7 @@ def run_driver(argv) -> None:
 def main(argv):
   if FLAGS.worker:
     run_worker(FLAGS.worker, FLAGS.config, FLAGS.target_accuracy,
-               FLAGS.workdir)
+               FLAGS.worker_workdir)
   else:
     run_driver(argv)
 

@@ -26,6 +26,9 @@ import validation
 
 
 def define_config_flag() -> None:
+  """--config; once per process, so tools can be imported side by side."""
+  if 'config' in flags.FLAGS:
+    return
   config_flags.DEFINE_config_file(
       'config', None, 'Path to a training configuration file.',
       lock_config=True)
