@@ -183,8 +183,9 @@ def eval_step(state, batch):
           'correct': jnp.sum(correct, where=batch['mask'])}
 
 
-def epoch_batches(train_size, batch_size, rng) -> np.ndarray:
-  """The epoch's example indices, [steps_per_epoch, batch_size], on the host.
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def epoch_indices(rng, train_size, batch_size, sharding=None):
+  """The epoch's example indices, [steps_per_epoch, batch_size], on device.
 
   A fresh permutation per epoch; the remainder that does not fill a whole
   batch is dropped, as in the Flax examples, so every epoch has exactly
@@ -192,12 +193,6 @@ def epoch_batches(train_size, batch_size, rng) -> np.ndarray:
   matches the loop. The order depends on `rng` alone, which is what lets a
   resumed run replay the rest of an epoch exactly.
   """
-  return np.asarray(epoch_indices(rng, train_size, batch_size))
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def epoch_indices(rng, train_size, batch_size, sharding=None):
-  """epoch_batches, computed and kept on the device(s)."""
   steps_per_epoch = train_size // batch_size
   perm = jax.random.permutation(rng, train_size)
   indices = perm[:steps_per_epoch * batch_size].reshape(
