@@ -66,10 +66,9 @@ def batches(train_ds, batch_size, rng):
   """Endless batches: a fresh permutation of the training split per pass."""
   size = len(train_ds['label'])
   for epoch in range(10**9):
-    perm = np.asarray(jax.random.permutation(
-        jax.random.fold_in(rng, epoch), size))
-    for start in range(0, size - batch_size + 1, batch_size):
-      idx = perm[start:start + batch_size]
+    indices = np.asarray(train.epoch_indices(
+        jax.random.fold_in(rng, epoch), size, batch_size))
+    for idx in indices:
       yield {key: value[idx] for key, value in train_ds.items()}
 
 

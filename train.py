@@ -355,7 +355,8 @@ def _resume(store, state, data_rng, config, learning_rate_fn,
   return restored.state, restored.data_rng
 
 
-def _first_bad_step(first_step, metrics):
+def _first_bad_step(metrics):
+  """Index of the first non-finite loss in a group of steps, or None."""
   bad = np.flatnonzero(~np.isfinite(metrics['loss']))
   return None if bad.size == 0 else int(bad[0])
 
@@ -379,7 +380,7 @@ class _EpochRecorder:
         writer, store, epoch, bar)
 
   def __call__(self, first_step, metrics):
-    bad = _first_bad_step(first_step, metrics)
+    bad = _first_bad_step(metrics)
     if bad is not None:
       self._writer.write_steps(
           self._epoch, first_step, {k: v[:bad + 1] for k, v in metrics.items()})
