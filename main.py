@@ -9,8 +9,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-import cli
-import parallel
+from machinery import cli
+from machinery import parallel
 import train
 
 FLAGS = flags.FLAGS
@@ -18,8 +18,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for the run\'s logs and metrics.')
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag()
-# Multi-host data parallelism (see parallel.py); $JAX_COORDINATOR_ADDRESS,
-# $JAX_NUM_PROCESSES and $JAX_PROCESS_ID work too.
+# Multi-host data parallelism (see machinery/parallel.py);
+# $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES and $JAX_PROCESS_ID work too.
 flags.DEFINE_string('coordinator_address', None,
                     'host:port of process 0, or "auto" on SLURM/Cloud TPU.')
 flags.DEFINE_integer('num_processes', None, 'Processes in the job.')

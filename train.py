@@ -1,11 +1,12 @@
-"""Trains the CNN of models.py on MNIST under a warmup + cosine schedule.
+"""Trains the CNN of models.py on MNIST under the configured schedule.
 
 The structure follows the Flax MNIST/ImageNet examples: `create_train_state`,
 a jitted `train_step`, `train_epoch`, an evaluation on the test split after
 every epoch, and `train_and_evaluate(config, workdir)`. What this project
 adds is that every step records the learning rate the optimizer actually
 applied, and the whole per-step record is written to `workdir` so it can be
-plotted exactly.
+plotted exactly. The machinery around the loop (devices, checkpoints,
+records, signals) lives in machinery/.
 """
 
 import dataclasses
@@ -21,25 +22,22 @@ import ml_collections
 import numpy as np
 import optax
 
-import checkpoints
 import input_pipeline
+from machinery import bookkeeping
+from machinery import checkpoints
+from machinery import errors
+from machinery import parallel
+from machinery import plots
+from machinery import progress
+from machinery import run_logs
+from machinery import signals
+from machinery import validation
 import models
-import parallel
-import plots
-import progress
-import run_logs
+import optimizers
 import schedules
-import validation
 
 # Re-exported: the seed's public API lives here in the Flax guide.
 create_learning_rate_fn = schedules.create_learning_rate_fn
-
-STEP_LOG = run_logs.STEP_LOG
-EPOCH_LOG = run_logs.EPOCH_LOG
-CURVES_PNG = 'curves.png'
-# Per-device micro-batch on CPU when config.micro_batch_size is 0 (auto);
-# measured by benchmark.py (see the README's Performance section).
-MICRO_BATCH_PER_CPU_DEVICE = 32
 
 
 def normalize_images(images):
@@ -47,15 +45,33 @@ def normalize_images(images):
   return jnp.asarray(images, jnp.float32) / 255.0
 
 
+def compute_metrics(logits, labels, mask=None):
+  """Summed cross-entropy and number of correct predictions over `mask`.
+
+  The one metrics function of the train and eval steps: training divides
+  the sum by the batch size (the mean loss it differentiates); evaluation
+  adds the sums of all batches, padding masked out.
+  """
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  correct = jnp.argmax(logits, -1) == labels
+  return {'loss': jnp.sum(losses, where=mask),
+          'correct': jnp.sum(correct, where=mask)}
+
+
 def cross_entropy_loss(logits, labels):
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+  """Mean cross-entropy of a batch."""
+  return compute_metrics(logits, labels)['loss'] / labels.shape[0]
 
 
 def create_train_state(rng, config, learning_rate_fn):
-  """The CNN's parameters and `optax.sgd(learning_rate_fn, momentum)`."""
+  """The CNN's parameters and the config's optimizer (optimizers.py).
+
+  With the default `optimizer='sgd'` that is
+  `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide.
+  """
   cnn = models.CNN()
   params = cnn.init(rng, jnp.ones([1, 28, 28, 1], jnp.float32))['params']
-  tx = optax.sgd(learning_rate_fn, config.momentum)
+  tx = optimizers.create_optimizer(config, learning_rate_fn)
   state = train_state.TrainState.create(
       apply_fn=cnn.apply, params=params, tx=tx)
   # An int32 array, not a Python int: the same type a checkpoint restores.
@@ -68,11 +84,11 @@ def _grads_and_metrics(state, batch):
   def loss_fn(params):
     logits = state.apply_fn({'params': params},
                             normalize_images(batch['image']))
-    return cross_entropy_loss(logits, batch['label']), logits
+    metrics = compute_metrics(logits, batch['label'])
+    return metrics['loss'] / batch['label'].shape[0], metrics['correct']
 
-  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+  (loss, correct), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
-  correct = jnp.sum(jnp.argmax(logits, -1) == batch['label'])
   return grads, loss, correct
 
 
@@ -176,11 +192,7 @@ def eval_step(state, batch):
   """Summed loss and number of correct predictions over `batch['mask']`."""
   logits = state.apply_fn({'params': state.params},
                           normalize_images(batch['image']))
-  losses = optax.softmax_cross_entropy_with_integer_labels(
-      logits, batch['label'])
-  correct = jnp.argmax(logits, -1) == batch['label']
-  return {'loss': jnp.sum(losses, where=batch['mask']),
-          'correct': jnp.sum(correct, where=batch['mask'])}
+  return compute_metrics(logits, batch['label'], batch['mask'])
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
@@ -200,47 +212,6 @@ def epoch_indices(rng, train_size, batch_size, sharding=None):
   if sharding is not None:
     indices = jax.lax.with_sharding_constraint(indices, sharding)
   return indices
-
-
-def num_micro_batches(config, mesh) -> int:
-  """How many micro-batches train_step splits each batch into.
-
-  config.micro_batch_size: 0 (auto) means MICRO_BATCH_PER_CPU_DEVICE
-  examples per device on CPU, where smaller batches run faster per image
-  (see _accumulated_grads), and the whole batch on GPU/TPU, where they do not.
-  """
-  micro = config.get('micro_batch_size', 0)
-  if micro == 0:
-    if jax.default_backend() != 'cpu':
-      return 1
-    micro = MICRO_BATCH_PER_CPU_DEVICE * mesh.size
-    if config.batch_size % micro:
-      return 1
-  return max(config.batch_size // micro, 1)
-
-
-class InFlightLimit:
-  """Caps how many computations are dispatched ahead of the device(s).
-
-  JAX dispatches asynchronously and the host normally runs far ahead. With
-  several XLA:CPU devices (--xla_force_host_platform_device_count) that
-  deadlocks on a 2-core machine: queued steps of one device take every
-  thread of the shared pool while waiting in the gradient all-reduce for a
-  device that then gets none (seen with jax 0.10.2). Keeping at most two
-  steps in flight costs nothing measurable and avoids it. One device, or
-  GPUs/TPUs, keep the unlimited queue.
-  """
-
-  def __init__(self, mesh):
-    self._limit = mesh.size > 1 and jax.default_backend() == 'cpu'
-    self._previous = None
-
-  def add(self, output):
-    if not self._limit:
-      return
-    if self._previous is not None:
-      self._previous.block_until_ready()
-    self._previous = output
 
 
 def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
@@ -268,7 +239,7 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
   batch_sharding = parallel.batch_sharded(mesh) if mesh.size > 1 else None
   first_pending = int(state.step)
   pending = []
-  in_flight = InFlightLimit(mesh)
+  in_flight = parallel.InFlightLimit(mesh)
   for i in range(first_pending % steps_per_epoch, steps_per_epoch):
     state, metrics = train_step_on_device(
         state, train_ds, indices, learning_rate_fn, micro_batches,
@@ -299,7 +270,7 @@ def eval_model(state, test_ds, batch_size, mesh=None):
   sharding = parallel.batch_sharded(mesh)
   num_examples = len(test_ds['label'])
   totals = []
-  in_flight = InFlightLimit(mesh)
+  in_flight = parallel.InFlightLimit(mesh)
   for start in range(0, num_examples, batch_size):
     batch = {key: value[start:start + batch_size]
              for key, value in test_ds.items()}
@@ -317,78 +288,58 @@ def eval_model(state, test_ds, batch_size, mesh=None):
   return loss, accuracy
 
 
-class NonFiniteLoss(RuntimeError):
-  """The loss became NaN or infinite; the run stopped without saving."""
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything a run starts from, made by `setup` in one order."""
+  config: ml_collections.ConfigDict
+  data: input_pipeline.Datasets
+  plan: schedules.SchedulePlan  # steps per epoch and the schedule
+  mesh: jax.sharding.Mesh
+  micro_batches: int
+  state: train_state.TrainState  # fresh, replicated over the mesh
+  data_rng: jax.Array            # the run's data-order key
+
+  @property
+  def steps_per_epoch(self):
+    return self.plan.steps_per_epoch
+
+  @property
+  def learning_rate_fn(self):
+    return self.plan.learning_rate_fn
 
 
-class Interrupted(Exception):
-  """SIGINT or SIGTERM stopped the run after saving a checkpoint."""
+def setup(config: ml_collections.ConfigDict) -> Setup:
+  """validate -> load data -> steps per epoch and schedule -> mesh -> state.
 
-  def __init__(self, message, signal_number):
-    super().__init__(message)
-    self.signal_number = signal_number
+  The one way a run starts, shared by main.py, tools/benchmark.py and
+  tools/lr_range.py (tools/plot_schedule.py uses its first stages). Every
+  check runs before the work it protects: the config before any data is
+  loaded, the batch against the data and the devices before anything is
+  compiled.
+  """
+  validation.validate_config(config)
+  parallel.set_cpu_devices(config)  # before anything starts JAX's backends
+  data = input_pipeline.load_datasets(config)
+  mesh = parallel.create_mesh()
+  validation.validate_placement(config, len(data.train['label']), mesh)
+  plan = schedules.plan(config, len(data.train['label']))
+  init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
+  state = parallel.put_replicated(
+      create_train_state(init_rng, config, plan.learning_rate_fn), mesh)
+  return Setup(config, data, plan, mesh,
+               parallel.num_micro_batches(config, mesh), state, data_rng)
 
 
-def _log_setup(config, data, steps_per_epoch, learning_rate_fn):
-  total = config.num_epochs * steps_per_epoch
-  logging.info('Data: %s (train %d, test %d).', data.source,
-               len(data.train['label']), len(data.test['label']))
+def _log_setup(run: Setup):
+  logging.info('Data: %s (train %d, test %d).', run.data.source,
+               len(run.data.train['label']), len(run.data.test['label']))
   logging.info('JAX devices: %s', jax.devices())
-  logging.info('Schedule: %s (lr at last step %.3g).',
-               schedules.describe(config, steps_per_epoch),
-               float(learning_rate_fn(total - 1)))
-
-
-def _resume(store, state, data_rng, config, learning_rate_fn,
-            steps_per_epoch):
-  """The newest good checkpoint's state and data RNG, or the fresh ones."""
-  restored = store.restore_latest(state, config)
-  if restored is None:
-    logging.info('No checkpoint in %s: starting from step 0.',
-                 store.directory)
-    return state, data_rng
-  epoch, offset = divmod(restored.step, steps_per_epoch)
-  logging.info(
-      'Resuming from the checkpoint at step %d (epoch %d, step %d of %d in '
-      'it), learning rate %.6g.', restored.step, epoch + 1, offset,
-      steps_per_epoch, float(learning_rate_fn(restored.step)))
-  return restored.state, restored.data_rng
-
-
-def _first_bad_step(metrics):
-  """Index of the first non-finite loss in a group of steps, or None."""
-  bad = np.flatnonzero(~np.isfinite(metrics['loss']))
-  return None if bad.size == 0 else int(bad[0])
-
-
-def _stop_on_nonfinite(store, first_step, metrics, i):
-  step = first_step + i
-  kept = store.steps()
-  where = (f'the last good checkpoint is step {kept[-1]} in {store.directory}'
-           if kept else 'no checkpoint had been saved yet')
-  raise NonFiniteLoss(
-      f'Loss is {metrics["loss"][i]} at step {step} (learning rate '
-      f'{metrics["learning_rate"][i]:.6g}); stopped, and {where}. Try a '
-      'lower config.learning_rate (see lr_range_test.py).')
-
-
-class _EpochRecorder:
-  """Per-group callback of train_epoch: records, NaN check, progress."""
-
-  def __init__(self, writer, store, epoch, bar):
-    self._writer, self._store, self._epoch, self._bar = (
-        writer, store, epoch, bar)
-
-  def __call__(self, first_step, metrics):
-    bad = _first_bad_step(metrics)
-    if bad is not None:
-      self._writer.write_steps(
-          self._epoch, first_step, {k: v[:bad + 1] for k, v in metrics.items()})
-      self._writer.flush()
-      _stop_on_nonfinite(self._store, first_step, metrics, bad)
-    self._writer.write_steps(self._epoch, first_step, metrics)
-    self._bar.update(len(metrics['loss']), float(metrics['loss'][-1]),
-                     float(metrics['learning_rate'][-1]))
+  logging.info('Schedule: %s (lr at last step %.3g).', run.plan.description,
+               float(run.learning_rate_fn(run.plan.total_steps - 1)))
+  logging.info('Mesh: %d device(s) on axis %r; global batch %d, %d per '
+               'device, in %d micro-batch(es) per step.', run.mesh.size,
+               parallel.DATA_AXIS, run.config.batch_size,
+               run.config.batch_size // run.mesh.size, run.micro_batches)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -401,78 +352,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   events, checkpoints and, at the end, curves.png.
 
   Raises:
-    validation.ConfigError: a config field is out of range.
-    input_pipeline.DataError: no usable data was found.
-    checkpoints.ResumeError: the workdir's checkpoint has another config.
-    NonFiniteLoss: the loss diverged (the last good checkpoint is kept).
-    Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was saved.
+    errors.ConfigError: a config field is out of range.
+    errors.DataError: no usable data was found.
+    errors.ResumeError: the workdir's checkpoint has another config.
+    errors.NonFiniteLoss: the loss diverged (the last good checkpoint is kept).
+    errors.Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was
+      saved.
   """
-  validation.validate_config(config)
-  parallel.set_cpu_devices(config)  # before anything starts JAX
+  run = setup(config)  # fails before the workdir is touched
   workdir = pathlib.Path(workdir)
   # Process 0 writes the records; other hosts keep theirs apart (they hold
   # the same values) and share the checkpoints, which orbax coordinates.
   logdir = (workdir if parallel.is_main_process()
             else workdir / f'process_{jax.process_index()}')
   logdir.mkdir(parents=True, exist_ok=True)
-  (logdir / 'config.json').write_text(config.to_json_best_effort(indent=2))
-
-  data = input_pipeline.load_datasets(config)
-  train_size = len(data.train['label'])
-  validation.validate_batch_size(config, train_size)
-  steps_per_epoch = train_size // config.batch_size
-  learning_rate_fn = create_learning_rate_fn(
-      config, config.learning_rate, steps_per_epoch)
-  _log_setup(config, data, steps_per_epoch, learning_rate_fn)
-
-  mesh = parallel.create_mesh()
-  parallel.validate_batch_for_mesh(config, mesh)
-  micro_batches = num_micro_batches(config, mesh)
-  logging.info('Mesh: %d device(s) on axis %r; global batch %d, %d per '
-               'device, in %d micro-batch(es) per step.', mesh.size,
-               parallel.DATA_AXIS, config.batch_size,
-               config.batch_size // mesh.size, micro_batches)
-
-  init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
-  state = parallel.put_replicated(
-      create_train_state(init_rng, config, learning_rate_fn), mesh)
+  run_logs.write_config(logdir, config)
+  _log_setup(run)
   store = checkpoints.CheckpointStore(workdir, config.keep_checkpoints)
   try:
-    state, data_rng = _resume(store, state, data_rng, config,
-                              learning_rate_fn, steps_per_epoch)
+    state, data_rng = bookkeeping.resume(
+        store, run.state, run.data_rng, config, run.learning_rate_fn,
+        run.steps_per_epoch)
     writer = run_logs.MetricsWriter(
         logdir, int(state.step),
         config.tensorboard and parallel.is_main_process())
-    placement = Placement(mesh, micro_batches,
-                          parallel.put_replicated(data.train, mesh))
+    train_ds = parallel.put_replicated(run.data.train, run.mesh)
     try:
-      with progress.stop_on_signals() as stop:
-        state = _train_epochs(config, state, data, placement, data_rng,
-                              steps_per_epoch, learning_rate_fn, writer, store,
+      with signals.stop_on_signals() as stop:
+        state = _train_epochs(run, state, data_rng, train_ds, writer, store,
                               stop)
     finally:
       writer.close()
   finally:
     store.close()
-  plots.plot_run(logdir, logdir / CURVES_PNG)
-  logging.info('Wrote %s, %s and %s in %s.', STEP_LOG, EPOCH_LOG, CURVES_PNG,
-               logdir)
+  plots.plot_run(logdir, logdir / run_logs.CURVES_PNG)
+  logging.info('Wrote %s, %s and %s in %s.', run_logs.STEP_LOG,
+               run_logs.EPOCH_LOG, run_logs.CURVES_PNG, logdir)
   return state
 
 
-@dataclasses.dataclass(frozen=True)
-class Placement:
-  """Where a run's computation lives: its mesh, micro-batches, train set."""
-  mesh: jax.sharding.Mesh
-  micro_batches: int
-  train_ds: dict  # device-resident, replicated over the mesh
-
-
-def _train_epochs(config, state, data, placement, data_rng, steps_per_epoch,
-                  learning_rate_fn, writer, store, stop):
+def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
   """The epoch loop of train_and_evaluate, from wherever `state` is."""
+  config, steps_per_epoch = run.config, run.steps_per_epoch
   start_step = int(state.step)
-  if start_step >= config.num_epochs * steps_per_epoch:
+  if start_step >= run.plan.total_steps:
     logging.info('The run is already complete (step %d); nothing to train.',
                  start_step)
   bar = progress.use_bar(config.progress_bar)
@@ -484,53 +407,36 @@ def _train_epochs(config, state, data, placement, data_rng, steps_per_epoch,
         epoch, config.num_epochs, steps_per_epoch, skip, bar)
     try:
       state, stopped = train_epoch(
-          state, placement.train_ds, config.batch_size,
-          jax.random.fold_in(data_rng, epoch), learning_rate_fn,
-          report=_EpochRecorder(writer, store, epoch, epoch_progress),
+          state, train_ds, config.batch_size,
+          jax.random.fold_in(data_rng, epoch), run.learning_rate_fn,
+          report=bookkeeping.EpochRecorder(writer, store, epoch,
+                                           epoch_progress),
           report_every=config.log_every_steps, stop=lambda: stop,
-          mesh=placement.mesh, micro_batches=placement.micro_batches)
+          mesh=run.mesh, micro_batches=run.micro_batches)
     finally:
       epoch_progress.close()
     if stopped:
       path = store.save(state, data_rng, epoch, config)
       writer.flush()
-      raise Interrupted(
+      raise errors.Interrupted(
           f'{stop.name} at step {int(state.step)} (epoch {epoch}); saved '
           f'{path}. Run the same command to resume.', stop.signal_number)
     test_loss, test_accuracy = eval_model(
-        state, data.test, config.eval_batch_size, placement.mesh)
+        _for_eval(config, state), run.data.test, config.eval_batch_size,
+        run.mesh)
     elapsed = time.perf_counter() - start
-    summary = _epoch_summary(writer, epoch, state, test_loss, test_accuracy,
-                             elapsed,
-                             (steps_per_epoch - skip) * config.batch_size)
+    summary = bookkeeping.epoch_summary(
+        writer, epoch, int(state.step), test_loss, test_accuracy, elapsed,
+        (steps_per_epoch - skip) * config.batch_size)
     summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
     writer.write_epoch(summary)
-    _log_epoch(summary)
+    bookkeeping.log_epoch(summary)
     every = config.checkpoint_every_epochs
     if (every and epoch % every == 0) or epoch == config.num_epochs:
       store.save(state, data_rng, epoch, config)
   return state
 
 
-def _epoch_summary(writer, epoch, state, test_loss, test_accuracy, elapsed,
-                   images):
-  return {
-      'epoch': epoch,
-      'step': int(state.step),
-      **writer.epoch_train_metrics(),
-      'test_loss': test_loss,
-      'test_accuracy': test_accuracy,
-      'epoch_time_s': round(elapsed, 3),
-      'images_per_s': round(images / elapsed),
-  }
-
-
-def _log_epoch(summary):
-  logging.info(
-      'epoch:%3d, lr: %.4g -> %.4g, train_loss: %.4f, train_accuracy: '
-      '%.2f, test_loss: %.4f, test_accuracy: %.2f, %.1fs (%d img/s)',
-      summary['epoch'], summary['learning_rate_first'],
-      summary['learning_rate_last'], summary['train_loss'],
-      summary['train_accuracy'] * 100, summary['test_loss'],
-      summary['test_accuracy'] * 100, summary['epoch_time_s'],
-      summary['images_per_s'])
+def _for_eval(config, state):
+  """`state` with the parameters its optimizer evaluates (optimizers.py)."""
+  return state.replace(params=optimizers.eval_params(config, state))

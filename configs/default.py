@@ -25,7 +25,11 @@ def get_config():
   # May the data step use the network (TFDS download, npm registry)?
   config.allow_download = True
 
-  # Optimizer: optax.sgd(schedule, momentum).
+  # Optimizer (see optimizers.py): 'sgd' is optax.sgd(schedule, momentum);
+  # 'schedule_free_sgd' is optax.contrib.schedule_free_sgd (Defazio et al.,
+  # 2024) with b1 = momentum, used with schedule='constant' (its warmup
+  # comes from warmup_epochs).
+  config.optimizer = 'sgd'
   config.learning_rate = 0.1  # peak rate, reached at the end of warmup
   config.momentum = 0.9
   config.batch_size = 128  # global: split over all devices
@@ -44,7 +48,14 @@ def get_config():
   #   'warmup_cosine'  cosine decay to min_learning_rate (the seed's);
   #   'sgdr'           cosine cycles with warm restarts (cycle_* fields);
   #   'constant'       learning_rate throughout;
-  #   'step'           learning_rate x step_decay at each of step_epochs.
+  #   'step'           learning_rate x step_decay at each of step_epochs;
+  #   'wsd'            hold learning_rate, then decay over the last
+  #                    decay_epochs (warmup-stable-decay);
+  #   'linear'         linear decay to min_learning_rate (straight to zero);
+  #   'onecycle'       optax's cosine one-cycle: a cosine rise over
+  #                    warmup_epochs from learning_rate / div_factor, then a
+  #                    cosine fall to learning_rate / div_factor /
+  #                    final_div_factor.
   config.schedule = 'warmup_cosine'
   config.num_epochs = 10
   config.warmup_epochs = 1.0
@@ -60,6 +71,13 @@ def get_config():
   # by step_decay, e.g. --config.step_epochs="(5, 8)".
   config.step_epochs = (5, 8)
   config.step_decay = 0.1
+  # wsd: the decay takes the last decay_epochs (may be fractional) and has
+  # the shape 'linear', 'cosine' or '1-sqrt'.
+  config.decay_epochs = 2.0
+  config.decay_shape = 'linear'
+  # onecycle: as in fastai / PyTorch's OneCycleLR.
+  config.div_factor = 25.0
+  config.final_div_factor = 1e4
 
   # Checkpoints (workdir/checkpoints): every this many epochs (0: only at the
   # end and on Ctrl-C/SIGTERM), keeping the newest keep_checkpoints. A run

@@ -10,14 +10,12 @@ import gzip
 import os
 import pathlib
 import struct
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
 
 # In-process tests run on one CPU device whatever the test order (the first
 # train_and_evaluate would otherwise split the CPU for the whole session,

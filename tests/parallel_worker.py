@@ -13,9 +13,9 @@ import numpy as np
 
 import conftest
 import input_pipeline
-import parallel
+from machinery import parallel
 import train
-import validation
+from machinery import validation
 
 
 def trajectory(config, data, mesh, micro_batches):
@@ -58,7 +58,7 @@ def main(idx_dir):
   }
   bad = conftest.small_config(idx_dir, batch_size=30)
   try:
-    parallel.validate_batch_for_mesh(bad, parallel.create_mesh())
+    validation.validate_batch_for_mesh(bad, parallel.create_mesh())
     result['error'] = None
   except validation.ConfigError as e:
     result['error'] = str(e)

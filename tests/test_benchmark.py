@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-import benchmark
+from tools import benchmark
 
 
 def test_time_to_accuracy_picks_the_first_epoch_at_target():

@@ -12,6 +12,7 @@ from conftest import (small_config, write_idx, write_idx_dataset, TRAIN_SIZE,
                       TEST_SIZE)
 import input_pipeline
 from input_pipeline import DataError
+from machinery import run_logs
 
 
 def test_reads_gzip_idx_files_exactly(tmp_path):
@@ -167,7 +168,7 @@ def test_train_and_evaluate_through_tfds(small_tfds_mnist, tmp_path,
                         data_dir=str(tmp_path / 'tfds'))
   state = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert int(state.step) == 2 * (TRAIN_SIZE // config.batch_size)
-  last = (tmp_path / 'run' / train.EPOCH_LOG).read_text().splitlines()[-1]
+  last = (tmp_path / 'run' / run_logs.EPOCH_LOG).read_text().splitlines()[-1]
   assert float(last.split(',')[7]) > 0.8  # test accuracy, chance is 0.1
 
 

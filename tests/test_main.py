@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from conftest import PROJECT_DIR, TRAIN_SIZE
+from machinery import run_logs
 import train
 
 
@@ -55,7 +56,7 @@ def test_main_trains_with_command_line_overrides(tmp_path, idx_dir):
                     '--config.warmup_epochs=0.5', '--config.batch_size=64')
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'epoch:  2, lr:' in result.stderr
-  steps = (workdir / train.STEP_LOG).read_text().splitlines()
+  steps = (workdir / run_logs.STEP_LOG).read_text().splitlines()
   assert len(steps) == 1 + 2 * (TRAIN_SIZE // 64)  # header + every step
   config = (workdir / 'config.json').read_text()
   assert '"warmup_epochs": 0.5' in config and '"batch_size": 64' in config

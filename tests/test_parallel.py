@@ -15,9 +15,9 @@ import pytest
 
 from conftest import PROJECT_DIR, small_config, TRAIN_SIZE
 import input_pipeline
-import parallel
+from machinery import parallel
 import train
-import validation
+from machinery import validation
 
 FOUR_DEVICES = '--xla_force_host_platform_device_count=4'
 
@@ -97,7 +97,7 @@ def test_micro_batch_size_must_divide_the_batch():
 
 def test_num_micro_batches_auto_on_cpu():
   mesh = parallel.create_mesh(jax.devices()[:1])
-  assert train.num_micro_batches(small_config('x', batch_size=128), mesh) == 4
-  assert train.num_micro_batches(small_config('x', batch_size=100), mesh) == 1
-  assert train.num_micro_batches(
+  assert parallel.num_micro_batches(small_config('x', batch_size=128), mesh) == 4
+  assert parallel.num_micro_batches(small_config('x', batch_size=100), mesh) == 1
+  assert parallel.num_micro_batches(
       small_config('x', batch_size=128, micro_batch_size=64), mesh) == 2

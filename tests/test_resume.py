@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_DIR, small_config, TRAIN_SIZE
-import checkpoints
+from machinery import errors
+from machinery import run_logs
+from machinery import checkpoints
 import train
 
 BATCH = 32
@@ -63,7 +65,7 @@ def assert_same_params(a, b):
 
 
 def step_log(workdir):
-  return (pathlib.Path(workdir) / train.STEP_LOG).read_text()
+  return (pathlib.Path(workdir) / run_logs.STEP_LOG).read_text()
 
 
 @pytest.fixture(scope='module')
@@ -212,7 +214,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
   config = run_config(idx_dir)
   lr = float(train.create_learning_rate_fn(
       config, config.learning_rate, STEPS_PER_EPOCH)(bad_step))
-  with pytest.raises(train.NonFiniteLoss) as error:
+  with pytest.raises(errors.NonFiniteLoss) as error:
     train.train_and_evaluate(config, str(tmp_path))
   message = str(error.value)
   assert message.startswith(f'Loss is nan at step {bad_step} (learning rate '
@@ -267,7 +269,7 @@ def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch):
     return real_epoch(*args, **kwargs)
 
   monkeypatch.setattr(train, 'train_epoch', epoch_then_signal)
-  with pytest.raises(train.Interrupted) as error:
+  with pytest.raises(errors.Interrupted) as error:
     train.train_and_evaluate(run_config(idx_dir), str(tmp_path))
   assert error.value.signal_number == signal.SIGTERM
   # The loop polls between steps: it stops after epoch 2's first step.

@@ -9,8 +9,8 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from conftest import small_config, TRAIN_SIZE
-import progress
-import run_logs
+from machinery import progress
+from machinery import run_logs
 import train
 
 
@@ -44,14 +44,14 @@ def test_tensorboard_events_hold_the_logged_values(idx_dir, tmp_path):
   config = small_config(idx_dir, num_epochs=2, batch_size=32)
   train.train_and_evaluate(config, str(tmp_path))
   events = read_events(tmp_path / run_logs.TENSORBOARD_DIR)
-  steps = read_csv_columns(tmp_path / train.STEP_LOG)
+  steps = read_csv_columns(tmp_path / run_logs.STEP_LOG)
   for key in ('learning_rate', 'loss', 'accuracy'):
     logged = events[f'train/{key}']
     assert [s for s, _ in logged] == [int(r['step']) for r in steps]
     np.testing.assert_array_equal(
         np.float32([v for _, v in logged]),
         np.float32([float(r[key]) for r in steps]))
-  epochs = read_csv_columns(tmp_path / train.EPOCH_LOG)
+  epochs = read_csv_columns(tmp_path / run_logs.EPOCH_LOG)
   for tag, key in (('test/accuracy', 'test_accuracy'),
                    ('test/loss', 'test_loss'),
                    ('train/epoch_loss', 'train_loss')):

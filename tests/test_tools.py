@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_DIR, small_config
+from machinery import run_logs
 import input_pipeline
-import lr_range_test
+from tools import lr_range as lr_range_test
 import train
-import validation
+from machinery import validation
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -31,7 +32,7 @@ def run_tool(script, *args):
 
 def test_plot_schedule_writes_png_and_prints_key_rates(tmp_path):
   output = tmp_path / 'schedule.png'
-  result = run_tool('plot_schedule.py', f'--output={output}',
+  result = run_tool('tools/plot_schedule.py', f'--output={output}',
                     '--config.schedule=sgdr')
   assert result.returncode == 0, result.stderr
   assert png_size(output) == (800, 400)
@@ -43,7 +44,7 @@ def test_plot_schedule_writes_png_and_prints_key_rates(tmp_path):
 
 
 def test_plot_schedule_reports_a_bad_field_in_one_line(tmp_path):
-  result = run_tool('plot_schedule.py', f'--output={tmp_path / "s.png"}',
+  result = run_tool('tools/plot_schedule.py', f'--output={tmp_path / "s.png"}',
                     '--config.schedule=sgdr', '--config.cycle_epochs=0')
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
@@ -55,7 +56,7 @@ def test_plot_schedule_reports_a_bad_field_in_one_line(tmp_path):
 
 def test_every_run_writes_its_curves_png(idx_dir, tmp_path):
   train.train_and_evaluate(small_config(idx_dir, num_epochs=2), str(tmp_path))
-  assert png_size(tmp_path / train.CURVES_PNG) == (800, 800)
+  assert png_size(tmp_path / run_logs.CURVES_PNG) == (800, 800)
 
 
 def test_range_test_suggests_a_rate_inside_the_ramp(idx_dir, tmp_path):
@@ -88,7 +89,7 @@ def test_range_test_rejects_an_empty_ramp(idx_dir):
 
 def test_compare_schedules_writes_table_and_png(idx_dir, tmp_path):
   result = run_tool(
-      'compare_schedules.py', f'--workdir={tmp_path}', '--target_accuracy=0.5',
+      'tools/compare_schedules.py', f'--workdir={tmp_path}', '--target_accuracy=0.5',
       '--config.data_source=idx', f'--config.idx_dir={idx_dir}',
       '--config.num_epochs=2', '--config.batch_size=32',
       '--config.cycle_epochs=1', '--config.allow_download=false')
@@ -103,4 +104,4 @@ def test_compare_schedules_writes_table_and_png(idx_dir, tmp_path):
     assert 50 < final <= 100
   assert png_size(tmp_path / 'comparison.png') == (800, 500)
   for name in ('constant', 'warmup_cosine', 'sgdr'):
-    assert (tmp_path / name / train.EPOCH_LOG).exists()
+    assert (tmp_path / name / run_logs.EPOCH_LOG).exists()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import small_config, TRAIN_SIZE, TEST_SIZE
+from machinery import run_logs
 import input_pipeline
 import train
 
@@ -98,7 +99,7 @@ def test_train_and_evaluate_end_to_end_on_idx_data(idx_dir, tmp_path):
   steps_per_epoch = TRAIN_SIZE // config.batch_size
   assert int(state.step) == 3 * steps_per_epoch
 
-  steps = read_csv(tmp_path / train.STEP_LOG)
+  steps = read_csv(tmp_path / run_logs.STEP_LOG)
   assert [int(r['step']) for r in steps] == list(range(3 * steps_per_epoch))
   assert [int(r['epoch']) for r in steps] == [
       1 + i // steps_per_epoch for i in range(3 * steps_per_epoch)]
@@ -113,7 +114,7 @@ def test_train_and_evaluate_end_to_end_on_idx_data(idx_dir, tmp_path):
   losses = np.array([float(r['loss']) for r in steps])
   assert losses[-steps_per_epoch:].mean() < 0.5 * losses[:4].mean()
 
-  epochs = read_csv(tmp_path / train.EPOCH_LOG)
+  epochs = read_csv(tmp_path / run_logs.EPOCH_LOG)
   assert [int(r['epoch']) for r in epochs] == [1, 2, 3]
   assert float(epochs[-1]['test_accuracy']) > 0.9  # chance is 0.1
   assert (tmp_path / 'config.json').exists()

@@ -6,8 +6,8 @@ from conftest import small_config, TRAIN_SIZE
 from configs import default
 import input_pipeline
 import train
-import validation
-from validation import ConfigError
+from machinery import validation
+from machinery.errors import ConfigError
 
 # (field, bad value, text the error must contain)
 BAD_FIELDS = [
@@ -92,7 +92,8 @@ def test_batch_equal_to_training_split_is_allowed(idx_dir, tmp_path):
 # config.schedule itself where the field only matters for one schedule.
 BAD_SCHEDULES = [
     ({'schedule': 'cosine'}, "config.schedule='cosine' is invalid: must be one "
-     "of ('warmup_cosine', 'sgdr', 'constant', 'step')"),
+     "of ('warmup_cosine', 'sgdr', 'constant', 'step', 'wsd', 'linear', "
+     "'onecycle')"),
     ({'min_learning_rate': 0.2}, 'config.min_learning_rate=0.2 is invalid: '
      'must lie in [0, learning_rate=0.1]'),
     ({'min_learning_rate': -0.01}, 'config.min_learning_rate=-0.01'),

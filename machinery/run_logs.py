@@ -19,18 +19,42 @@ import os
 import pathlib
 
 import numpy as np
-import tensorboardX
 
-import plots
-
-STEP_LOG = plots.STEP_LOG
-EPOCH_LOG = plots.EPOCH_LOG
+# The names of a run's files in its workdir; plots and tools read them here.
+STEP_LOG = 'train_steps.csv'
+EPOCH_LOG = 'epochs.csv'
+CURVES_PNG = 'curves.png'
+CONFIG_JSON = 'config.json'
 TENSORBOARD_DIR = 'tensorboard'
 STEP_FIELDS = ('step', 'epoch', 'learning_rate', 'loss', 'accuracy')
 EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
                 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
                 'epoch_time_s', 'images_per_s', 'elapsed_s')
 STEP_SCALARS = ('learning_rate', 'loss', 'accuracy')
+
+
+def read_columns(path) -> dict:
+  """A CSV file as {column: np.ndarray of float}."""
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  if not rows:
+    raise ValueError(f'{path} holds no rows yet.')
+  return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+
+
+def read_steps(workdir) -> dict:
+  """A run's train_steps.csv as columns."""
+  return read_columns(pathlib.Path(workdir) / STEP_LOG)
+
+
+def read_epochs(workdir) -> dict:
+  """A run's epochs.csv as columns."""
+  return read_columns(pathlib.Path(workdir) / EPOCH_LOG)
+
+
+def write_config(workdir, config) -> None:
+  (pathlib.Path(workdir) / CONFIG_JSON).write_text(
+      config.to_json_best_effort(indent=2))
 
 
 def _rows(path):
@@ -72,6 +96,7 @@ class MetricsWriter:
     self._epochs = csv.writer(self._epoch_file)
     self._tb = None
     if tensorboard:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
       self._tb = tensorboardX.SummaryWriter(
           str(workdir / TENSORBOARD_DIR),
           purge_step=resume_step if resume_step else None)

@@ -1,7 +1,7 @@
 """Paired benchmark: this project's training loop against the seed's.
 
-  python benchmark.py --config=configs/default.py --output=runs/benchmark
-  python benchmark.py --config=configs/default.py --output=runs/benchmark \
+  python tools/benchmark.py --config=configs/default.py --output=runs/benchmark
+  python tools/benchmark.py --config=configs/default.py --output=runs/benchmark \
       --time_to_accuracy --fast_config=configs/fast.py
 
 Throughput: repetitions alternate seed, project, seed, project, ..., each in
@@ -26,19 +26,22 @@ Writes OUTPUT/benchmark.md and OUTPUT/benchmark.json, and prints the table.
 """
 
 import json
-import pathlib
 import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import time
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 from absl import logging
 import numpy as np
 
-import cli
+from machinery import cli
 
 FLAGS = flags.FLAGS
 
@@ -107,23 +110,21 @@ def seed_train_epoch(train_step, state, train_ds, batch_size, rng):
                  for k in batch_metrics[0]}
 
 
-def _setup(config):
-  """Data, schedule and a fresh state, shared by every worker."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import input_pipeline  # pylint: disable=g-import-not-at-top
+def _setup(config, seed_style=False):
+  """train.setup: data, schedule, mesh and a fresh state for every worker.
+
+  The seed-style loop runs on one CPU device, as the seed did.
+  """
   import train  # pylint: disable=g-import-not-at-top
-  data = input_pipeline.load_datasets(config)
-  steps_per_epoch = len(data.train['label']) // config.batch_size
-  lr_fn = train.create_learning_rate_fn(config, config.learning_rate,
-                                        steps_per_epoch)
-  init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
-  state = train.create_train_state(init_rng, config, lr_fn)
-  return data, steps_per_epoch, lr_fn, state, data_rng
+  if seed_style:
+    config.cpu_devices = 1
+  return train.setup(config)
 
 
 def seed_throughput(config) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  data, steps_per_epoch, _, state, data_rng = _setup(config)
+  run = _setup(config, seed_style=True)
+  data, state, data_rng = run.data, run.state, run.data_rng
   train_step = seed_train_step_fn()
   first = {k: v[:config.batch_size] for k, v in data.train.items()}
   start = time.perf_counter()
@@ -133,19 +134,18 @@ def seed_throughput(config) -> dict:
   state, _ = seed_train_epoch(train_step, state, data.train,
                               config.batch_size, jax.random.fold_in(data_rng, 1))
   jax.block_until_ready(state)
-  return _throughput(config, steps_per_epoch, compile_s,
+  return _throughput(config, run.steps_per_epoch, compile_s,
                      time.perf_counter() - start, devices=1, micro_batches=1)
 
 
 def project_throughput(config) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  import parallel  # pylint: disable=g-import-not-at-top
+  from machinery import parallel  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  parallel.set_cpu_devices(config)
-  data, steps_per_epoch, lr_fn, state, data_rng = _setup(config)
-  mesh = parallel.create_mesh()
-  micro = train.num_micro_batches(config, mesh)
-  state = parallel.put_replicated(state, mesh)
+  run = _setup(config)
+  data, lr_fn, state, data_rng = (run.data, run.learning_rate_fn, run.state,
+                                  run.data_rng)
+  mesh, micro = run.mesh, run.micro_batches
   train_ds = parallel.put_replicated(data.train, mesh)
   indices = train.epoch_indices(data_rng, len(data.train['label']),
                                 config.batch_size, parallel.replicated(mesh))
@@ -161,7 +161,7 @@ def project_throughput(config) -> dict:
       lr_fn, report=lambda first, metrics: None,
       report_every=config.log_every_steps, mesh=mesh, micro_batches=micro)
   jax.block_until_ready(state)
-  return _throughput(config, steps_per_epoch, compile_s,
+  return _throughput(config, run.steps_per_epoch, compile_s,
                      time.perf_counter() - start, devices=mesh.size,
                      micro_batches=micro)
 
@@ -178,7 +178,8 @@ def seed_time_to_accuracy(config, target) -> dict:
   """Seed loop + per-epoch evaluation until `target` (or num_epochs)."""
   import jax  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  data, _, _, state, data_rng = _setup(config)
+  run = _setup(config, seed_style=True)
+  data, state, data_rng = run.data, run.state, run.data_rng
   train_step = seed_train_step_fn()
   start = time.perf_counter()
   curve = []
@@ -195,10 +196,10 @@ def seed_time_to_accuracy(config, target) -> dict:
 
 def project_time_to_accuracy(config, target, workdir) -> dict:
   """train.train_and_evaluate as main.py runs it, read from epochs.csv."""
-  import plots  # pylint: disable=g-import-not-at-top
+  from machinery import run_logs  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
   train.train_and_evaluate(config, workdir)
-  epochs = plots.read_columns(pathlib.Path(workdir) / train.EPOCH_LOG)
+  epochs = run_logs.read_epochs(workdir)
   curve = list(zip(epochs['epoch'].astype(int), epochs['elapsed_s'],
                    epochs['test_accuracy']))
   return _tta_result(curve, target)
@@ -247,7 +248,10 @@ def spawn(kind, config_path, overrides=(), workdir=None) -> dict:
 
 
 def config_overrides(argv) -> list[str]:
-  """The --config.* flags given to this command, passed on to workers."""
+  """The --config.* flags given to this command, passed on to workers.
+
+  Read from sys.argv: absl has already taken them out of main's argv.
+  """
   return [arg for arg in argv[1:] if arg.startswith('--config.')]
 
 
@@ -298,7 +302,8 @@ def run_driver(argv) -> None:
   output = pathlib.Path(FLAGS.output)
   output.mkdir(parents=True, exist_ok=True)
   config_path = flags.FLAGS['config'].config_filename
-  overrides = config_overrides(argv)
+  del argv
+  overrides = config_overrides(sys.argv)
   seed_runs, project_runs = [], []
   for repeat in range(FLAGS.repeats):
     seed_runs.append(spawn('seed', config_path, overrides))

@@ -1,6 +1,6 @@
 """Learning-rate range test (Smith, 2017; fastai's lr_find): pick a peak rate.
 
-  python lr_range_test.py --config=configs/default.py --workdir=runs/lr_range
+  python tools/lr_range.py --config=configs/default.py --workdir=runs/lr_range
 
 Trains the config's model on its real training data while the rate grows
 exponentially from --min_lr to --max_lr over --steps steps, records the loss
@@ -15,6 +15,10 @@ the config's own (SGD with config.momentum), so the suggestion is for it.
 import csv
 import dataclasses
 import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 from absl import logging
@@ -22,11 +26,10 @@ import jax
 import numpy as np
 import optax
 
-import cli
-import input_pipeline
-import plots
+from machinery import cli
+from machinery import plots
+from machinery.errors import ConfigError
 import train
-import validation
 
 FLAGS = flags.FLAGS
 
@@ -82,7 +85,7 @@ def run_range_test(config, train_ds, min_lr, max_lr, steps,
                    divergence_factor=4.0) -> RangeTestResult:
   """Ramps the rate and records the loss; see the module docstring."""
   if not 0 < min_lr < max_lr:
-    raise validation.ConfigError(
+    raise ConfigError(
         f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: need '
         '0 < min_lr < max_lr.')
   lr_fn = exponential_ramp(min_lr, max_lr, steps)
@@ -126,11 +129,10 @@ def main(argv):
   del argv
   config = FLAGS.config
   with cli.one_line_errors():
-    validation.validate_config(config)
-    data = input_pipeline.load_datasets(config)
-    validation.validate_batch_size(config, len(data.train['label']))
-    result = run_range_test(config, data.train, FLAGS.min_lr, FLAGS.max_lr,
-                            FLAGS.steps, FLAGS.divergence_factor)
+    run = train.setup(config)
+    result = run_range_test(config, run.data.train, FLAGS.min_lr,
+                            FLAGS.max_lr, FLAGS.steps,
+                            FLAGS.divergence_factor)
   write_outputs(result, FLAGS.workdir)
   ran = len(result.rates)
   logging.info('Range test: %d steps from %.3g to %.3g%s.', ran,

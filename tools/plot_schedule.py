@@ -1,22 +1,29 @@
 """Draws a config's learning-rate schedule without training anything.
 
-  python plot_schedule.py --config=configs/default.py --output=schedule.png
-  python plot_schedule.py --config=configs/sgdr.py --config.cycle_mult=1
+  python tools/plot_schedule.py --config=configs/default.py --output=schedule.png
+  python tools/plot_schedule.py --config=configs/sgdr.py --config.cycle_mult=1
 
 Writes a PNG of the rate at every step (epoch boundaries dotted, restarts and
 drops dashed) and prints the rate at the steps that matter: the first, the end
 of warmup, each restart or drop, the last. The schedule is the very function
-training uses, evaluated step by step.
+training uses, evaluated step by step. It loads neither the data nor the
+training loop: only the config checks and the schedule of train.setup.
 """
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 import numpy as np
 
-import cli
 import input_pipeline
-import plots
+from machinery import cli
+from machinery import plots
+from machinery import validation
 import schedules
-import validation
 
 FLAGS = flags.FLAGS
 
@@ -27,18 +34,23 @@ flags.DEFINE_integer(
 cli.define_config_flag()
 
 
+# Key steps drawn as dashed red lines: where the rate jumps or turns.
+MARKED_STEPS = ('restart', 'drop', 'start of decay')
+
+
 def schedule_table(config, train_size: int):
-  """(steps, rates, key steps {name: (step, rate)}, steps_per_epoch)."""
+  """(steps, rates, key steps {name: (step, rate)}, steps_per_epoch).
+
+  The first stages of train.setup: validate, then the schedule's plan.
+  """
   validation.validate_config(config)
-  validation.validate_batch_size(config, train_size)
-  steps_per_epoch = train_size // config.batch_size
-  lr_fn = schedules.create_learning_rate_fn(
-      config, config.learning_rate, steps_per_epoch)
-  steps = np.arange(config.num_epochs * steps_per_epoch)
-  rates = np.asarray(lr_fn(steps))
-  named = {name: (step, float(rates[step]))
-           for name, step in schedules.key_steps(config, steps_per_epoch).items()}
-  return steps, rates, named, steps_per_epoch
+  validation.validate_placement(config, train_size)
+  plan = schedules.plan(config, train_size)
+  steps = np.arange(plan.total_steps)
+  rates = np.asarray(plan.learning_rate_fn(steps))
+  named = {name: (step, float(rates[step])) for name, step in
+           schedules.key_steps(config, plan.steps_per_epoch).items()}
+  return steps, rates, named, plan.steps_per_epoch
 
 
 def main(argv):
@@ -49,8 +61,11 @@ def main(argv):
   with cli.one_line_errors():
     steps, rates, named, spe = schedule_table(config, train_size)
   description = schedules.describe(config, spe)
-  restarts = [step for name, step in schedules.key_steps(config, spe).items()
-              if name.startswith(('restart', 'drop'))]
+  if config.optimizer == 'schedule_free_sgd':
+    description += (' (schedule-free SGD: this is the rate of every step; '
+                    'the averaging replaces a decay)')
+  restarts = [step for name, (step, _) in named.items()
+              if name.startswith(MARKED_STEPS)]
   plots.plot_schedule(steps, rates,
                       np.arange(1, config.num_epochs) * spe, restarts,
                       description, FLAGS.output)

@@ -1,7 +1,11 @@
-"""Data parallelism with jax.sharding: one mesh axis over every device.
+"""Data parallelism with jax.sharding, and the device policy of a run.
 
-The global batch (`config.batch_size`) is split along a 'data' mesh axis;
-params and optimizer state are replicated, so XLA inserts the gradient
+One mesh axis over every device: the global batch (`config.batch_size`) is
+split along it. The device policy (how many CPU devices, how many
+micro-batches per step, how far the host may run ahead) lives here too, so
+train.py only asks for it.
+
+Params and optimizer state are replicated, so XLA inserts the gradient
 all-reduce itself. The same code runs on one CPU, on several GPUs, and on
 several hosts after `jax.distributed.initialize`, where the mesh spans every
 process's devices and each process holds the same replicated copy of the
@@ -22,10 +26,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
-import validation
-
 DATA_AXIS = 'data'
 MAX_AUTO_CPU_DEVICES = 8
+# Per-device micro-batch on CPU when config.micro_batch_size is 0 (auto);
+# measured by tools/benchmark.py (see the README's Performance section).
+MICRO_BATCH_PER_CPU_DEVICE = 32
 ENV_VARS = ('JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')
 
 
@@ -83,7 +88,7 @@ def set_cpu_devices(config) -> int:
   """
   if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
     return len(jax.devices('cpu'))
-  count = config.get('cpu_devices', 0) or auto_cpu_devices(config)
+  count = config.cpu_devices or auto_cpu_devices(config)
   try:
     jax.config.update('jax_num_cpu_devices', count)
   except RuntimeError:
@@ -114,24 +119,6 @@ def batch_sharded(mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
-def validate_batch_for_mesh(config, mesh) -> None:
-  """Each device needs a whole, equal share of every micro-batch."""
-  devices = mesh.size
-  if config.batch_size % devices:
-    raise validation.ConfigError(
-        f'config.batch_size={config.batch_size} is invalid: must be a '
-        f'multiple of the {devices} devices the batch is split over')
-  micro = config.get('micro_batch_size', 0) or config.batch_size
-  if micro % devices:
-    raise validation.ConfigError(
-        f'config.micro_batch_size={micro} is invalid: must be a multiple '
-        f'of the {devices} devices the batch is split over')
-  if config.eval_batch_size % devices:
-    raise validation.ConfigError(
-        f'config.eval_batch_size={config.eval_batch_size} is invalid: must '
-        f'be a multiple of the {devices} devices the batch is split over')
-
-
 def put_replicated(tree, mesh):
   """Copies host arrays to every device (every process passes the same)."""
   return put_sharded(jax.tree.map(np.asarray, tree), replicated(mesh))
@@ -147,3 +134,45 @@ def put_sharded(tree, sharding):
 def is_main_process() -> bool:
   """Only process 0 writes logs, metrics files and plots."""
   return jax.process_index() == 0
+
+
+def num_micro_batches(config, mesh) -> int:
+  """How many micro-batches train_step splits each batch into.
+
+  config.micro_batch_size: 0 (auto) means MICRO_BATCH_PER_CPU_DEVICE
+  examples per device on CPU, where smaller batches run faster per image
+  (see train._accumulated_grads), and the whole batch on GPU/TPU, where they
+  do not.
+  """
+  micro = config.micro_batch_size
+  if micro == 0:
+    if jax.default_backend() != 'cpu':
+      return 1
+    micro = MICRO_BATCH_PER_CPU_DEVICE * mesh.size
+    if config.batch_size % micro:
+      return 1
+  return max(config.batch_size // micro, 1)
+
+
+class InFlightLimit:
+  """Caps how many computations are dispatched ahead of the device(s).
+
+  JAX dispatches asynchronously and the host normally runs far ahead. With
+  several XLA:CPU devices (--xla_force_host_platform_device_count) that
+  deadlocks on a 2-core machine: queued steps of one device take every
+  thread of the shared pool while waiting in the gradient all-reduce for a
+  device that then gets none (seen with jax 0.10.2). Keeping at most two
+  steps in flight costs nothing measurable and avoids it. One device, or
+  GPUs/TPUs, keep the unlimited queue.
+  """
+
+  def __init__(self, mesh):
+    self._limit = mesh.size > 1 and jax.default_backend() == 'cpu'
+    self._previous = None
+
+  def add(self, output):
+    if not self._limit:
+      return
+    if self._previous is not None:
+      self._previous.block_until_ready()
+    self._previous = output

@@ -4,7 +4,6 @@ Every function writes one PNG with matplotlib's file-only Agg backend, so they
 work on machines without a display (CI, a server over ssh).
 """
 
-import csv
 import pathlib
 import textwrap
 
@@ -14,18 +13,9 @@ matplotlib.use('Agg')  # files only; no display needed
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-STEP_LOG = 'train_steps.csv'
-EPOCH_LOG = 'epochs.csv'
+from machinery import run_logs
+
 DPI = 100
-
-
-def read_columns(path) -> dict:
-  """A CSV file as {column: np.ndarray of float}."""
-  with open(path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  if not rows:
-    raise ValueError(f'{path} holds no rows yet.')
-  return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
 
 
 def _save(fig, output) -> None:
@@ -56,9 +46,8 @@ def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
 
 def plot_run(workdir, output) -> None:
   """Per-step rate and loss, and per-epoch test accuracy, from a workdir."""
-  workdir = pathlib.Path(workdir)
-  steps = read_columns(workdir / STEP_LOG)
-  epochs = read_columns(workdir / EPOCH_LOG)
+  steps = run_logs.read_steps(workdir)
+  epochs = run_logs.read_epochs(workdir)
   fig = plt.figure(figsize=(8, 8), constrained_layout=True)
   ax_lr = fig.add_subplot(3, 1, 1)
   ax_loss = fig.add_subplot(3, 1, 2, sharex=ax_lr)
@@ -79,7 +68,7 @@ def plot_run(workdir, output) -> None:
   ax_acc.annotate(f'{100 * epochs["test_accuracy"][best]:.2f}%',
                   (epochs['epoch'][best], 100 * epochs['test_accuracy'][best]),
                   textcoords='offset points', xytext=(0, -14), ha='center')
-  fig.suptitle(f'{workdir.name}: learning rate, loss and test accuracy')
+  fig.suptitle(f'{pathlib.Path(workdir).name}: learning rate, loss and test accuracy')
   _save(fig, output)
 
 

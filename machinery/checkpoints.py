@@ -21,6 +21,8 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
+from machinery.errors import ResumeError
+
 CHECKPOINT_DIR = 'checkpoints'
 DAMAGED_DIR = 'checkpoints_damaged'
 
@@ -29,10 +31,6 @@ RESUMABLE_CHANGES = frozenset({
     'data_source', 'data_dir', 'idx_dir', 'allow_download', 'log_every_steps',
     'checkpoint_every_epochs', 'keep_checkpoints', 'eval_batch_size',
     'progress_bar', 'tensorboard', 'micro_batch_size', 'cpu_devices'})
-
-
-class ResumeError(ValueError):
-  """The workdir's checkpoint belongs to a run with a different config."""
 
 
 @dataclasses.dataclass

@@ -1,7 +1,6 @@
-"""What every command-line tool here shares: config flags and one-line errors.
+"""What main.py and every tool in tools/ share: config flags, one-line errors.
 
-Each tool (main.py, plot_schedule.py, lr_range_test.py, compare_schedules.py)
-takes `--config=configs/....py` with `--config.field=value` overrides, and
+Each of them takes `--config=configs/....py` with `--config.field=value` overrides, and
 turns a bad field or missing data into one line, never a traceback.
 """
 
@@ -19,10 +18,7 @@ from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-import checkpoints
-import input_pipeline
-import train
-import validation
+from machinery import errors
 
 
 def define_config_flag() -> None:
@@ -57,10 +53,10 @@ def one_line_errors():
   """Exits with `Error: ...` for the errors a user can fix."""
   try:
     yield
-  except (validation.ConfigError, input_pipeline.DataError,
-          checkpoints.ResumeError, train.NonFiniteLoss) as e:
+  except (errors.ConfigError, errors.DataError, errors.ResumeError,
+          errors.NonFiniteLoss) as e:
     sys.exit(f'Error: {e}')
-  except train.Interrupted as e:
+  except errors.Interrupted as e:
     print(f'Stopped: {e}', file=sys.stderr)
     sys.exit(128 + e.signal_number)  # the shell's convention for signals
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint

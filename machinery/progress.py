@@ -1,4 +1,4 @@
-"""Progress reports during an epoch, and a clean stop on Ctrl-C or SIGTERM.
+"""Progress reports during an epoch: a bar on a terminal, log lines elsewhere.
 
 On a terminal, each epoch gets a tqdm bar with steps/s, ETA, loss and
 learning rate. Anywhere else (CI, nohup, a pipe) a bar's carriage returns make
@@ -6,8 +6,6 @@ a mess of the log, so the same facts go out as plain absl log lines every
 `log_every_steps` steps.
 """
 
-import contextlib
-import signal
 import sys
 import time
 
@@ -56,50 +54,3 @@ class EpochProgress:
   def close(self):
     if self._bar is not None:
       self._bar.close()
-
-
-class StopRequest:
-  """Set by SIGINT or SIGTERM; the training loop polls it between steps."""
-
-  def __init__(self):
-    self.signal_number = None
-
-  def __bool__(self):
-    return self.signal_number is not None
-
-  @property
-  def name(self):
-    return signal.Signals(self.signal_number).name
-
-
-@contextlib.contextmanager
-def stop_on_signals():
-  """The first SIGINT/SIGTERM sets a StopRequest; a second one interrupts.
-
-  The loop then finishes its step, saves a checkpoint and exits non-zero.
-  A second Ctrl-C restores Python's default behaviour (KeyboardInterrupt)
-  for a user who does not want to wait; orbax's atomic writes still keep
-  the last finished checkpoint intact.
-  """
-  request = StopRequest()
-  previous = {}
-
-  def handler(signum, frame):
-    del frame
-    if request:
-      raise KeyboardInterrupt
-    request.signal_number = signum
-    logging.warning('Received %s: stopping after this step and saving a '
-                    'checkpoint (send it again to quit at once).',
-                    signal.Signals(signum).name)
-
-  try:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-      previous[signum] = signal.signal(signum, handler)
-  except ValueError:  # not the main thread: signals stay as they were
-    logging.info('Not in the main thread: Ctrl-C will not save a checkpoint.')
-  try:
-    yield request
-  finally:
-    for signum, old in previous.items():
-      signal.signal(signum, old)

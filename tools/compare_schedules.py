@@ -1,6 +1,6 @@
 """Trains the same model, data and seed under several schedules, side by side.
 
-  python compare_schedules.py --config=configs/default.py --workdir=runs/compare
+  python tools/compare_schedules.py --config=configs/default.py --workdir=runs/compare
 
 Runs `train.train_and_evaluate` once per schedule in --schedules (each in
 WORKDIR/<schedule>), then writes WORKDIR/comparison.md (final and best test
@@ -14,16 +14,21 @@ usual, e.g. --config.num_epochs=5.
 
 import dataclasses
 import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 from absl import logging
 import numpy as np
 
-import cli
-import plots
+from machinery import cli
+from machinery import plots
+from machinery import run_logs
+from machinery import validation
 import schedules
 import train
-import validation
 
 FLAGS = flags.FLAGS
 
@@ -77,7 +82,7 @@ def config_for(base, schedule):
 def run_one(base, schedule, workdir) -> RunSummary:
   config = config_for(base, schedule)
   train.train_and_evaluate(config, str(workdir))
-  epochs = plots.read_columns(workdir / train.EPOCH_LOG)
+  epochs = run_logs.read_epochs(workdir)
   steps_per_epoch = int(epochs['step'][0])
   return RunSummary(schedule, schedules.describe(config, steps_per_epoch),
                     epochs['epoch'], epochs['test_accuracy'],

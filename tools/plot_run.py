@@ -1,6 +1,6 @@
 """Plots a run from the CSV files `train.py` writes into its workdir.
 
-  python plot_run.py --workdir=runs/default       # writes runs/default/curves.png
+  python tools/plot_run.py --workdir=runs/default   # writes runs/default/curves.png
 
 Every finished run already writes curves.png; this redraws it, e.g. for a run
 still in progress or one that was interrupted. Three panels: the learning rate
@@ -9,11 +9,16 @@ training loss (log scale), and the test accuracy after every epoch.
 """
 
 import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import app
 from absl import flags
 
-import plots
+from machinery import plots
+from machinery import run_logs
 
 flags.DEFINE_string('workdir', None, 'A run\'s workdir (holds the CSV logs).')
 flags.DEFINE_string('output', None, 'PNG path; default WORKDIR/curves.png.')
@@ -23,7 +28,7 @@ flags.mark_flag_as_required('workdir')
 def main(argv):
   del argv
   output = flags.FLAGS.output or str(
-      pathlib.Path(flags.FLAGS.workdir) / 'curves.png')
+      pathlib.Path(flags.FLAGS.workdir) / run_logs.CURVES_PNG)
   plots.plot_run(flags.FLAGS.workdir, output)
   print(f'Wrote {output}')
 

@@ -1,0 +1,126 @@
+"""Every config check, run once before any data is loaded or compiled.
+
+A wrong value should never surface as a stack trace from inside JAX, nor as a
+run that silently trains with a schedule the user did not mean. Each check
+raises ConfigError with one line naming the field and what is allowed. The
+schedule and optimizer tables state their own checks (schedules.validate,
+optimizers.validate); this module calls them, so `validate_config` is the one
+place that says whether a config can run.
+"""
+
+from configs import default
+from machinery import checks
+from machinery.errors import ConfigError
+import optimizers
+import schedules
+
+SUPPORTED_DATASETS = ('mnist', 'fashion_mnist')
+DATA_SOURCES = ('auto', 'tfds', 'idx')
+PROGRESS_BAR = ('auto', 'always', 'never')
+
+_fail = checks.fail
+_is_int = checks.is_int
+_is_real = checks.is_real
+
+
+def validate_config(config) -> None:
+  """Raises ConfigError on the first invalid field; returns None if all ok."""
+  _require_every_field(config)
+  _validate_training(config)
+  schedules.validate(config)
+  optimizers.validate(config)
+  _validate_data(config)
+  _validate_run_fields(config)
+
+
+def _require_every_field(config) -> None:
+  """Every field of configs/default.py, the one source of defaults."""
+  missing = sorted(set(default.get_config().keys()) - set(config.keys()))
+  if missing:
+    raise ConfigError(
+        f'config lacks field(s) {", ".join(missing)}: derive the config from '
+        'configs/default.py (default.get_config()) and change what differs.')
+
+
+def _validate_training(config) -> None:
+  if not _is_int(config.num_epochs) or config.num_epochs < 1:
+    _fail('num_epochs', config.num_epochs, 'must be an integer >= 1')
+  if (not _is_real(config.warmup_epochs)
+      or not 0 <= config.warmup_epochs <= config.num_epochs):
+    _fail('warmup_epochs', config.warmup_epochs,
+          f'must lie in [0, num_epochs={config.num_epochs}]')
+  if not _is_real(config.learning_rate) or config.learning_rate <= 0:
+    _fail('learning_rate', config.learning_rate, 'must be a number > 0')
+  if not _is_real(config.momentum) or not 0 <= config.momentum < 1:
+    _fail('momentum', config.momentum, 'must lie in [0, 1)')
+  if not _is_int(config.batch_size) or config.batch_size < 1:
+    _fail('batch_size', config.batch_size, 'must be an integer >= 1')
+  micro = config.micro_batch_size
+  if not _is_int(micro) or micro < 0 or (micro and config.batch_size % micro):
+    _fail('micro_batch_size', micro,
+          f'must be 0 (automatic) or divide batch_size={config.batch_size}')
+  if not _is_int(config.cpu_devices) or config.cpu_devices < 0:
+    _fail('cpu_devices', config.cpu_devices,
+          'must be an integer >= 0 (0: automatic)')
+  if not _is_int(config.eval_batch_size) or config.eval_batch_size < 1:
+    _fail('eval_batch_size', config.eval_batch_size,
+          'must be an integer >= 1')
+  if not _is_int(config.seed):
+    _fail('seed', config.seed, 'must be an integer')
+
+
+def _validate_data(config) -> None:
+  checks.check_choice(config, 'dataset', SUPPORTED_DATASETS)
+  checks.check_choice(config, 'data_source', DATA_SOURCES)
+  if config.data_source == 'idx' and not config.idx_dir:
+    _fail('idx_dir', config.idx_dir,
+          'must name a folder of IDX files when data_source="idx"')
+
+
+def _validate_run_fields(config) -> None:
+  """Checkpointing and logging fields."""
+  if not _is_int(config.checkpoint_every_epochs) or (
+      config.checkpoint_every_epochs < 0):
+    _fail('checkpoint_every_epochs', config.checkpoint_every_epochs,
+          'must be an integer >= 0 (0: only at the end and on Ctrl-C)')
+  if not _is_int(config.keep_checkpoints) or config.keep_checkpoints < 1:
+    _fail('keep_checkpoints', config.keep_checkpoints,
+          'must be an integer >= 1')
+  if not _is_int(config.log_every_steps) or config.log_every_steps < 1:
+    _fail('log_every_steps', config.log_every_steps,
+          'must be an integer >= 1')
+  checks.check_choice(config, 'progress_bar', PROGRESS_BAR)
+  if not isinstance(config.tensorboard, bool):
+    _fail('tensorboard', config.tensorboard, 'must be true or false')
+
+
+def validate_batch_size(config, train_size: int) -> None:
+  """The batch must fit in the training split (known once data is loaded)."""
+  if config.batch_size > train_size:
+    _fail('batch_size', config.batch_size,
+          f'must lie in [1, {train_size}] (the size of the training split)')
+
+
+def validate_batch_for_mesh(config, mesh) -> None:
+  """Each device needs a whole, equal share of every (micro-)batch."""
+  devices = mesh.size
+  where = f'must be a multiple of the {devices} devices the batch is split over'
+  if config.batch_size % devices:
+    _fail_plain('batch_size', config.batch_size, where)
+  micro = config.micro_batch_size or config.batch_size
+  if micro % devices:
+    _fail_plain('micro_batch_size', micro, where)
+  if config.eval_batch_size % devices:
+    _fail_plain('eval_batch_size', config.eval_batch_size, where)
+
+
+def _fail_plain(field, value, allowed):
+  """As checks.fail, without the closing period (the message predates it)."""
+  raise ConfigError(f'config.{field}={value!r} is invalid: {allowed}')
+
+
+def validate_placement(config, train_size: int, mesh=None) -> None:
+  """The checks that need the data's size (and the devices, given a mesh)."""
+  validate_batch_size(config, train_size)
+  if mesh is not None:
+    validate_batch_for_mesh(config, mesh)
