@@ -180,10 +180,12 @@ def onecycle_schedule(peak, floor, warmup_steps, total_steps, div_factor,
   pct_start=W/T, ...)` with its boundary given as the whole step W, which
   int(pct_start * T) can put one step early through float rounding.
   """
-  onecycle = optax.piecewise_interpolate_schedule(
+  # Vectorized: optax's piecewise interpolation takes one step at a time,
+  # while plots evaluate every step at once.
+  onecycle = jnp.vectorize(optax.piecewise_interpolate_schedule(
       'cosine', peak / div_factor,
       {warmup_steps: div_factor,
-       total_steps: 1.0 / (div_factor * final_div_factor)})
+       total_steps: 1.0 / (div_factor * final_div_factor)}))
   if floor <= 0:
     return onecycle
   return lambda t: jnp.maximum(onecycle(t), floor)

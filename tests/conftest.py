@@ -91,3 +91,17 @@ def small_config(idx_folder, **overrides):
   config.cpu_devices = 1
   config.update(overrides)
   return config
+
+
+@pytest.fixture(scope='session')
+def reference(idx_dir, tmp_path_factory):
+  """An uninterrupted run, in a subprocess like the interrupted ones."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+
+  from runs import cli_args  # pylint: disable=g-import-not-at-top
+  from runs import EPOCHS  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path_factory.mktemp('reference')
+  result = subprocess.run(cli_args(idx_dir, workdir, epochs=EPOCHS),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir

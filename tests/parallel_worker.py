@@ -14,8 +14,8 @@ import numpy as np
 import conftest
 import input_pipeline
 from machinery import parallel
-import train
 from machinery import validation
+import train
 
 
 def trajectory(config, data, mesh, micro_batches):

@@ -8,8 +8,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import (small_config, write_idx, write_idx_dataset, TRAIN_SIZE,
-                      TEST_SIZE)
+from conftest import small_config
+from conftest import TEST_SIZE
+from conftest import TRAIN_SIZE
+from conftest import write_idx
+from conftest import write_idx_dataset
 import input_pipeline
 from input_pipeline import DataError
 from machinery import run_logs

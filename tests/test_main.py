@@ -4,9 +4,9 @@ import pathlib
 import subprocess
 import sys
 
-from conftest import PROJECT_DIR, TRAIN_SIZE
+from conftest import PROJECT_DIR
+from conftest import TRAIN_SIZE
 from machinery import run_logs
-import train
 
 
 def run_main(*args, cwd=PROJECT_DIR):

@@ -13,11 +13,13 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import PROJECT_DIR, small_config, TRAIN_SIZE
+from conftest import PROJECT_DIR
+from conftest import small_config
+from conftest import TRAIN_SIZE
 import input_pipeline
 from machinery import parallel
-import train
 from machinery import validation
+import train
 
 FOUR_DEVICES = '--xla_force_host_platform_device_count=4'
 

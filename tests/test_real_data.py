@@ -7,7 +7,8 @@ clone, a fresh machine): the rest of the suite makes its own data.
 import numpy as np
 import pytest
 
-from conftest import SHARED_MNIST, small_config
+from conftest import SHARED_MNIST
+from conftest import small_config
 import input_pipeline
 
 pytestmark = pytest.mark.skipif(
@@ -35,6 +36,7 @@ def test_real_mnist_files_match_tfds_checksums(tmp_path):
 
 def test_real_mnist_loss_falls_in_a_few_steps():
   import jax  # pylint: disable=g-import-not-at-top
+
   import train  # pylint: disable=g-import-not-at-top
   data = input_pipeline.load_idx_dir(SHARED_MNIST)
   config = small_config(SHARED_MNIST, warmup_epochs=0.0)

@@ -1,15 +1,13 @@
-"""TensorBoard events, CSV records and progress reports of a run."""
+"""A run's records: TensorBoard events and CSV files (machinery/run_logs.py)."""
 
 import csv
-import logging
 import struct
 
 import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from conftest import small_config, TRAIN_SIZE
-from machinery import progress
+from conftest import small_config
 from machinery import run_logs
 import train
 
@@ -90,47 +88,3 @@ def test_writer_on_resume_drops_rows_from_the_resume_step(tmp_path):
   assert len(read_csv_columns(tmp_path / run_logs.EPOCH_LOG)) == 1
 
 
-def test_progress_lines_without_a_terminal(caplog):
-  caplog.set_level(logging.INFO)
-  report = progress.EpochProgress(3, 10, total_steps=400, done_steps=100,
-                                  bar=False)
-  report.update(100, loss=0.25, learning_rate=0.05)
-  report.close()
-  line = caplog.records[-1].getMessage()
-  assert line.startswith('epoch 3/10: step 200/400 (50%), ')
-  assert 'steps/s, ETA ' in line and 'loss 0.2500, lr 0.05' in line
-
-
-def test_progress_bar_on_a_terminal(capsys):
-  report = progress.EpochProgress(1, 2, total_steps=50, done_steps=0,
-                                  bar=True)
-  report.update(25, loss=1.5, learning_rate=0.1)
-  report.update(25, loss=0.5, learning_rate=0.05)
-  report.close()
-  err = capsys.readouterr().err
-  assert 'epoch 1/2' in err and '50/50' in err
-  assert 'step/s' in err and 'loss=0.5000' in err and '\r' in err
-
-
-@pytest.mark.parametrize('setting,isatty,expected', [
-    ('auto', True, True), ('auto', False, False), ('always', False, True),
-    ('never', True, False)])
-def test_bar_only_on_a_terminal(monkeypatch, setting, isatty, expected):
-  monkeypatch.setattr(progress.sys.stderr, 'isatty', lambda: isatty)
-  assert progress.use_bar(setting) is expected
-
-
-def test_train_epoch_resumes_mid_epoch_and_reports_every_n_steps(idx_dir):
-  config = small_config(idx_dir, batch_size=32)
-  data = train.input_pipeline.load_datasets(config)
-  lr_fn = train.create_learning_rate_fn(config, 0.1, TRAIN_SIZE // 32)
-  state = train.create_train_state(train.jax.random.key(0), config, lr_fn)
-  state = state.replace(step=state.step + 3)  # as if resumed at step 3
-  reports = []
-  state, stopped = train.train_epoch(
-      state, data.train, 32, train.jax.random.key(1), lr_fn,
-      report=lambda first, m: reports.append((first, len(m['loss']))),
-      report_every=5)
-  assert not stopped
-  assert reports == [(3, 5), (8, 5), (13, 3)]  # steps 3..15 of 16
-  assert int(state.step) == 16

@@ -2,14 +2,16 @@
 
 import math
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from configs import default
+from machinery import validation
 import schedules
 import train
-from machinery import validation
 
 
 def seed_schedule_closed_form(step, base, num_epochs, warmup_epochs, spe):
@@ -169,7 +171,7 @@ def test_default_sgdr_config_has_cycles_of_3_and_6_epochs():
 
 
 # The kinds of the cosine era; the newer ones end linearly or take their start
-# from div_factor, so tests/test_new_schedules.py checks their floors.
+# from div_factor, so test_new_kinds_hold_the_floor checks their floors.
 COSINE_ERA_KINDS = ('warmup_cosine', 'sgdr', 'constant', 'step')
 
 
@@ -226,3 +228,146 @@ def test_key_steps_name_restarts_and_the_last_step():
   assert named['last step of cycle 1'] == 4 * 468 - 1
   assert named['last step'] == 4679
   assert list(named.values()) == sorted(named.values())
+
+
+# ------------------------------------------------ wsd, linear, onecycle
+
+
+def wsd_closed_form(step, peak, floor, warmup, total, decay, shape, init=0.0):
+  """The issue's formula for wsd, written out by hand."""
+  if step < warmup:
+    return init + (peak - init) * step / warmup
+  start = total - decay
+  p = min(max((step - start) / decay, 0.0), 1.0)
+  f = {'linear': 1 - p, 'cosine': 0.5 * (1 + math.cos(math.pi * p)),
+       '1-sqrt': 1 - math.sqrt(p)}[shape]
+  return floor + (peak - floor) * f
+
+
+# (num_epochs, warmup_epochs, decay_epochs, steps_per_epoch, floor)
+WSD_CASES = [
+    (10, 1.0, 2.0, 468, 0.0),     # configs/wsd.py's layout on MNIST
+    (5, 0.0, 1.5, 20, 0.001),     # no warmup, fractional decay
+    (4, 0.5, 3.5, 10, 0.0),       # the decay starts right after the warmup
+    (3, 0.25, 0.3, 16, 0.002),    # fractional everything: D = round(4.8) = 5
+]
+
+
+@pytest.mark.parametrize('shape', ['linear', 'cosine', '1-sqrt'])
+@pytest.mark.parametrize('epochs,warmup,decay,spe,floor', WSD_CASES)
+def test_wsd_matches_its_closed_form_at_the_boundaries(epochs, warmup, decay,
+                                                       spe, floor, shape):
+  config = schedule_config(schedule='wsd', num_epochs=epochs,
+                           warmup_epochs=warmup, decay_epochs=decay,
+                           decay_shape=shape, min_learning_rate=floor)
+  fn = train.create_learning_rate_fn(config, 0.1, spe)
+  total, num_warmup = epochs * spe, round(warmup * spe)
+  length = round(decay * spe)
+  start = total - length
+  named = {'first step': 0, 'end of warmup': num_warmup,
+           'last stable step': start - 1, 'decay start': start,
+           'first decay step': start + 1,
+           'midpoint of the decay': start + length // 2,
+           'last step': total - 1, 'end (step T)': total}
+  if num_warmup:
+    named['last warmup step'] = num_warmup - 1
+  for name, step in named.items():
+    want = wsd_closed_form(step, 0.1, floor, num_warmup, total, length, shape)
+    np.testing.assert_allclose(float(fn(step)), want, rtol=1e-5, atol=1e-7,
+                               err_msg=name)
+  assert float(fn(start)) == pytest.approx(0.1, rel=1e-6)  # still the peak
+  assert float(fn(total)) == pytest.approx(floor, abs=1e-8)
+
+
+def test_wsd_one_minus_sqrt_shape_at_every_decay_step():
+  config = schedule_config(schedule='wsd', num_epochs=6, warmup_epochs=1.0,
+                           decay_epochs=2.0, decay_shape='1-sqrt',
+                           min_learning_rate=0.001)
+  fn = train.create_learning_rate_fn(config, 0.2, 50)
+  steps = np.arange(200, 301)  # the decay: S = 200 to T = 300
+  want = [0.001 + 0.199 * (1 - math.sqrt((s - 200) / 100)) for s in steps]
+  np.testing.assert_allclose(np.asarray(fn(steps)), want, rtol=1e-5,
+                             atol=1e-7)
+
+
+def test_wsd_before_the_decay_is_the_peak_after_the_warmup():
+  config = schedule_config(schedule='wsd', decay_epochs=2.0)
+  fn = train.create_learning_rate_fn(config, 0.1, 468)
+  np.testing.assert_array_equal(np.asarray(fn(np.arange(468, 3745))),
+                                np.float32(0.1))
+
+
+@pytest.mark.parametrize('epochs,warmup,spe,floor', [
+    (10, 1.0, 468, 0.0), (3, 0.0, 10, 0.01), (5, 0.5, 7, 0.0)])
+def test_linear_goes_straight_to_the_floor(epochs, warmup, spe, floor):
+  config = schedule_config(schedule='linear', num_epochs=epochs,
+                           warmup_epochs=warmup, min_learning_rate=floor)
+  fn = train.create_learning_rate_fn(config, 0.1, spe)
+  total, num_warmup = epochs * spe, round(warmup * spe)
+  for step in (0, num_warmup, (num_warmup + total) // 2, total - 1, total):
+    if step < num_warmup:
+      want = 0.1 * step / num_warmup
+    else:
+      want = 0.1 + (floor - 0.1) * (step - num_warmup) / (total - num_warmup)
+    np.testing.assert_allclose(float(fn(step)), want, rtol=1e-5, atol=1e-8,
+                               err_msg=f'step {step}')
+
+
+def onecycle_closed_form(step, peak, warmup, total, div, final_div):
+  """Two half cosines: up from peak/div over W steps, down to the end."""
+  start, end = peak / div, peak / (div * final_div)
+  if step < warmup:
+    return start + (peak - start) * 0.5 * (1 - math.cos(math.pi * step /
+                                                        warmup))
+  t = min((step - warmup) / (total - warmup), 1.0)
+  return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+@pytest.mark.parametrize('epochs,warmup,spe', [(10, 3.0, 468), (4, 1.0, 10),
+                                               (5, 0.25, 8)])
+def test_onecycle_is_optax_onecycle_with_the_warmup_as_pct_start(epochs,
+                                                                 warmup, spe):
+  config = schedule_config(schedule='onecycle', num_epochs=epochs,
+                           warmup_epochs=warmup, div_factor=25.0,
+                           final_div_factor=1e4)
+  fn = train.create_learning_rate_fn(config, 0.1, spe)
+  total, num_warmup = epochs * spe, round(warmup * spe)
+  for step in (0, num_warmup // 2, num_warmup, (num_warmup + total) // 2,
+               total - 1, total):
+    np.testing.assert_allclose(
+        float(fn(step)),
+        onecycle_closed_form(step, 0.1, num_warmup, total, 25.0, 1e4),
+        rtol=1e-5, atol=1e-9, err_msg=f'step {step}')
+  reference = jnp.vectorize(optax.cosine_onecycle_schedule(
+      total, 0.1, warmup / epochs, 25.0, 1e4))
+  steps = np.arange(total + 1)
+  np.testing.assert_allclose(np.asarray(fn(steps)),
+                             np.asarray(reference(steps)), rtol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['wsd', 'linear', 'onecycle'])
+def test_new_kinds_hold_the_floor(kind):
+  config = schedule_config(schedule=kind, min_learning_rate=0.004,
+                           decay_epochs=3.0)
+  fn = train.create_learning_rate_fn(config, 0.1, 20)
+  rates = np.asarray(fn(np.arange(10 * 20 + 1)))
+  assert rates[20:].min() >= 0.004 * (1 - 1e-6)  # after the warmup
+  assert rates.max() == pytest.approx(0.1, rel=1e-6)
+  assert rates[-1] == pytest.approx(0.004, rel=1e-5)  # step T: the floor
+
+
+def test_key_steps_of_wsd_name_the_decay():
+  config = schedule_config(schedule='wsd', decay_epochs=2.0)
+  named = schedules.key_steps(config, 468)
+  assert named['start of decay (last step at the peak)'] == 8 * 468
+  assert named['first decay step'] == 8 * 468 + 1
+  assert named['middle of the decay'] == 9 * 468
+  assert named['last step'] == 4679
+
+
+@pytest.mark.parametrize('kind', schedules.SCHEDULES)
+def test_every_kind_describes_itself_and_names_its_last_step(kind):
+  config = schedule_config(schedule=kind)
+  text = schedules.describe(config, 468)
+  assert text.startswith(f'10 epochs x 468 steps = 4680 steps; {kind}: ')
+  assert schedules.key_steps(config, 468)['last step'] == 4679

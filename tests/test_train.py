@@ -5,11 +5,14 @@ import csv
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from conftest import small_config, TRAIN_SIZE, TEST_SIZE
-from machinery import run_logs
+from conftest import small_config
+from conftest import TEST_SIZE
+from conftest import TRAIN_SIZE
 import input_pipeline
+from machinery import run_logs
 import train
 
 
@@ -55,6 +58,61 @@ def test_logged_learning_rate_is_the_one_applied(idx_dir, data):
         jax.tree.leaves(new_state.params), jax.tree.leaves(state.params)))
     assert (moved > 1e-6) == (step > 0)  # lr 0 at step 0: nothing moves
     state = new_state
+
+
+def test_wsd_logged_rate_is_the_one_applied_across_the_decay(idx_dir, data):
+  """Plain SGD under wsd: the logged rate moves the params, step by step."""
+  config = small_config(idx_dir, momentum=0.0, schedule='wsd',
+                        warmup_epochs=0.0, num_epochs=2, decay_epochs=1.0)
+  lr_fn = train.create_learning_rate_fn(config, 0.2, steps_per_epoch=3)
+  state = train.create_train_state(jax.random.key(0), config, lr_fn)
+  batch = fixed_batch(data)
+  for step in range(6):  # stable 0..3 (S = 3 is the peak), decay 4, 5
+    grads = jax.grad(batch_loss_fn(state, batch))(state.params)
+    new_state, metrics = train.train_step(state, batch, lr_fn)
+    lr = float(metrics['learning_rate'])
+    assert lr == pytest.approx(0.2 * (1 - max(step - 3, 0) / 3), rel=1e-6)
+    applied = jax.tree.map(lambda p, g: p - lr * g, state.params, grads)
+    for got, want in zip(jax.tree.leaves(new_state.params),
+                         jax.tree.leaves(applied)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    state = new_state
+
+
+def test_schedule_free_logged_rate_is_the_one_applied(idx_dir, data):
+  """Schedule-free SGD steps its z sequence by -lr * grad(y), y = params."""
+  config = small_config(idx_dir, optimizer='schedule_free_sgd',
+                        schedule='constant', warmup_epochs=1.0,
+                        momentum=0.9, num_epochs=2)
+  lr_fn = train.create_learning_rate_fn(config, 0.5, steps_per_epoch=4)
+  state = train.create_train_state(jax.random.key(0), config, lr_fn)
+  batch = fixed_batch(data)
+  for step in range(6):  # warmup 0, 0.125, 0.25, 0.375, then 0.5
+    grads = jax.grad(batch_loss_fn(state, batch))(state.params)
+    new_state, metrics = train.train_step(state, batch, lr_fn)
+    lr = float(metrics['learning_rate'])
+    assert lr == pytest.approx(0.5 * min(step, 4) / 4, rel=1e-6, abs=1e-12)
+    applied = jax.tree.map(lambda z, g: z - lr * g, state.opt_state.z, grads)
+    for got, want in zip(jax.tree.leaves(new_state.opt_state.z),
+                         jax.tree.leaves(applied)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    state = new_state
+
+
+def test_schedule_free_run_evaluates_the_averaged_params(idx_dir, tmp_path,
+                                                         data):
+  config = small_config(idx_dir, optimizer='schedule_free_sgd',
+                        schedule='constant', num_epochs=2, warmup_epochs=0.5,
+                        learning_rate=0.5)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  averaged = optax.contrib.schedule_free_eval_params(state.opt_state,
+                                                     state.params)
+  want = train.eval_model(state.replace(params=averaged), data.test, 100)
+  trained_point = train.eval_model(state, data.test, 100)
+  assert want[0] != trained_point[0]  # the two points differ
+  last = read_csv(tmp_path / run_logs.EPOCH_LOG)[-1]
+  assert float(last['test_loss']) == pytest.approx(want[0], rel=1e-6)
+  assert float(last['test_accuracy']) == pytest.approx(want[1])
 
 
 def test_train_step_lowers_the_loss_on_a_fixed_batch(idx_dir, data):
@@ -126,3 +184,18 @@ def test_train_and_evaluate_drops_the_ragged_last_batch(idx_dir, tmp_path):
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == TRAIN_SIZE // 100
 
+
+def test_train_epoch_resumes_mid_epoch_and_reports_every_n_steps(idx_dir):
+  config = small_config(idx_dir, batch_size=32)
+  data = train.input_pipeline.load_datasets(config)
+  lr_fn = train.create_learning_rate_fn(config, 0.1, TRAIN_SIZE // 32)
+  state = train.create_train_state(train.jax.random.key(0), config, lr_fn)
+  state = state.replace(step=state.step + 3)  # as if resumed at step 3
+  reports = []
+  state, stopped = train.train_epoch(
+      state, data.train, 32, train.jax.random.key(1), lr_fn,
+      report=lambda first, m: reports.append((first, len(m['loss']))),
+      report_every=5)
+  assert not stopped
+  assert reports == [(3, 5), (8, 5), (13, 3)]  # steps 3..15 of 16
+  assert int(state.step) == 16

@@ -2,12 +2,13 @@
 
 import pytest
 
-from conftest import small_config, TRAIN_SIZE
 from configs import default
+from conftest import small_config
+from conftest import TRAIN_SIZE
 import input_pipeline
-import train
 from machinery import validation
 from machinery.errors import ConfigError
+import train
 
 # (field, bad value, text the error must contain)
 BAD_FIELDS = [
@@ -116,6 +117,28 @@ BAD_SCHEDULES = [
      'num_epochs=10)'),
     ({'schedule': 'step', 'step_epochs': (5, 10)}, 'config.step_epochs=(5, 10)'),
     ({'schedule': 'step', 'step_epochs': (0.5,)}, 'config.step_epochs=(0.5,)'),
+    ({'schedule': 'wsd', 'decay_epochs': 0.0}, 'config.decay_epochs=0.0 is '
+     'invalid: must lie in (0, num_epochs - warmup_epochs = 9]'),
+    ({'schedule': 'wsd', 'decay_epochs': 9.5}, 'config.decay_epochs=9.5'),
+    ({'schedule': 'wsd', 'warmup_epochs': 9.0, 'decay_epochs': 2.0},
+     'config.decay_epochs=2.0 is invalid: must lie in (0, num_epochs - '
+     'warmup_epochs = 1]'),
+    ({'schedule': 'wsd', 'decay_shape': 'sqrt'}, "config.decay_shape='sqrt' "
+     "is invalid: must be one of ('linear', 'cosine', '1-sqrt')"),
+    ({'schedule': 'onecycle', 'div_factor': 1.0}, 'config.div_factor=1.0 is '
+     'invalid: must be a number > 1'),
+    ({'schedule': 'onecycle', 'final_div_factor': 0.5},
+     'config.final_div_factor=0.5 is invalid: must be a number > 1'),
+    ({'schedule': 'onecycle', 'warmup_init_lr': 0.01},
+     "config.warmup_init_lr=0.01 is invalid: must be 0 for "
+     "schedule='onecycle'"),
+    ({'optimizer': 'adam'}, "config.optimizer='adam' is invalid: must be one "
+     "of ('sgd', 'schedule_free_sgd')"),
+    ({'optimizer': 'schedule_free_sgd'}, "config.schedule='warmup_cosine' is "
+     "invalid: must be 'constant' with optimizer='schedule_free_sgd'"),
+    ({'optimizer': 'schedule_free_sgd', 'schedule': 'constant',
+      'momentum': 0.0}, "config.momentum=0.0 is invalid: must lie in (0, 1) "
+     "with optimizer='schedule_free_sgd'"),
 ]
 
 
@@ -134,6 +157,10 @@ def test_bad_schedule_field_raises_one_line_error(overrides, message):
     {'schedule': 'sgdr', 'restart_decay': 1.0, 'min_learning_rate': 0.1},
     {'schedule': 'step', 'step_epochs': ()},
     {'schedule': 'constant', 'warmup_epochs': 0.0},
+    {'schedule': 'wsd', 'decay_epochs': 9.0},
+    {'schedule': 'wsd', 'warmup_epochs': 0.0, 'decay_epochs': 10.0},
+    {'schedule': 'onecycle', 'warmup_epochs': 0.0},
+    {'optimizer': 'schedule_free_sgd', 'schedule': 'constant'},
 ])
 def test_schedule_edge_values_are_allowed(overrides):
   config = default.get_config()
@@ -145,3 +172,18 @@ def test_sgdr_fields_are_ignored_by_other_schedules():
   config = default.get_config()
   config.cycle_mult = 0.5  # would be wrong for sgdr, unused by warmup_cosine
   validation.validate_config(config)
+
+
+def test_a_config_missing_a_field_names_it():
+  config = default.get_config()
+  del config['decay_shape']
+  with pytest.raises(ConfigError, match='config lacks field.s. decay_shape: '
+                     'derive the config from configs/default.py'):
+    validation.validate_config(config)
+
+
+@pytest.mark.parametrize('name', ['wsd', 'schedule_free', 'sgdr', 'fast',
+                                  'constant', 'default'])
+def test_shipped_configs_are_valid(name):
+  module = __import__(f'configs.{name}', fromlist=['get_config'])
+  validation.validate_config(module.get_config())

@@ -1,0 +1,129 @@
+"""Checkpoints: exact resume after a crash or kill -9, damaged and foreign
+checkpoints, completed runs, keep_checkpoints (machinery/checkpoints.py)."""
+
+import logging
+import signal
+import subprocess
+
+import jax
+import numpy as np
+import pytest
+
+from machinery import checkpoints
+from runs import assert_same_params
+from runs import cli_args
+from runs import EPOCHS
+from runs import final_params
+from runs import run_config
+from runs import step_log
+from runs import STEPS_PER_EPOCH
+from runs import wait_for_checkpoint
+import train
+
+
+SCHEDULE_FREE = dict(optimizer='schedule_free_sgd', schedule='constant',
+                     learning_rate=0.5)
+
+
+@pytest.mark.parametrize('overrides', [{}, SCHEDULE_FREE],
+                         ids=['sgd', 'schedule_free_sgd'])
+def test_in_process_resume_after_a_crash_is_exact(idx_dir, tmp_path,
+                                                   monkeypatch, overrides):
+  """Crash right after epoch 2's checkpoint, resume, compare to a clean run."""
+  clean = train.train_and_evaluate(run_config(idx_dir, **overrides),
+                                   str(tmp_path / 'a'))
+
+  real_save = checkpoints.CheckpointStore.save
+
+  def crash_after_epoch_2(self, state, data_rng, epoch, config):
+    path = real_save(self, state, data_rng, epoch, config)
+    if epoch == 2:
+      raise SystemExit('simulated crash')
+    return path
+
+  monkeypatch.setattr(checkpoints.CheckpointStore, 'save', crash_after_epoch_2)
+  with pytest.raises(SystemExit):
+    train.train_and_evaluate(run_config(idx_dir, **overrides),
+                             str(tmp_path / 'b'))
+  monkeypatch.undo()
+  resumed = train.train_and_evaluate(run_config(idx_dir, **overrides),
+                                     str(tmp_path / 'b'))
+
+  assert int(resumed.step) == EPOCHS * STEPS_PER_EPOCH
+  assert_same_params(clean.params, resumed.params)
+  assert_same_params(clean.opt_state, resumed.opt_state)
+  assert step_log(tmp_path / 'b') == step_log(tmp_path / 'a')
+
+
+def test_kill_9_then_resume_matches_the_uninterrupted_run(idx_dir, tmp_path,
+                                                          reference):
+  workdir = tmp_path / 'killed'
+  process = subprocess.Popen(cli_args(idx_dir, workdir),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  try:
+    wait_for_checkpoint(workdir, STEPS_PER_EPOCH, process)
+  finally:
+    process.send_signal(signal.SIGKILL)  # no handler, no cleanup
+    process.wait()
+  assert process.returncode == -signal.SIGKILL
+  config = run_config(idx_dir)
+
+  resumed = subprocess.run(cli_args(idx_dir, workdir), capture_output=True,
+                           text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'Resuming from the checkpoint at step' in resumed.stderr
+  steps = [int(line.split(',')[0])
+           for line in step_log(workdir).splitlines()[1:]]
+  assert steps == list(range(EPOCHS * STEPS_PER_EPOCH))  # no gap, no repeat
+  assert step_log(workdir) == step_log(reference)
+  assert_same_params(final_params(workdir, config), final_params(reference, config))
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous(
+    idx_dir, tmp_path, reference, caplog):
+  caplog.set_level(logging.INFO)
+  workdir = tmp_path / 'damaged'
+  config = run_config(idx_dir)
+  train.train_and_evaluate(config, str(workdir))
+  ckpt_dir = workdir / checkpoints.CHECKPOINT_DIR
+  newest = ckpt_dir / str(EPOCHS * STEPS_PER_EPOCH)
+  for path in (newest / 'state').rglob('*'):
+    if path.is_file():
+      path.write_bytes(b'garbage')
+  state = train.train_and_evaluate(config, str(workdir))
+  assert 'cannot be loaded' in caplog.text
+  assert (workdir / checkpoints.DAMAGED_DIR /
+          str(EPOCHS * STEPS_PER_EPOCH)).is_dir()  # set aside, not deleted
+  # It resumed from epoch 3's checkpoint and redid epoch 4 exactly.
+  assert f'Resuming from the checkpoint at step {3 * STEPS_PER_EPOCH}' in (
+      caplog.text)
+  assert_same_params(jax.tree.map(np.asarray, state.params),
+                     final_params(reference, config))
+  assert step_log(workdir) == step_log(reference)
+
+
+def test_resume_with_a_different_config_is_refused(idx_dir, tmp_path):
+  train.train_and_evaluate(run_config(idx_dir, num_epochs=1), str(tmp_path))
+  with pytest.raises(checkpoints.ResumeError,
+                     match=r'learning_rate=0\.1 there, 0\.2 now'):
+    train.train_and_evaluate(
+        run_config(idx_dir, num_epochs=1, learning_rate=0.2), str(tmp_path))
+
+
+def test_completed_run_is_not_trained_again(idx_dir, tmp_path, caplog):
+  caplog.set_level(logging.INFO)
+  config = run_config(idx_dir, num_epochs=1)
+  first = train.train_and_evaluate(config, str(tmp_path))
+  again = train.train_and_evaluate(config, str(tmp_path))
+  assert 'already complete' in caplog.text
+  assert_same_params(first.params, again.params)
+  assert len(step_log(tmp_path).splitlines()) == 1 + STEPS_PER_EPOCH
+
+
+def test_keep_checkpoints_keeps_the_newest(idx_dir, tmp_path):
+  train.train_and_evaluate(run_config(idx_dir, keep_checkpoints=2),
+                           str(tmp_path))
+  kept = sorted(int(p.name) for p in
+                (tmp_path / checkpoints.CHECKPOINT_DIR).iterdir())
+  assert kept == [3 * STEPS_PER_EPOCH, 4 * STEPS_PER_EPOCH]
