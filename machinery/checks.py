@@ -37,3 +37,9 @@ def check_real(config, name, low, high, allowed, low_open=False,
 def check_choice(config, name, choices):
   if config[name] not in choices:
     fail(name, config[name], f'must be one of {tuple(choices)}')
+
+
+def check_int(config, name, low, allowed):
+  """config[name] must be an integer >= low."""
+  if not is_int(config[name]) or config[name] < low:
+    fail(name, config[name], allowed)

@@ -43,8 +43,7 @@ def _require_every_field(config) -> None:
 
 
 def _validate_training(config) -> None:
-  if not _is_int(config.num_epochs) or config.num_epochs < 1:
-    _fail('num_epochs', config.num_epochs, 'must be an integer >= 1')
+  checks.check_int(config, 'num_epochs', 1, 'must be an integer >= 1')
   if (not _is_real(config.warmup_epochs)
       or not 0 <= config.warmup_epochs <= config.num_epochs):
     _fail('warmup_epochs', config.warmup_epochs,
@@ -53,18 +52,14 @@ def _validate_training(config) -> None:
     _fail('learning_rate', config.learning_rate, 'must be a number > 0')
   if not _is_real(config.momentum) or not 0 <= config.momentum < 1:
     _fail('momentum', config.momentum, 'must lie in [0, 1)')
-  if not _is_int(config.batch_size) or config.batch_size < 1:
-    _fail('batch_size', config.batch_size, 'must be an integer >= 1')
+  checks.check_int(config, 'batch_size', 1, 'must be an integer >= 1')
   micro = config.micro_batch_size
   if not _is_int(micro) or micro < 0 or (micro and config.batch_size % micro):
     _fail('micro_batch_size', micro,
           f'must be 0 (automatic) or divide batch_size={config.batch_size}')
-  if not _is_int(config.cpu_devices) or config.cpu_devices < 0:
-    _fail('cpu_devices', config.cpu_devices,
-          'must be an integer >= 0 (0: automatic)')
-  if not _is_int(config.eval_batch_size) or config.eval_batch_size < 1:
-    _fail('eval_batch_size', config.eval_batch_size,
-          'must be an integer >= 1')
+  checks.check_int(config, 'cpu_devices', 0,
+                   'must be an integer >= 0 (0: automatic)')
+  checks.check_int(config, 'eval_batch_size', 1, 'must be an integer >= 1')
   if not _is_int(config.seed):
     _fail('seed', config.seed, 'must be an integer')
 
@@ -79,16 +74,10 @@ def _validate_data(config) -> None:
 
 def _validate_run_fields(config) -> None:
   """Checkpointing and logging fields."""
-  if not _is_int(config.checkpoint_every_epochs) or (
-      config.checkpoint_every_epochs < 0):
-    _fail('checkpoint_every_epochs', config.checkpoint_every_epochs,
-          'must be an integer >= 0 (0: only at the end and on Ctrl-C)')
-  if not _is_int(config.keep_checkpoints) or config.keep_checkpoints < 1:
-    _fail('keep_checkpoints', config.keep_checkpoints,
-          'must be an integer >= 1')
-  if not _is_int(config.log_every_steps) or config.log_every_steps < 1:
-    _fail('log_every_steps', config.log_every_steps,
-          'must be an integer >= 1')
+  checks.check_int(config, 'checkpoint_every_epochs', 0,
+                   'must be an integer >= 0 (0: only at the end and on Ctrl-C)')
+  checks.check_int(config, 'keep_checkpoints', 1, 'must be an integer >= 1')
+  checks.check_int(config, 'log_every_steps', 1, 'must be an integer >= 1')
   checks.check_choice(config, 'progress_bar', PROGRESS_BAR)
   if not isinstance(config.tensorboard, bool):
     _fail('tensorboard', config.tensorboard, 'must be true or false')

@@ -7,13 +7,13 @@ from conftest import small_config
 import input_pipeline
 from machinery import validation
 from runs import png_size
-from tools import lr_range as lr_range_test
+from tools import lr_range
 
 
 def test_range_test_suggests_a_rate_inside_the_ramp(idx_dir, tmp_path):
   config = small_config(idx_dir)
   data = input_pipeline.load_datasets(config)
-  result = lr_range_test.run_range_test(config, data.train, min_lr=1e-4,
+  result = lr_range.run_range_test(config, data.train, min_lr=1e-4,
                                         max_lr=30.0, steps=120)
   ran = len(result.rates)
   assert result.diverged_at == ran - 1 < 119  # 30 is far too high: stops
@@ -25,14 +25,14 @@ def test_range_test_suggests_a_rate_inside_the_ramp(idx_dir, tmp_path):
   assert result.suggestion == pytest.approx(result.rates[best] / 10)
   assert result.smoothed[best] < 0.8 * result.smoothed[0]  # loss did fall
 
-  lr_range_test.write_outputs(result, tmp_path)
-  rows = (tmp_path / lr_range_test.CSV_NAME).read_text().splitlines()
+  lr_range.write_outputs(result, tmp_path)
+  rows = (tmp_path / lr_range.CSV_NAME).read_text().splitlines()
   assert rows[0] == 'step,learning_rate,loss,smoothed_loss'
   assert len(rows) == ran + 1
-  assert png_size(tmp_path / lr_range_test.PNG_NAME) == (800, 500)
+  assert png_size(tmp_path / lr_range.PNG_NAME) == (800, 500)
 
 
 def test_range_test_rejects_an_empty_ramp(idx_dir):
   config = small_config(idx_dir)
   with pytest.raises(validation.ConfigError, match='0 < min_lr < max_lr'):
-    lr_range_test.run_range_test(config, {}, min_lr=1.0, max_lr=0.1, steps=10)
+    lr_range.run_range_test(config, {}, min_lr=1.0, max_lr=0.1, steps=10)

@@ -44,4 +44,4 @@ def test_plot_schedule_says_schedule_free(tmp_path):
                     config='schedule_free.py')
   assert result.returncode == 0, result.stderr
   first = result.stdout.splitlines()[0]
-  assert 'constant 1' in first and 'schedule-free SGD' in first
+  assert 'constant 3' in first and 'schedule-free SGD' in first
