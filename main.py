@@ -11,6 +11,7 @@ from absl import logging
 
 from machinery import cli
 from machinery import parallel
+from machinery import validation
 import train
 
 FLAGS = flags.FLAGS
@@ -29,10 +30,11 @@ flags.DEFINE_integer('process_id', None, 'This process\'s index.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
-  logging.info('Config:\n%s', FLAGS.config)
-  parallel.maybe_initialize_distributed(
-      FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   with cli.one_line_errors():
+    validation.validate_config(FLAGS.config)  # before the config's log
+    logging.info('Config:\n%s', FLAGS.config)
+    parallel.maybe_initialize_distributed(
+        FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -93,6 +93,8 @@ def sgdr_layout(peak, floor, warmup_steps, total_steps, cycle_steps,
   """
   start, nominal, cycles = warmup_steps, cycle_steps, []
   while True:
+    if cycles and nominal > total_steps:  # cannot fit; also keeps it finite
+      break
     length = max(int(round(nominal)), 1)
     if cycles and start + length > total_steps:
       break
@@ -199,7 +201,7 @@ def _check_sgdr(config):
   checks.check_real(config, 'cycle_epochs', 1, room,
                     f'must lie in [1, num_epochs - warmup_epochs = {room:g}] '
                     '(the first cycle must fit after the warmup)')
-  checks.check_real(config, 'cycle_mult', 1, float('inf'),
+  checks.check_real(config, 'cycle_mult', 1, checks.FLOAT32_MAX,
                     'must be a number >= 1 (cycles never shrink)')
   checks.check_real(config, 'restart_decay', 0, 1, 'must lie in (0, 1]',
                     low_open=True)
@@ -228,10 +230,10 @@ def _check_wsd(config):
 
 
 def _check_onecycle(config):
-  checks.check_real(config, 'div_factor', 1, float('inf'),
+  checks.check_real(config, 'div_factor', 1, checks.FLOAT32_MAX,
                     'must be a number > 1 (the start is learning_rate / '
                     'div_factor)', low_open=True)
-  checks.check_real(config, 'final_div_factor', 1, float('inf'),
+  checks.check_real(config, 'final_div_factor', 1, checks.FLOAT32_MAX,
                     'must be a number > 1 (the end is learning_rate / '
                     '(div_factor * final_div_factor))', low_open=True)
   if config.warmup_init_lr != 0:

@@ -32,6 +32,7 @@ from machinery import progress
 from machinery import run_logs
 from machinery import signals
 from machinery import validation
+from machinery import workdir as workdir_lib
 import models
 import optimizers
 import schedules
@@ -264,11 +265,14 @@ def eval_model(state, test_ds, batch_size, mesh=None):
 
   The last, ragged batch is padded to full size and the padding masked out,
   so every batch has one shape (one compilation) and splits evenly over the
-  devices.
+  devices. A batch larger than the split shrinks to the split (rounded up
+  to whole devices): the result is the same, without padding to the size
+  asked for.
   """
   mesh = mesh or parallel.create_mesh()
   sharding = parallel.batch_sharded(mesh)
   num_examples = len(test_ds['label'])
+  batch_size = min(batch_size, -(-num_examples // mesh.size) * mesh.size)
   totals = []
   in_flight = parallel.InFlightLimit(mesh)
   for start in range(0, num_examples, batch_size):
@@ -359,20 +363,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     errors.Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was
       saved.
   """
+  workdir_lib.check_usable(workdir)
   run = setup(config)  # fails before the workdir is touched
   workdir = pathlib.Path(workdir)
   # Process 0 writes the records; other hosts keep theirs apart (they hold
   # the same values) and share the checkpoints, which orbax coordinates.
   logdir = (workdir if parallel.is_main_process()
             else workdir / f'process_{jax.process_index()}')
-  logdir.mkdir(parents=True, exist_ok=True)
-  run_logs.write_config(logdir, config)
+  with workdir_lib.locked(logdir):
+    return _run_in(run, workdir, logdir)
+
+
+def _run_in(run, workdir, logdir):
+  """train_and_evaluate, once the workdir is locked."""
+  config = run.config
   _log_setup(run)
   store = checkpoints.CheckpointStore(workdir, config.keep_checkpoints)
   try:
     state, data_rng = bookkeeping.resume(
         store, run.state, run.data_rng, config, run.learning_rate_fn,
-        run.steps_per_epoch)
+        run.steps_per_epoch, run.plan.total_steps)
+    # Only now: a run refused by the resume check changes nothing.
+    run_logs.write_config(logdir, config)
     writer = run_logs.MetricsWriter(
         logdir, int(state.step),
         config.tensorboard and parallel.is_main_process())
@@ -415,15 +427,15 @@ def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
           mesh=run.mesh, micro_batches=run.micro_batches)
     finally:
       epoch_progress.close()
-    if stopped:
-      path = store.save(state, data_rng, epoch, config)
-      writer.flush()
-      raise errors.Interrupted(
-          f'{stop.name} at step {int(state.step)} (epoch {epoch}); saved '
-          f'{path}. Run the same command to resume.', stop.signal_number)
+    # A stop after the epoch's last step still evaluates and records the
+    # epoch: its checkpoint lies on the boundary, and a resumed run would
+    # never come back to it.
+    if stopped and int(state.step) < epoch * steps_per_epoch:
+      _save_and_stop(store, state, data_rng, epoch, config, writer, stop)
     test_loss, test_accuracy = eval_model(
         _for_eval(config, state), run.data.test, config.eval_batch_size,
         run.mesh)
+    bookkeeping.check_finite(store, state, test_loss)
     elapsed = time.perf_counter() - start
     summary = bookkeeping.epoch_summary(
         writer, epoch, int(state.step), test_loss, test_accuracy, elapsed,
@@ -432,9 +444,21 @@ def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
     writer.write_epoch(summary)
     bookkeeping.log_epoch(summary)
     every = config.checkpoint_every_epochs
+    if stopped:
+      _save_and_stop(store, state, data_rng, epoch, config, writer, stop)
     if (every and epoch % every == 0) or epoch == config.num_epochs:
       store.save(state, data_rng, epoch, config)
   return state
+
+
+def _save_and_stop(store, state, data_rng, epoch, config, writer, stop):
+  """Saves the current step (if its parameters are finite) and stops."""
+  bookkeeping.check_finite(store, state)
+  path = store.save(state, data_rng, epoch, config)
+  writer.flush()
+  raise errors.Interrupted(
+      f'{stop.name} at step {int(state.step)} (epoch {epoch}); saved '
+      f'{path}. Run the same command to resume.', stop.signal_number)
 
 
 def _for_eval(config, state):

@@ -7,19 +7,25 @@ loss stops being finite, naming the last good checkpoint.
 """
 
 from absl import logging
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from machinery.errors import NonFiniteLoss
 
 
 def resume(store, state, data_rng, config, learning_rate_fn,
-           steps_per_epoch):
+           steps_per_epoch, total_steps):
   """The newest good checkpoint's state and data RNG, or the fresh ones."""
   restored = store.restore_latest(state, config)
   if restored is None:
     logging.info('No checkpoint in %s: starting from step 0.',
                  store.directory)
     return state, data_rng
+  if restored.step >= total_steps:
+    logging.info('The checkpoint at step %d in %s ends the run.',
+                 restored.step, store.directory)
+    return restored.state, restored.data_rng
   epoch, offset = divmod(restored.step, steps_per_epoch)
   logging.info(
       'Resuming from the checkpoint at step %d (epoch %d, step %d of %d in '
@@ -34,15 +40,42 @@ def first_bad_step(metrics):
   return None if bad.size == 0 else int(bad[0])
 
 
+def _last_good(store):
+  """Where a restart resumes from: saved checkpoints are always finite."""
+  kept = store.steps()
+  return (f'the last good checkpoint is step {kept[-1]} in {store.directory}'
+          if kept else 'no checkpoint had been saved yet')
+
+
 def stop_on_nonfinite(store, first_step, metrics, i):
   step = first_step + i
-  kept = store.steps()
-  where = (f'the last good checkpoint is step {kept[-1]} in {store.directory}'
-           if kept else 'no checkpoint had been saved yet')
   raise NonFiniteLoss(
       f'Loss is {metrics["loss"][i]} at step {step} (learning rate '
-      f'{metrics["learning_rate"][i]:.6g}); stopped, and {where}. Try a '
-      'lower config.learning_rate (see tools/lr_range.py).')
+      f'{metrics["learning_rate"][i]:.6g}); stopped, and {_last_good(store)}. '
+      'Try a lower config.learning_rate (see tools/lr_range.py).')
+
+
+def _all_finite(tree) -> bool:
+  leaves = [x for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  return all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+
+
+def check_finite(store, state, test_loss=0.0) -> None:
+  """Raises NonFiniteLoss, saving nothing, unless `state` can be saved.
+
+  The loss a step logs is computed before its update, so the last update of
+  an epoch can leave non-finite parameters behind a finite logged loss;
+  checking the parameters (and the test loss) is what keeps a checkpoint of
+  NaN from ever being written.
+  """
+  if np.isfinite(test_loss) and _all_finite((state.params, state.opt_state)):
+    return
+  raise NonFiniteLoss(
+      f'The parameters after step {int(state.step)} are not finite (test '
+      f'loss {test_loss}); stopped without saving them, and '
+      f'{_last_good(store)}. Try a lower config.learning_rate (see '
+      'tools/lr_range.py).')
 
 
 class EpochRecorder:

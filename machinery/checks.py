@@ -8,6 +8,8 @@ importing the validator that calls them.
 import math
 import numbers
 
+import numpy as np
+
 from machinery.errors import ConfigError
 
 
@@ -22,6 +24,12 @@ def is_int(value):
 def is_real(value):
   return (isinstance(value, numbers.Real) and not isinstance(value, bool)
           and math.isfinite(value))
+
+
+# Rates and factors are float32 on the device: larger values become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Steps are int32 on the device.
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def check_real(config, name, low, high, allowed, low_open=False,

@@ -5,8 +5,10 @@ turns a bad field or missing data into one line, never a traceback.
 """
 
 import contextlib
+import importlib.util
 import logging
 import os
+import pathlib
 import re
 import sys
 
@@ -31,12 +33,52 @@ def define_config_flag() -> None:
   flags.mark_flag_as_required('config')
 
 
+def _config_path(argv):
+  """The file named by --config=FILE[:args] or --config FILE, or None."""
+  for i, arg in enumerate(argv[1:], start=1):
+    if arg.startswith('--config='):
+      return arg[len('--config='):].split(':')[0]
+    if arg == '--config' and i + 1 < len(argv):
+      return argv[i + 1].split(':')[0]
+  return None
+
+
+def check_config_file(path) -> None:
+  """Exits with one line unless `path` is a config file with get_config().
+
+  ml_collections reports a missing file, a syntax error or a failing
+  get_config() as a traceback, or (without get_config) as a field named
+  'config_config'; this loads the file once first to say which it is.
+  """
+  where = f'--config={path}'
+  if not pathlib.Path(path).is_file():
+    sys.exit(f'Error: {where}: no such file.')
+  spec = importlib.util.spec_from_file_location('_checked_config', path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    sys.exit(f'Error: {where} has a syntax error at line {e.lineno}: '
+             f'{e.msg}.')
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(f'Error: {where} failed to load: {type(e).__name__}: {e}')
+  if not callable(getattr(module, 'get_config', None)):
+    sys.exit(f'Error: {where} defines no get_config() function.')
+  try:
+    module.get_config()
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(f'Error: {where}: get_config() raised {type(e).__name__}: {e}')
+
+
 def parse_flags(argv):
-  """absl's flag parser, plus one line for a config field that does not exist.
+  """absl's flag parser, plus one line for a bad config file or field.
 
   ml_collections raises AttributeError (with a "did you mean" hint) from deep
   inside flag parsing for `--config.typo=...`; absl would print a traceback.
   """
+  path = _config_path(argv)
+  if path:
+    check_config_file(path)
   try:
     return app.parse_flags_with_usage(argv)
   except (AttributeError, KeyError) as e:
@@ -54,7 +96,7 @@ def one_line_errors():
   try:
     yield
   except (errors.ConfigError, errors.DataError, errors.ResumeError,
-          errors.NonFiniteLoss) as e:
+          errors.NonFiniteLoss, errors.WorkdirError) as e:
     sys.exit(f'Error: {e}')
   except errors.Interrupted as e:
     print(f'Stopped: {e}', file=sys.stderr)
@@ -78,6 +120,15 @@ class _QuietLibraries(logging.Filter):
 
 
 def run(main) -> None:
-  """app.run with the config-aware flag parser and a readable log."""
+  """app.run with the config-aware flag parser and a readable log.
+
+  A Ctrl-C before training starts (while JAX or the data load) ends the
+  program with one line rather than a traceback.
+  """
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
-  app.run(main, flags_parser=parse_flags)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except KeyboardInterrupt:
+    print('Stopped before training started; nothing was saved.',
+          file=sys.stderr)
+    sys.exit(130)

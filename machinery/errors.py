@@ -28,3 +28,7 @@ class Interrupted(Exception):
   def __init__(self, message, signal_number):
     super().__init__(message)
     self.signal_number = signal_number
+
+
+class WorkdirError(RuntimeError):
+  """The workdir cannot be used: not a folder, not writable, or in use."""

@@ -10,13 +10,16 @@ step; test/loss, test/accuracy, train/epoch_loss, train/epoch_accuracy per
 epoch (the x axis is the global step throughout).
 
 On resume from step s, rows at or after s are dropped from the CSV files and
-TensorBoard is told to purge events from s on, so the records have neither a
-gap nor a repeated step however the previous process ended.
+events at or after s from the TensorBoard files (a restart from step 0 drops
+them all), so the records have neither a gap nor a repeated step however the
+previous process ended.
 """
 
 import csv
 import os
 import pathlib
+import struct
+import time
 
 import numpy as np
 
@@ -74,6 +77,38 @@ def _rewrite(path, fields, rows):
   os.replace(partial, path)
 
 
+def _event_records(data):
+  """(step, record bytes) for each record of a TensorBoard event file.
+
+  Event files are TFRecords: u64 length, u32 length CRC, a serialized Event,
+  u32 data CRC. Records are kept or dropped whole, so no CRC is recomputed.
+  """
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  offset = 0
+  while offset + 12 <= len(data):
+    (length,) = struct.unpack('<Q', data[offset:offset + 8])
+    end = offset + 12 + length + 4
+    if end > len(data):  # a record cut short by a crash: drop it
+      return
+    event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+    yield event.step, data[offset:end]
+    offset = end
+
+
+def purge_events(directory, resume_step: int) -> None:
+  """Drops every event at or after `resume_step` from the event files."""
+  directory = pathlib.Path(directory)
+  for path in sorted(directory.glob('events.out.tfevents.*')):
+    if resume_step == 0:
+      path.unlink()
+      continue
+    kept = b''.join(record for step, record in
+                    _event_records(path.read_bytes()) if step < resume_step)
+    partial = path.with_name(path.name + '.partial')
+    partial.write_bytes(kept)
+    os.replace(partial, path)
+
+
 class MetricsWriter:
   """Appends a run's records in `workdir`, continuing one that resumed."""
 
@@ -97,9 +132,13 @@ class MetricsWriter:
     self._tb = None
     if tensorboard:
       import tensorboardX  # pylint: disable=g-import-not-at-top
+      purge_events(workdir / TENSORBOARD_DIR, resume_step)
       self._tb = tensorboardX.SummaryWriter(
           str(workdir / TENSORBOARD_DIR),
-          purge_step=resume_step if resume_step else None)
+          purge_step=resume_step if resume_step else None,
+          # Event files are named by the second; a restart within the same
+          # second would otherwise overwrite the file it just purged.
+          filename_suffix=f'.{time.time_ns()}')
 
   def write_steps(self, epoch, first_step, step_metrics):
     """Rows for steps first_step, first_step + 1, ...; {name: array}."""

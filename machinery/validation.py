@@ -17,6 +17,7 @@ import schedules
 SUPPORTED_DATASETS = ('mnist', 'fashion_mnist')
 DATA_SOURCES = ('auto', 'tfds', 'idx')
 PROGRESS_BAR = ('auto', 'always', 'never')
+SEED_MAX = 2**32 - 1
 
 _fail = checks.fail
 _is_int = checks.is_int
@@ -48,8 +49,9 @@ def _validate_training(config) -> None:
       or not 0 <= config.warmup_epochs <= config.num_epochs):
     _fail('warmup_epochs', config.warmup_epochs,
           f'must lie in [0, num_epochs={config.num_epochs}]')
-  if not _is_real(config.learning_rate) or config.learning_rate <= 0:
-    _fail('learning_rate', config.learning_rate, 'must be a number > 0')
+  checks.check_real(config, 'learning_rate', 0, checks.FLOAT32_MAX,
+                    'must be a number > 0 (and at most 3.4e38, the float32 '
+                    'maximum)', low_open=True)
   if not _is_real(config.momentum) or not 0 <= config.momentum < 1:
     _fail('momentum', config.momentum, 'must lie in [0, 1)')
   checks.check_int(config, 'batch_size', 1, 'must be an integer >= 1')
@@ -60,8 +62,10 @@ def _validate_training(config) -> None:
   checks.check_int(config, 'cpu_devices', 0,
                    'must be an integer >= 0 (0: automatic)')
   checks.check_int(config, 'eval_batch_size', 1, 'must be an integer >= 1')
-  if not _is_int(config.seed):
-    _fail('seed', config.seed, 'must be an integer')
+  if not _is_int(config.seed) or not 0 <= config.seed <= SEED_MAX:
+    _fail('seed', config.seed, f'must be an integer in [0, {SEED_MAX}] '
+          '(jax.random.key takes 32 bits: larger seeds would repeat smaller '
+          'ones)')
 
 
 def _validate_data(config) -> None:
@@ -84,10 +88,15 @@ def _validate_run_fields(config) -> None:
 
 
 def validate_batch_size(config, train_size: int) -> None:
-  """The batch must fit in the training split (known once data is loaded)."""
+  """The batch must fit in the training split, the steps in int32."""
   if config.batch_size > train_size:
     _fail('batch_size', config.batch_size,
           f'must lie in [1, {train_size}] (the size of the training split)')
+  steps_per_epoch = train_size // config.batch_size
+  if config.num_epochs * steps_per_epoch > checks.INT32_MAX:
+    _fail('num_epochs', config.num_epochs,
+          f'must be at most {checks.INT32_MAX // steps_per_epoch} with '
+          f'{steps_per_epoch} steps per epoch (the step count is int32)')
 
 
 def validate_batch_for_mesh(config, mesh) -> None:

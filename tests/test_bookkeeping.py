@@ -3,11 +3,13 @@ checkpoint, which is kept (machinery/bookkeeping.py)."""
 
 import subprocess
 
+import jax
 import numpy as np
 import pytest
 
 from machinery import checkpoints
 from machinery import errors
+from machinery import run_logs
 from runs import cli_args
 from runs import run_config
 from runs import step_log
@@ -54,3 +56,31 @@ def test_diverging_run_reports_one_line(idx_dir, tmp_path):
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('Error: Loss is nan at step ')
   assert 'no checkpoint had been saved yet' in last
+
+
+def test_non_finite_parameters_are_never_saved(idx_dir, tmp_path,
+                                              monkeypatch):
+  """The epoch's last update leaves NaN behind a finite logged loss."""
+  real_step = train.train_step_on_device
+
+  def poison_the_last_update(state, *args):
+    step = int(state.step)  # read before the step donates `state`
+    new_state, metrics = real_step(state, *args)
+    if step == 2 * STEPS_PER_EPOCH - 1:  # epoch 2's last step
+      new_state = new_state.replace(params=jax.tree.map(
+          lambda p: p * np.nan, new_state.params))
+    return new_state, metrics
+
+  monkeypatch.setattr(train, 'train_step_on_device', poison_the_last_update)
+  with pytest.raises(errors.NonFiniteLoss) as error:
+    train.train_and_evaluate(run_config(idx_dir), str(tmp_path))
+  store = checkpoints.CheckpointStore(tmp_path, keep=3)
+  assert store.steps() == [STEPS_PER_EPOCH]  # epoch 1's, not epoch 2's
+  store.close()
+  assert str(error.value) == (
+      f'The parameters after step {2 * STEPS_PER_EPOCH} are not finite (test '
+      'loss nan); stopped without saving them, and the last good checkpoint '
+      f'is step {STEPS_PER_EPOCH} in {tmp_path / "checkpoints"}. Try a lower '
+      'config.learning_rate (see tools/lr_range.py).')
+  epochs = (tmp_path / run_logs.EPOCH_LOG).read_text().splitlines()
+  assert len(epochs) == 2  # header + epoch 1: epoch 2 is not recorded

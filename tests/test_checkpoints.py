@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from machinery import checkpoints
+from machinery import errors
+from machinery import workdir
 from runs import assert_same_params
 from runs import cli_args
 from runs import EPOCHS
@@ -127,3 +129,25 @@ def test_keep_checkpoints_keeps_the_newest(idx_dir, tmp_path):
   kept = sorted(int(p.name) for p in
                 (tmp_path / checkpoints.CHECKPOINT_DIR).iterdir())
   assert kept == [3 * STEPS_PER_EPOCH, 4 * STEPS_PER_EPOCH]
+
+
+def test_a_refused_resume_changes_nothing_in_the_workdir(idx_dir, tmp_path):
+  train.train_and_evaluate(run_config(idx_dir, num_epochs=1), str(tmp_path))
+  before = {path: path.read_bytes() for path in tmp_path.rglob('*')
+            if path.is_file() and path.name != workdir.LOCK_FILE}
+  with pytest.raises(errors.ResumeError):
+    train.train_and_evaluate(
+        run_config(idx_dir, num_epochs=1, learning_rate=0.2), str(tmp_path))
+  after = {path: path.read_bytes() for path in tmp_path.rglob('*')
+           if path.is_file() and path.name != workdir.LOCK_FILE}
+  assert after == before  # config.json, CSVs, checkpoints, events
+
+
+def test_a_failed_start_leaves_no_workdir(idx_dir, tmp_path):
+  with pytest.raises(errors.ConfigError, match='config.batch_size=513'):
+    train.train_and_evaluate(run_config(idx_dir, batch_size=513),
+                             str(tmp_path / 'new'))
+  with pytest.raises(errors.DataError):
+    train.train_and_evaluate(run_config(tmp_path / 'no-data'),
+                             str(tmp_path / 'new'))
+  assert not (tmp_path / 'new').exists()

@@ -4,6 +4,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from conftest import PROJECT_DIR
 from conftest import TRAIN_SIZE
 from machinery import run_logs
@@ -60,3 +62,31 @@ def test_main_trains_with_command_line_overrides(tmp_path, idx_dir):
   assert len(steps) == 1 + 2 * (TRAIN_SIZE // 64)  # header + every step
   config = (workdir / 'config.json').read_text()
   assert '"warmup_epochs": 0.5' in config and '"batch_size": 64' in config
+
+
+@pytest.mark.parametrize('text,message', [
+    (None, 'no such file.'),
+    ('def get_config(:\n', 'has a syntax error at line 1: invalid syntax.'),
+    ('def get_config():\n  raise ValueError("boom")\n',
+     ': get_config() raised ValueError: boom'),
+    ('x = 1\n', 'defines no get_config() function.'),
+])
+def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
+  path = tmp_path / 'my_config.py'
+  if text is not None:
+    path.write_text(text)
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'), f'--config={path}',
+       f'--workdir={tmp_path / "run"}'], capture_output=True, text=True,
+      timeout=300, cwd=PROJECT_DIR)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'Error: --config={path}') and last.endswith(message)
+
+
+def test_bad_config_fails_before_the_config_is_logged(tmp_path):
+  result = run_main(f'--workdir={tmp_path}', '--config.momentum=2.0')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      'Error: config.momentum=2.0 is invalid: must lie in [0, 1).']

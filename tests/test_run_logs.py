@@ -8,6 +8,7 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from conftest import small_config
+from conftest import TRAIN_SIZE
 from machinery import run_logs
 import train
 
@@ -88,3 +89,38 @@ def test_writer_on_resume_drops_rows_from_the_resume_step(tmp_path):
   assert len(read_csv_columns(tmp_path / run_logs.EPOCH_LOG)) == 1
 
 
+
+
+def test_a_restart_from_step_0_leaves_each_step_once_in_tensorboard(
+    idx_dir, tmp_path, monkeypatch):
+  """Killed before its first checkpoint, the run starts over from step 0."""
+  config = small_config(idx_dir, num_epochs=2, log_every_steps=4,
+                        checkpoint_every_epochs=0)
+  real_write = run_logs.MetricsWriter.write_steps
+
+  def crash_after_some_steps(self, epoch, first_step, metrics):
+    real_write(self, epoch, first_step, metrics)
+    if first_step >= 8:
+      self.flush()
+      raise SystemExit('simulated crash')
+
+  monkeypatch.setattr(run_logs.MetricsWriter, 'write_steps',
+                      crash_after_some_steps)
+  with pytest.raises(SystemExit):
+    train.train_and_evaluate(config, str(tmp_path))
+  monkeypatch.undo()
+  train.train_and_evaluate(config, str(tmp_path))
+  steps = [step for step, _ in
+           read_events(tmp_path / run_logs.TENSORBOARD_DIR)['train/loss']]
+  assert steps == list(range(2 * (TRAIN_SIZE // 32)))
+
+
+def test_resume_purges_events_at_and_after_the_resume_step(tmp_path):
+  writer = run_logs.MetricsWriter(tmp_path, 0)
+  writer.write_steps(1, 0, {key: np.arange(10.0) for key in
+                            run_logs.STEP_SCALARS})
+  writer.close()
+  run_logs.MetricsWriter(tmp_path, 6).close()
+  steps = [step for step, _ in
+           read_events(tmp_path / run_logs.TENSORBOARD_DIR)['train/loss']]
+  assert steps == [0, 1, 2, 3, 4, 5]

@@ -7,8 +7,10 @@ import subprocess
 
 import pytest
 
+from machinery import bookkeeping
 from machinery import checkpoints
 from machinery import errors
+from machinery import run_logs
 from runs import assert_same_params
 from runs import cli_args
 from runs import EPOCHS
@@ -70,3 +72,41 @@ def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch):
   assert (tmp_path / checkpoints.CHECKPOINT_DIR /
           str(STEPS_PER_EPOCH + 1)).is_dir()
   assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def records_without_timings(workdir):
+  """epochs.csv without its wall-clock columns, and train_steps.csv."""
+  rows = (workdir / run_logs.EPOCH_LOG).read_text().splitlines()
+  timing = {'epoch_time_s', 'images_per_s', 'elapsed_s'}
+  header = rows[0].split(',')
+  keep = [i for i, name in enumerate(header) if name not in timing]
+  epochs = [[row.split(',')[i] for i in keep] for row in rows]
+  return epochs, step_log(workdir)
+
+
+def test_a_stop_on_an_epochs_last_step_keeps_its_evaluation(idx_dir, tmp_path,
+                                                             monkeypatch):
+  """SIGINT lands while the epoch's last step is in flight: nothing is lost."""
+  config = run_config(idx_dir, log_every_steps=1)
+  train.train_and_evaluate(config, str(tmp_path / 'clean'))
+  real_call = bookkeeping.EpochRecorder.__call__
+  sent = []
+
+  def signal_before_the_last_step(self, first_step, metrics):
+    real_call(self, first_step, metrics)
+    if first_step == STEPS_PER_EPOCH - 2 and not sent:  # next: the last step
+      sent.append(first_step)
+      os.kill(os.getpid(), signal.SIGINT)
+
+  monkeypatch.setattr(bookkeeping.EpochRecorder, '__call__',
+                      signal_before_the_last_step)
+  with pytest.raises(errors.Interrupted) as error:
+    train.train_and_evaluate(config, str(tmp_path / 'stopped'))
+  assert str(error.value).startswith(
+      f'SIGINT at step {STEPS_PER_EPOCH} (epoch 1); saved ')
+  epochs, _ = records_without_timings(tmp_path / 'stopped')
+  assert len(epochs) == 2  # header + epoch 1, evaluated before stopping
+  monkeypatch.undo()
+  train.train_and_evaluate(config, str(tmp_path / 'stopped'))
+  assert (records_without_timings(tmp_path / 'stopped') ==
+          records_without_timings(tmp_path / 'clean'))

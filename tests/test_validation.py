@@ -6,6 +6,7 @@ from configs import default
 from conftest import small_config
 from conftest import TRAIN_SIZE
 import input_pipeline
+import schedules
 from machinery import validation
 from machinery.errors import ConfigError
 import train
@@ -36,6 +37,12 @@ BAD_FIELDS = [
     ('log_every_steps', 0, 'config.log_every_steps=0 is invalid'),
     ('progress_bar', 'yes', "config.progress_bar='yes' is invalid: must be one "
      "of ('auto', 'always', 'never')"),
+    ('seed', 2**32, 'config.seed=4294967296 is invalid: must be an integer in '
+     '[0, 4294967295]'),
+    ('seed', 99999999999999999999999, 'config.seed=99999999999999999999999'),
+    ('seed', -1, 'config.seed=-1'),
+    ('learning_rate', 1e308, 'config.learning_rate=1e+308 is invalid: must be '
+     'a number > 0 (and at most 3.4e38, the float32 maximum)'),
 ]
 
 
@@ -109,6 +116,7 @@ BAD_SCHEDULES = [
      'invalid: must be a number >= 1'),
     ({'schedule': 'sgdr', 'restart_decay': 0.0}, 'config.restart_decay=0.0 is '
      'invalid: must lie in (0, 1]'),
+    ({'schedule': 'sgdr', 'cycle_mult': 1e308}, 'config.cycle_mult=1e+308'),
     ({'schedule': 'sgdr', 'restart_decay': 1.5}, 'config.restart_decay=1.5'),
     ({'schedule': 'step', 'step_decay': 2.0}, 'config.step_decay=2.0 is '
      'invalid: must lie in (0, 1]'),
@@ -187,3 +195,37 @@ def test_a_config_missing_a_field_names_it():
 def test_shipped_configs_are_valid(name):
   module = __import__(f'configs.{name}', fromlist=['get_config'])
   validation.validate_config(module.get_config())
+
+
+def test_huge_but_float32_cycle_mult_lays_out_one_cycle():
+  config = default.get_config()
+  config.update({'schedule': 'sgdr', 'cycle_mult': 1e30})
+  validation.validate_config(config)
+  cycles = schedules.sgdr_cycles(config, 0.1, 468)
+  assert [(c.start, c.length) for c in cycles] == [(468, 9 * 468)]
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'num_epochs': 2 * 10**8}, 'config.num_epochs=200000000 is invalid: must be '
+     'at most 134217727 with 16 steps per epoch (the step count is int32)'),
+])
+def test_sizes_are_checked_against_the_data_before_training(
+    idx_dir, tmp_path, monkeypatch, overrides, message):
+  monkeypatch.setattr(train, 'train_epoch', None)  # must not be reached
+  with pytest.raises(ConfigError) as error:
+    train.train_and_evaluate(small_config(idx_dir, **overrides),
+                             str(tmp_path))
+  assert message in str(error.value)
+
+
+def test_an_eval_batch_larger_than_the_test_split_gives_the_same_result(
+    idx_dir, tmp_path):
+  results = []
+  for eval_batch_size in (10**9, 100):
+    train.train_and_evaluate(
+        small_config(idx_dir, num_epochs=1, eval_batch_size=eval_batch_size),
+        str(tmp_path / str(eval_batch_size)))
+    last = (tmp_path / str(eval_batch_size) / 'epochs.csv').read_text()
+    results.append(last.splitlines()[-1].split(',')[6:8])  # test loss, acc.
+  assert float(results[0][0]) == pytest.approx(float(results[1][0]), rel=1e-5)
+  assert results[0][1] == results[1][1]
