@@ -25,6 +25,7 @@ import concurrent.futures
 import dataclasses
 import gzip
 import hashlib
+import importlib.util
 import multiprocessing
 import os
 import pathlib
@@ -175,19 +176,40 @@ def data_root(config) -> pathlib.Path:
   return pathlib.Path(root).expanduser()
 
 
-def _builder(name: str, config):
-  return _import_tfds().builder(name, data_dir=str(data_root(config)))
+@dataclasses.dataclass(frozen=True)
+class OfficialFile:
+  """One file TFDS downloads for a dataset, as its checksums list names it."""
+  url: str
+  size: int
+  checksum: str  # sha256
 
 
-def official_urls(name: str, config) -> dict:
-  """TFDS's registered files for `name`: {filename: (url, UrlInfo)}."""
-  return {info.filename: (url, info)
-          for url, info in _builder(name, config).url_infos.items()}
+def official_urls(name: str, config=None) -> dict:
+  """TFDS's registered files for `name`: {filename: OfficialFile}.
+
+  Read from the checksums list TFDS ships (url_checksums/<name>.txt), found
+  without importing TFDS: importing it starts TensorFlow, which a run that
+  reads a local folder of IDX files never needs.
+  """
+  del config  # the list depends on the installed TFDS only
+  spec = importlib.util.find_spec('tensorflow_datasets')
+  if spec is None or not spec.submodule_search_locations:
+    raise DataError('tensorflow-datasets is not installed: install the '
+                    'requirements, or read IDX files with '
+                    '--config.data_source=idx.')
+  listing = pathlib.Path(spec.submodule_search_locations[0],
+                         'url_checksums', f'{name}.txt')
+  files = {}
+  for line in listing.read_text().splitlines():
+    if line.strip():
+      url, size, checksum, filename = line.split('\t')
+      files[filename] = OfficialFile(url, int(size), checksum)
+  return files
 
 
 def _download_url(config) -> str:
   """One of the URLs TFDS would download `config.dataset` from."""
-  return next(iter(official_urls(config.dataset, config).values()))[0]
+  return next(iter(official_urls(config.dataset).values())).url
 
 
 def _sha256(path) -> str:
@@ -200,7 +222,7 @@ def _sha256(path) -> str:
 
 def has_official_files(directory, name: str, config) -> bool:
   """True if `directory` holds TFDS's registered files, byte for byte."""
-  for filename, (_, info) in official_urls(name, config).items():
+  for filename, info in official_urls(name, config).items():
     path = pathlib.Path(directory) / filename
     if (not path.is_file() or path.stat().st_size != info.size
         or _sha256(path) != info.checksum):

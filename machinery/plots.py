@@ -16,6 +16,18 @@ import numpy as np
 from machinery import run_logs
 
 DPI = 100
+FORMATS = ('png', 'svg', 'pdf', 'jpg', 'jpeg')
+
+
+def output_problem(path) -> str | None:
+  """Why a picture cannot be written to `path`, or None if it can."""
+  path = pathlib.Path(path)
+  if path.suffix.lower().lstrip('.') not in FORMATS:
+    return (f'--output={path} has an unknown picture type: end it with one '
+            f'of {", ".join("." + f for f in FORMATS)}')
+  if not path.parent.is_dir():
+    return f'--output={path}: the folder {path.parent} does not exist'
+  return None
 
 
 def _save(fig, output) -> None:
@@ -35,7 +47,7 @@ def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
   _mark_epochs(ax, epoch_starts)
   for i, step in enumerate(restarts):
     ax.axvline(step, color='tab:red', ls='--', lw=1,
-               label='restart / drop' if i == 0 else None)
+               label='restart, drop or start of decay' if i == 0 else None)
   if len(restarts):
     ax.legend(loc='upper right')
   ax.set_xlabel('step (dotted lines: epoch boundaries)')
@@ -45,31 +57,47 @@ def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
 
 
 def plot_run(workdir, output) -> None:
-  """Per-step rate and loss, and per-epoch test accuracy, from a workdir."""
+  """Per-step rate and loss, and per-epoch test accuracy, from a workdir.
+
+  Works on a run in progress or one that stopped early: without a finished
+  epoch the accuracy panel says so; non-finite losses are left out of the
+  log-scale loss panel.
+  """
   steps = run_logs.read_steps(workdir)
-  epochs = run_logs.read_epochs(workdir)
+  epochs = run_logs.read_epochs(workdir, allow_empty=True)
   fig = plt.figure(figsize=(8, 8), constrained_layout=True)
   ax_lr = fig.add_subplot(3, 1, 1)
   ax_loss = fig.add_subplot(3, 1, 2, sharex=ax_lr)
   ax_acc = fig.add_subplot(3, 1, 3)
   ax_lr.plot(steps['step'], steps['learning_rate'], color='tab:blue')
   ax_lr.set_ylabel('learning rate')
-  ax_loss.plot(steps['step'], steps['loss'], color='tab:orange', lw=0.6)
+  finite = np.isfinite(steps['loss']) & (steps['loss'] > 0)
+  ax_loss.plot(steps['step'][finite], steps['loss'][finite],
+               color='tab:orange', lw=0.6)
   ax_loss.set_yscale('log')
   ax_loss.set_ylabel('train loss (per step)')
   ax_loss.set_xlabel('step')
   for ax in (ax_lr, ax_loss):
     _mark_epochs(ax, epochs['step'][:-1])
-  ax_acc.plot(epochs['epoch'], 100 * epochs['test_accuracy'], 'o-',
-              color='tab:green')
-  ax_acc.set_xlabel('epoch')
-  ax_acc.set_ylabel('test accuracy (%)')
-  best = int(np.argmax(epochs['test_accuracy']))
-  ax_acc.annotate(f'{100 * epochs["test_accuracy"][best]:.2f}%',
-                  (epochs['epoch'][best], 100 * epochs['test_accuracy'][best]),
-                  textcoords='offset points', xytext=(0, -14), ha='center')
-  fig.suptitle(f'{pathlib.Path(workdir).name}: learning rate, loss and test accuracy')
+  _plot_test_accuracy(ax_acc, epochs)
+  fig.suptitle(f'{pathlib.Path(workdir).name}: learning rate, loss and test '
+               'accuracy')
   _save(fig, output)
+
+
+def _plot_test_accuracy(ax, epochs) -> None:
+  ax.set_xlabel('epoch')
+  ax.set_ylabel('test accuracy (%)')
+  if not len(epochs['epoch']):
+    ax.text(0.5, 0.5, 'no epoch finished yet', ha='center', va='center',
+            transform=ax.transAxes)
+    return
+  ax.plot(epochs['epoch'], 100 * epochs['test_accuracy'], 'o-',
+          color='tab:green')
+  best = int(np.nanargmax(epochs['test_accuracy']))
+  ax.annotate(f'{100 * epochs["test_accuracy"][best]:.2f}%',
+              (epochs['epoch'][best], 100 * epochs['test_accuracy'][best]),
+              textcoords='offset points', xytext=(0, -14), ha='center')
 
 
 def plot_range_test(rates, losses, smoothed, suggestion, rule, output) -> None:

@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from machinery.errors import WorkdirError
+
 # The names of a run's files in its workdir; plots and tools read them here.
 STEP_LOG = 'train_steps.csv'
 EPOCH_LOG = 'epochs.csv'
@@ -36,23 +38,34 @@ EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
 STEP_SCALARS = ('learning_rate', 'loss', 'accuracy')
 
 
-def read_columns(path) -> dict:
-  """A CSV file as {column: np.ndarray of float}."""
+def read_columns(path, allow_empty=False) -> dict:
+  """A CSV file as {column: np.ndarray of float}.
+
+  Raises:
+    WorkdirError: the file is missing, or holds no rows and must.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise WorkdirError(f'{path.parent} holds no run records ({path.name} is '
+                       'missing): is it the --workdir of a run?')
   with open(path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  if not rows:
-    raise ValueError(f'{path} holds no rows yet.')
-  return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+    reader = csv.DictReader(f)
+    rows = list(reader)
+    fields = reader.fieldnames or ()
+  if not rows and not allow_empty:
+    raise WorkdirError(f'{path} holds no rows yet: the run has not recorded '
+                       'a step.')
+  return {key: np.array([float(row[key]) for row in rows]) for key in fields}
 
 
 def read_steps(workdir) -> dict:
-  """A run's train_steps.csv as columns."""
+  """A run's train_steps.csv as columns (at least one step)."""
   return read_columns(pathlib.Path(workdir) / STEP_LOG)
 
 
-def read_epochs(workdir) -> dict:
+def read_epochs(workdir, allow_empty=False) -> dict:
   """A run's epochs.csv as columns."""
-  return read_columns(pathlib.Path(workdir) / EPOCH_LOG)
+  return read_columns(pathlib.Path(workdir) / EPOCH_LOG, allow_empty)
 
 
 def write_config(workdir, config) -> None:

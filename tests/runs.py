@@ -84,8 +84,8 @@ def png_size(path):
 
 
 def run_tool(script, *args, config='default.py'):
-  """A tool of tools/ run as a user runs it, on configs/`config`."""
+  """A tool of tools/ run as a user runs it, on configs/`config` (if any)."""
+  config_flag = [f'--config={PROJECT_DIR / "configs" / config}'] if config else []
   return subprocess.run(
-      [sys.executable, str(PROJECT_DIR / script),
-       f'--config={PROJECT_DIR / "configs" / config}', *args],
+      [sys.executable, str(PROJECT_DIR / script), *config_flag, *args],
       capture_output=True, text=True, timeout=300, cwd=PROJECT_DIR)

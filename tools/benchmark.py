@@ -42,6 +42,7 @@ from absl import logging
 import numpy as np
 
 from machinery import cli
+from machinery import validation
 
 FLAGS = flags.FLAGS
 
@@ -167,7 +168,7 @@ def project_throughput(config) -> dict:
 
 
 def _throughput(config, steps, compile_s, epoch_s, devices, micro_batches):
-  return {'steps_per_s': steps / epoch_s,
+  return {'batch_size': config.batch_size, 'steps_per_s': steps / epoch_s,
           'images_per_s': steps * config.batch_size / epoch_s,
           'epoch_s': epoch_s, 'compile_s': compile_s,
           'peak_rss_mb': peak_rss_mb(), 'devices': devices,
@@ -303,6 +304,8 @@ def run_driver(argv) -> None:
   output.mkdir(parents=True, exist_ok=True)
   config_path = flags.FLAGS['config'].config_filename
   del argv
+  with cli.one_line_errors():  # the workers would each fail on it
+    validation.validate_config(FLAGS.config)
   overrides = config_overrides(sys.argv)
   seed_runs, project_runs = [], []
   for repeat in range(FLAGS.repeats):

@@ -24,9 +24,11 @@ from absl import logging
 import numpy as np
 
 from machinery import cli
+from machinery import errors
 from machinery import plots
 from machinery import run_logs
 from machinery import validation
+from machinery import workdir as workdir_lib
 import schedules
 import train
 
@@ -114,6 +116,10 @@ def main(argv):
   base = FLAGS.config
   workdir = pathlib.Path(FLAGS.workdir)
   with cli.one_line_errors():
+    if not FLAGS.schedules:
+      raise errors.ConfigError('--schedules is empty: name at least one, '
+                               'e.g. --schedules=constant,warmup_cosine.')
+    workdir_lib.check_usable(workdir)
     for schedule in FLAGS.schedules:
       validation.validate_config(config_for(base, schedule))
     runs = []

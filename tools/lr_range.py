@@ -14,6 +14,7 @@ the config's own (SGD with config.momentum), so the suggestion is for it.
 
 import csv
 import dataclasses
+import math
 import pathlib
 import sys
 
@@ -26,8 +27,10 @@ import jax
 import numpy as np
 import optax
 
+from machinery import checks
 from machinery import cli
 from machinery import plots
+from machinery import workdir
 from machinery.errors import ConfigError
 import train
 
@@ -76,18 +79,36 @@ def batches(train_ds, batch_size, rng):
 
 
 def suggest(rates, smoothed) -> float:
-  """RULE, clipped to the part of the ramp that ran."""
-  best = int(np.nanargmin(np.where(np.isfinite(smoothed), smoothed, np.nan)))
+  """RULE, clipped to the part of the ramp that ran.
+
+  Raises:
+    ConfigError: the loss never fell, so no rate of the ramp is a candidate.
+  """
+  finite = np.where(np.isfinite(smoothed), smoothed, np.nan)
+  if np.all(np.isnan(finite)) or int(np.nanargmin(finite)) == 0:
+    raise ConfigError(
+        f'The loss never fell between --min_lr={rates[0]:.3g} and the rate '
+        f'where the test stopped ({rates[-1]:.3g}): start the ramp lower '
+        '(--min_lr).')
+  best = int(np.nanargmin(finite))
   return float(np.clip(rates[best] / 10, rates[0], rates[-1]))
+
+
+def check_ramp(min_lr, max_lr, divergence_factor) -> None:
+  """One line for a ramp that cannot run, before any data is loaded."""
+  if not 0 < min_lr < max_lr <= checks.FLOAT32_MAX:
+    raise ConfigError(
+        f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: need '
+        '0 < min_lr < max_lr <= 3.4e38 (float32).')
+  if not 1 <= divergence_factor < math.inf:
+    raise ConfigError(f'--divergence_factor={divergence_factor} is invalid: '
+                      'need a finite number >= 1.')
 
 
 def run_range_test(config, train_ds, min_lr, max_lr, steps,
                    divergence_factor=4.0) -> RangeTestResult:
   """Ramps the rate and records the loss; see the module docstring."""
-  if not 0 < min_lr < max_lr:
-    raise ConfigError(
-        f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: need '
-        '0 < min_lr < max_lr.')
+  check_ramp(min_lr, max_lr, divergence_factor)
   lr_fn = exponential_ramp(min_lr, max_lr, steps)
   init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
   state = train.create_train_state(init_rng, config, lr_fn)
@@ -129,6 +150,8 @@ def main(argv):
   del argv
   config = FLAGS.config
   with cli.one_line_errors():
+    workdir.check_usable(FLAGS.workdir)  # before the test, not after it
+    check_ramp(FLAGS.min_lr, FLAGS.max_lr, FLAGS.divergence_factor)
     run = train.setup(config)
     result = run_range_test(config, run.data.train, FLAGS.min_lr,
                             FLAGS.max_lr, FLAGS.steps,

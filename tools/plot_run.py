@@ -14,9 +14,9 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from absl import app
 from absl import flags
 
+from machinery import cli
 from machinery import plots
 from machinery import run_logs
 
@@ -27,11 +27,17 @@ flags.mark_flag_as_required('workdir')
 
 def main(argv):
   del argv
+  if not pathlib.Path(flags.FLAGS.workdir).is_dir():
+    sys.exit(f'Error: --workdir={flags.FLAGS.workdir} is not a folder.')
   output = flags.FLAGS.output or str(
       pathlib.Path(flags.FLAGS.workdir) / run_logs.CURVES_PNG)
-  plots.plot_run(flags.FLAGS.workdir, output)
+  problem = plots.output_problem(output)
+  if problem:
+    sys.exit(f'Error: {problem}.')
+  with cli.one_line_errors():
+    plots.plot_run(flags.FLAGS.workdir, output)
   print(f'Wrote {output}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

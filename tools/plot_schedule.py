@@ -36,6 +36,9 @@ cli.define_config_flag()
 
 # Key steps drawn as dashed red lines: where the rate jumps or turns.
 MARKED_STEPS = ('restart', 'drop', 'start of decay')
+# Longer schedules are drawn from this many evenly spaced steps (plus every
+# key step): a picture has fewer pixels, and memory stays small.
+MAX_DRAWN_STEPS = 200_000
 
 
 def schedule_table(config, train_size: int):
@@ -46,16 +49,23 @@ def schedule_table(config, train_size: int):
   validation.validate_config(config)
   validation.validate_placement(config, train_size)
   plan = schedules.plan(config, train_size)
+  keys = schedules.key_steps(config, plan.steps_per_epoch)
   steps = np.arange(plan.total_steps)
+  if plan.total_steps > MAX_DRAWN_STEPS:
+    steps = np.union1d(np.linspace(0, plan.total_steps - 1, MAX_DRAWN_STEPS,
+                                   dtype=np.int64), list(keys.values()))
   rates = np.asarray(plan.learning_rate_fn(steps))
-  named = {name: (step, float(rates[step])) for name, step in
-           schedules.key_steps(config, plan.steps_per_epoch).items()}
+  named = {name: (step, float(rates[np.searchsorted(steps, step)]))
+           for name, step in keys.items()}
   return steps, rates, named, plan.steps_per_epoch
 
 
 def main(argv):
   del argv
   config = FLAGS.config
+  problem = plots.output_problem(FLAGS.output)
+  if problem:
+    sys.exit(f'Error: {problem}.')
   train_size = FLAGS.train_size or input_pipeline.TRAIN_SIZES.get(
       config.dataset, 60000)
   with cli.one_line_errors():
@@ -66,9 +76,10 @@ def main(argv):
                     'the averaging replaces a decay)')
   restarts = [step for name, (step, _) in named.items()
               if name.startswith(MARKED_STEPS)]
-  plots.plot_schedule(steps, rates,
-                      np.arange(1, config.num_epochs) * spe, restarts,
-                      description, FLAGS.output)
+  epoch_starts = (np.arange(1, config.num_epochs) * spe
+                  if config.num_epochs <= 100 else [])  # dots, not a smear
+  plots.plot_schedule(steps, rates, epoch_starts, restarts, description,
+                      FLAGS.output)
   print(description)
   print(f'{"step":>7}  {"epoch":>6}  {"learning rate":>13}  what')
   for name, (step, rate) in named.items():
