@@ -7,18 +7,31 @@ resumed run never silently continues under a different schedule).
 
 Orbax writes each checkpoint into a temporary folder and renames it into
 place when complete, so a crash or `kill -9` mid-save leaves no checkpoint
-that looks finished. A finished checkpoint that fails to load anyway (a bad
-disk, a hand-edited file) is reported, moved aside to `checkpoints_damaged/`
-rather than deleted, and the previous one is used.
+that looks finished. Each checkpoint also records the structure of the saved
+state (every array's path, shape and dtype) and a SHA-256 of every array, so
+that on restore two cases are told apart:
+
+- damaged (a file fails to load, or an array no longer matches its checksum:
+  a bad disk, a hand-edited file): reported in one line, moved aside to
+  `checkpoints_damaged/` rather than deleted, and the previous one is used;
+- incompatible (the code now builds a state of another structure or dtype):
+  the run stops with one line and nothing is moved, since the checkpoints
+  are good, only not for this code.
+
+If every checkpoint was damaged the run stops rather than silently starting
+over from step 0.
 """
 
 import dataclasses
+import hashlib
 import json
+import logging as py_logging
 import pathlib
 import shutil
 
 from absl import logging
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from machinery.errors import ResumeError
@@ -39,6 +52,30 @@ class Restored:
   data_rng: jax.Array       # the run's data-order key
   step: int                 # global step the run continues from
   epoch: int                # 1-based epoch that step belongs to
+
+
+def _named_leaves(tree):
+  return [(jax.tree_util.keystr(path), leaf) for path, leaf in
+          jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def tree_signature(tree) -> dict:
+  """{path: [shape, dtype]} of every array in `tree` (or its abstract form)."""
+  return {name: [list(leaf.shape), str(np.dtype(leaf.dtype))]
+          for name, leaf in _named_leaves(tree)}
+
+
+def _local(leaf) -> np.ndarray:
+  """A (replicated) array's values as held by this process."""
+  if isinstance(leaf, jax.Array):
+    return np.asarray(leaf.addressable_data(0))
+  return np.asarray(leaf)
+
+
+def tree_checksums(tree) -> dict:
+  """{path: SHA-256 of the array's bytes} of every array in `tree`."""
+  return {name: hashlib.sha256(_local(leaf).tobytes()).hexdigest()
+          for name, leaf in _named_leaves(tree)}
 
 
 def trajectory_fields(config) -> dict:
@@ -73,7 +110,9 @@ class CheckpointStore:
     step = int(jax.device_get(state.step))
     meta = {'step': step, 'epoch': epoch,
             'data_rng': jax.device_get(jax.random.key_data(data_rng)).tolist(),
-            'config': trajectory_fields(config)}
+            'config': trajectory_fields(config),
+            'tree': tree_signature(state),
+            'checksums': tree_checksums(state)}
     if step in self._manager.all_steps():
       self._manager.delete(step)
     self._manager.save(step, args=ocp.args.Composite(
@@ -83,40 +122,72 @@ class CheckpointStore:
     return self.directory / str(step)
 
   def restore_latest(self, template_state, config) -> Restored | None:
-    """The newest checkpoint that loads; None if there is none.
+    """The newest checkpoint that loads intact; None if there is none.
 
     Raises:
-      ResumeError: the checkpoint was written under a different config.
+      ResumeError: the checkpoint was written under a different config or
+        for a state of another structure; or every checkpoint was damaged.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
+    damaged = []
     for step in reversed(self.steps()):
-      try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract),
-            meta=ocp.args.JsonRestore()))
-      except Exception as e:  # pylint: disable=broad-except
-        self._set_aside(step, e)
+      where = self.directory / str(step)
+      meta = self._load(step, meta=ocp.args.JsonRestore())
+      if isinstance(meta, Exception):
+        damaged.append(self._set_aside(step, meta))
         continue
-      meta = restored['meta']
-      _check_same_run(meta['config'], trajectory_fields(config),
-                      self.directory / str(step))
+      meta = meta['meta']
+      _check_same_run(meta['config'], trajectory_fields(config), where)
+      _check_same_structure(meta.get('tree'), tree_signature(abstract), where)
+      restored = self._load(step, state=ocp.args.StandardRestore(abstract))
+      if isinstance(restored, Exception):
+        damaged.append(self._set_aside(step, restored))
+        continue
+      state = restored['state']
+      if 'checksums' in meta and tree_checksums(state) != meta['checksums']:
+        damaged.append(self._set_aside(
+            step, 'its arrays do not match the checksums saved with them'))
+        continue
       rng = jax.random.wrap_key_data(
           jax.numpy.asarray(meta['data_rng'], jax.numpy.uint32))
-      return Restored(restored['state'], rng, meta['step'], meta['epoch'])
+      return Restored(state, rng, meta['step'], meta['epoch'])
+    if damaged:
+      raise ResumeError(
+          f'Every checkpoint in {self.directory} was damaged (moved to '
+          f'{damaged[-1].parent}); run the same command again to start over '
+          'from step 0, or put a good checkpoint back.')
     return None
 
-  def _set_aside(self, step, error):
+  def _load(self, step, **items):
+    """The named items of checkpoint `step`, or the exception loading raised.
+
+    Orbax logs a failed read at length (and its event loop may add more);
+    one warning line from _set_aside says it all, so it is kept quiet here.
+    """
+    quiet = _QuietLoggers()
+    try:
+      return self._manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # pylint: disable=broad-except
+      return e
+    finally:
+      quiet.restore()
+
+  def _set_aside(self, step, error) -> pathlib.Path:
     damaged = self._workdir / DAMAGED_DIR / str(step)
+    reason = error if isinstance(error, str) else (
+        f'{type(error).__name__}: '
+        f'{str(error).splitlines()[0][:200] if str(error) else ""}')
     logging.warning(
-        'Checkpoint at step %d cannot be loaded (%s: %s); moved it to %s and '
-        'trying the previous one.', step, type(error).__name__,
-        str(error).splitlines()[0][:200] if str(error) else '', damaged)
+        'Checkpoint at step %d is damaged and cannot be loaded (%s); moved it '
+        'to %s and trying '
+        'the previous one.', step, reason, damaged)
     damaged.parent.mkdir(parents=True, exist_ok=True)
     if damaged.exists():
       shutil.rmtree(damaged)
     shutil.move(str(self.directory / str(step)), str(damaged))
     self._manager.close()
     self._manager = self._open()
+    return damaged
 
   def close(self):
     self._manager.close()
@@ -131,6 +202,36 @@ def _check_same_run(saved: dict, current: dict, where) -> None:
     raise ResumeError(
         f'The checkpoint in {where} belongs to a run with a different config '
         f'({diffs}); pass the same config to resume, or a new --workdir.')
+
+
+def _check_same_structure(saved, current: dict, where) -> None:
+  """A checkpoint of another state structure is incompatible, not damaged."""
+  if saved is None or saved == current:
+    return
+  changed = sorted(set(saved) ^ set(current)) or sorted(
+      key for key in saved if saved[key] != current[key])
+  raise ResumeError(
+      f'The checkpoint in {where} holds a state of another structure than '
+      f'this code builds (first difference: {changed[0]}: '
+      f'{saved.get(changed[0])} there, {current.get(changed[0])} now); '
+      'nothing was moved: use the code that wrote it, or a new --workdir.')
+
+
+class _QuietLoggers:
+  """Silences the Python loggers orbax and asyncio report a failed read to."""
+
+  NAMES = ('absl', 'asyncio', 'orbax', 'jax')
+
+  def __init__(self):
+    self._levels = {}
+    for name in self.NAMES:
+      logger = py_logging.getLogger(name)
+      self._levels[name] = logger.level
+      logger.setLevel(py_logging.CRITICAL)
+
+  def restore(self):
+    for name, level in self._levels.items():
+      py_logging.getLogger(name).setLevel(level)
 
 
 def _normal(value):

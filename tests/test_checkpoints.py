@@ -8,6 +8,7 @@ import subprocess
 import jax
 import numpy as np
 import pytest
+from flax import linen as nn
 
 from machinery import checkpoints
 from machinery import errors
@@ -20,6 +21,7 @@ from runs import run_config
 from runs import step_log
 from runs import STEPS_PER_EPOCH
 from runs import wait_for_checkpoint
+import models
 import train
 
 
@@ -152,3 +154,65 @@ def test_a_failed_start_leaves_no_workdir(idx_dir, tmp_path):
     train.train_and_evaluate(run_config(tmp_path / 'no-data'),
                              str(tmp_path / 'new'))
   assert not (tmp_path / 'new').exists()
+
+
+def flip_bytes_inside_the_largest_array_file(checkpoint):
+  files = [p for p in (checkpoint / 'state').rglob('*') if p.is_file()]
+  largest = max(files, key=lambda p: p.stat().st_size)
+  data = bytearray(largest.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(b ^ 0x55 for b in data[middle:middle + 64])
+  largest.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_are_caught_by_the_checksums_in_one_line(
+    idx_dir, tmp_path, reference):
+  workdir = tmp_path / 'flipped'
+  subprocess.run(cli_args(idx_dir, workdir), check=True, capture_output=True,
+                 timeout=300)
+  newest = workdir / checkpoints.CHECKPOINT_DIR / str(EPOCHS * STEPS_PER_EPOCH)
+  flip_bytes_inside_the_largest_array_file(newest)
+  result = subprocess.run(cli_args(idx_dir, workdir), capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  damaged = [line for line in result.stderr.splitlines()
+             if 'is damaged' in line]
+  assert len(damaged) == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  assert 'Event loop is closed' not in result.stderr
+  assert f'Resuming from the checkpoint at step {3 * STEPS_PER_EPOCH}' in (
+      result.stderr)
+  assert step_log(workdir) == step_log(reference)  # epoch 4 redone exactly
+
+
+def test_a_checkpoint_of_another_structure_stops_and_moves_nothing(
+    idx_dir, tmp_path, monkeypatch):
+  config = run_config(idx_dir, num_epochs=1)
+  train.train_and_evaluate(config, str(tmp_path))
+  before = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
+
+  class WiderCNN(models.CNN):  # as if the code changed the model
+    @nn.compact
+    def __call__(self, x):
+      x = x.reshape((x.shape[0], -1))
+      return nn.Dense(features=self.num_classes)(nn.Dense(features=8)(x))
+
+  monkeypatch.setattr(models, 'CNN', WiderCNN)
+  with pytest.raises(errors.ResumeError, match='holds a state of another '
+                     'structure than this code builds') as error:
+    train.train_and_evaluate(config, str(tmp_path))
+  assert 'nothing was moved' in str(error.value)
+  assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()) == before
+  assert not (tmp_path / checkpoints.DAMAGED_DIR).exists()
+
+
+def test_every_checkpoint_damaged_stops_instead_of_starting_over(idx_dir,
+                                                                 tmp_path):
+  config = run_config(idx_dir, num_epochs=2, keep_checkpoints=2)
+  train.train_and_evaluate(config, str(tmp_path))
+  for checkpoint in (tmp_path / 'checkpoints').iterdir():
+    if checkpoint.name.isdigit():
+      flip_bytes_inside_the_largest_array_file(checkpoint)
+  with pytest.raises(errors.ResumeError, match='Every checkpoint in .* was '
+                     'damaged'):
+    train.train_and_evaluate(config, str(tmp_path))

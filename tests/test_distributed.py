@@ -1,0 +1,88 @@
+"""Two processes on localhost (jax.distributed, one CPU device each) follow
+the one-process trajectory, and survive a kill -9 of both
+(machinery/parallel.maybe_initialize_distributed)."""
+
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from conftest import PROJECT_DIR
+from machinery import checkpoints
+from machinery import run_logs
+
+STEPS_PER_EPOCH = 16  # 512 generated examples, batch 32
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def command(idx_dir, workdir, *extra):
+  return [sys.executable, str(PROJECT_DIR / 'main.py'),
+          f'--config={PROJECT_DIR / "configs" / "default.py"}',
+          f'--workdir={workdir}', '--config.data_source=idx',
+          f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
+          '--config.num_epochs=3', '--config.batch_size=32',
+          '--config.eval_batch_size=100', '--config.log_every_steps=4',
+          '--config.progress_bar=never', *extra]
+
+
+def start_two(idx_dir, workdir):
+  port = free_port()
+  return [subprocess.Popen(
+      command(idx_dir, workdir, '--config.cpu_devices=1',
+              f'--coordinator_address=localhost:{port}', '--num_processes=2',
+              f'--process_id={i}'),
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
+def finish(processes):
+  for p in processes:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-3000:]
+
+
+def steps(workdir):
+  return run_logs.read_steps(workdir)
+
+
+def test_two_processes_follow_one_and_resume_after_kill_9(idx_dir, tmp_path):
+  # One process, two CPU devices: the same mesh as two processes of one.
+  one = tmp_path / 'one'
+  subprocess.run(command(idx_dir, one, '--config.cpu_devices=2'), check=True,
+                 capture_output=True, timeout=300)
+  two = tmp_path / 'two'
+  finish(start_two(idx_dir, two))
+  for key in ('step', 'learning_rate', 'loss', 'accuracy'):
+    np.testing.assert_allclose(steps(two)[key], steps(one)[key], rtol=1e-5,
+                               err_msg=key)
+  # Process 1 keeps its own identical records apart.
+  np.testing.assert_array_equal(steps(two / 'process_1')['loss'],
+                                steps(two)['loss'])
+
+  # kill -9 of both once epoch 1's checkpoint is complete, then resume.
+  killed = tmp_path / 'killed'
+  processes = start_two(idx_dir, killed)
+  done = killed / checkpoints.CHECKPOINT_DIR / str(STEPS_PER_EPOCH)
+  deadline = time.monotonic() + 240
+  while not (done / 'commit_success.txt').exists():
+    assert all(p.poll() is None for p in processes), 'ended before the kill'
+    assert time.monotonic() < deadline
+    time.sleep(0.02)
+  for p in processes:
+    p.kill()
+    p.wait()
+  assert not (killed / checkpoints.CHECKPOINT_DIR /
+              str(3 * STEPS_PER_EPOCH)).exists()  # killed before the end
+  finish(start_two(idx_dir, killed))
+  assert (run_logs.read_steps(killed)['step'].tolist() ==
+          list(range(3 * STEPS_PER_EPOCH)))
+  for key in ('learning_rate', 'loss'):
+    np.testing.assert_array_equal(steps(killed)[key], steps(two)[key],
+                                  err_msg=key)
