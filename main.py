@@ -5,11 +5,14 @@
 Any config field can be overridden, e.g. `--config.num_epochs=3`.
 """
 
+from machinery import cli  # pylint: disable=g-bad-import-order
+
+cli.quit_quietly_on_ctrl_c()  # before the slow imports below
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 from absl import logging
 
-from machinery import cli
 from machinery import parallel
 from machinery import validation
 import train

@@ -10,6 +10,7 @@ import logging
 import os
 import pathlib
 import re
+import signal
 import sys
 
 # TensorFlow (used by TFDS only to prepare data) logs a lot at import time.
@@ -119,6 +120,22 @@ class _QuietLibraries(logging.Filter):
         part in record.pathname for part in QUIET_LIBRARIES)
 
 
+def _quit_during_startup(signum, frame):
+  del signum, frame
+  print('Stopped before training started; nothing was saved.',
+        file=sys.stderr, flush=True)
+  os._exit(130)  # pylint: disable=protected-access
+
+
+def quit_quietly_on_ctrl_c() -> None:
+  """Ctrl-C while the program still imports JAX: one line, no traceback.
+
+  Called first thing by main.py; `run` hands Ctrl-C back to Python once the
+  program is ready to turn it into a clean stop.
+  """
+  signal.signal(signal.SIGINT, _quit_during_startup)
+
+
 def run(main) -> None:
   """app.run with the config-aware flag parser and a readable log.
 
@@ -126,6 +143,7 @@ def run(main) -> None:
   program with one line rather than a traceback.
   """
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:

@@ -1,8 +1,10 @@
 """The entry point, run as a user runs it: `python main.py --config=... `."""
 
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,3 +92,19 @@ def test_bad_config_fails_before_the_config_is_logged(tmp_path):
   assert result.returncode == 1
   assert result.stderr.strip().splitlines() == [
       'Error: config.momentum=2.0 is invalid: must lie in [0, 1).']
+
+
+@pytest.mark.parametrize('delay_s', [0.3, 3.0])
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, idx_dir, delay_s):
+  process = subprocess.Popen(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "default.py"}',
+       f'--workdir={tmp_path / "run"}', '--config.data_source=idx',
+       f'--config.idx_dir={idx_dir}'], stderr=subprocess.PIPE, text=True,
+      cwd=PROJECT_DIR)
+  time.sleep(delay_s)  # importing JAX, or loading data, or training
+  process.send_signal(signal.SIGINT)
+  _, err = process.communicate(timeout=300)
+  assert process.returncode == 130, err[-2000:]
+  assert 'Traceback' not in err
+  assert err.strip().splitlines()[-1].startswith('Stopped')
