@@ -64,15 +64,17 @@ def cross_entropy_loss(logits, labels):
   return compute_metrics(logits, labels)['loss'] / labels.shape[0]
 
 
-def create_train_state(rng, config, learning_rate_fn):
+def create_train_state(rng, config, learning_rate_fn, tx=None):
   """The CNN's parameters and the config's optimizer (optimizers.py).
 
   With the default `optimizer='sgd'` that is
-  `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide.
+  `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide. `tx`
+  replaces it where the caller sets the rate itself (studies.py).
   """
   cnn = models.CNN()
   params = cnn.init(rng, jnp.ones([1, 28, 28, 1], jnp.float32))['params']
-  tx = optimizers.create_optimizer(config, learning_rate_fn)
+  if tx is None:
+    tx = optimizers.create_optimizer(config, learning_rate_fn)
   state = train_state.TrainState.create(
       apply_fn=cnn.apply, params=params, tx=tx)
   # An int32 array, not a Python int: the same type a checkpoint restores.

@@ -61,6 +61,11 @@ def _all_finite(tree) -> bool:
   return all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
 
 
+def all_finite(state) -> bool:
+  """Whether every float in the state's params and optimizer state is finite."""
+  return _all_finite((state.params, state.opt_state))
+
+
 def check_finite(store, state, test_loss=0.0) -> None:
   """Raises NonFiniteLoss, saving nothing, unless `state` can be saved.
 
@@ -69,7 +74,7 @@ def check_finite(store, state, test_loss=0.0) -> None:
   checking the parameters (and the test loss) is what keeps a checkpoint of
   NaN from ever being written.
   """
-  if np.isfinite(test_loss) and _all_finite((state.params, state.opt_state)):
+  if np.isfinite(test_loss) and all_finite(state):
     return
   raise NonFiniteLoss(
       f'The parameters after step {int(state.step)} are not finite (test '

@@ -121,8 +121,11 @@ class CheckpointStore:
     self._manager.wait_until_finished()
     return self.directory / str(step)
 
-  def restore_latest(self, template_state, config) -> Restored | None:
+  def restore_latest(self, template_state, config,
+                     at_most=None) -> Restored | None:
     """The newest checkpoint that loads intact; None if there is none.
+
+    `at_most`: ignore (without touching) checkpoints after this step.
 
     Raises:
       ResumeError: the checkpoint was written under a different config or
@@ -131,6 +134,8 @@ class CheckpointStore:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
     damaged = []
     for step in reversed(self.steps()):
+      if at_most is not None and step > at_most:
+        continue
       where = self.directory / str(step)
       meta = self._load(step, meta=ocp.args.JsonRestore())
       if isinstance(meta, Exception):

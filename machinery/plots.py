@@ -119,19 +119,48 @@ def plot_range_test(rates, losses, smoothed, suggestion, rule, output) -> None:
   _save(fig, output)
 
 
-def plot_comparison(curves: dict, target, output) -> None:
-  """Test accuracy per epoch, one line per schedule."""
-  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-  for name, (epochs, accuracy) in curves.items():
-    ax.plot(epochs, 100 * np.asarray(accuracy), 'o-', label=name)
+def plot_study(curves: dict, target, output, heatmap=None) -> None:
+  """Test accuracy per epoch, mean and 95% band, one line per grid point.
+
+  `curves`: {label: (epochs, mean, low, high)}; `heatmap`, if given, is
+  (x_name, x_values, y_name, y_values, mean final accuracy [y, x]) for a
+  second panel.
+  """
+  panels = 2 if heatmap else 1
+  fig, axes = plt.subplots(1, panels, figsize=(8 * panels, 5),
+                           constrained_layout=True, squeeze=False)
+  ax = axes[0, 0]
+  lows = []
+  for name, (epochs, mean, low, high) in curves.items():
+    line, = ax.plot(epochs, 100 * np.asarray(mean), 'o-', ms=3, label=name)
+    if np.all(np.isfinite(low)):
+      ax.fill_between(epochs, 100 * np.asarray(low), 100 * np.asarray(high),
+                      color=line.get_color(), alpha=0.2)
+      lows.append(np.asarray(low))
+    else:
+      lows.append(np.asarray(mean))
   if target:
     ax.axhline(100 * target, color='gray', ls=':',
                label=f'target {100 * target:g}%')
+  floor = np.percentile(np.concatenate(lows), 10) if lows else 0.9
+  ax.set_ylim(max(100 * floor - 0.5, 0), 100)
   ax.set_xlabel('epoch')
-  ax.set_ylabel('test accuracy (%)')
-  all_acc = np.concatenate([np.asarray(a) for _, a in curves.values()])
-  ax.set_ylim(max(100 * np.percentile(all_acc, 10) - 0.5, 0), 100)
-  ax.set_title('Same model, data and seed; only the schedule differs',
-               fontsize=10)
-  ax.legend(loc='lower right')
+  ax.set_ylabel('test accuracy (%), mean and 95% interval over seeds')
+  ax.legend(loc='lower right', fontsize=8)
+  if heatmap:
+    _plot_heatmap(axes[0, 1], *heatmap)
   _save(fig, output)
+
+
+def _plot_heatmap(ax, x_name, x_values, y_name, y_values, means) -> None:
+  means = 100 * np.asarray(means)
+  image = ax.imshow(means, cmap='viridis', origin='lower', aspect='auto')
+  ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
+  ax.set_yticks(range(len(y_values)), [str(v) for v in y_values])
+  ax.set_xlabel(x_name)
+  ax.set_ylabel(y_name)
+  for (y, x), value in np.ndenumerate(means):
+    ax.text(x, y, f'{value:.2f}', ha='center', va='center', color='white',
+            fontsize=9)
+  ax.set_title('mean final test accuracy (%)', fontsize=10)
+  ax.figure.colorbar(image, ax=ax)

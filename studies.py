@@ -1,0 +1,391 @@
+"""Schedule studies: a grid of configs x seeds, trained and summarised.
+
+A study is the cross product of `--vary` values (its grid points), each run
+for seeds 0..N-1: its members. Member (point, seed) is exactly the run of
+`python main.py --config=... --config.seed=seed` with the point's fields: the
+same initial parameters, the same data order, the same schedule.
+
+Two ways to train the members, with the same records (a workdir per member,
+as main.py writes it):
+
+- `sequential`: one `train.train_and_evaluate` after another, with all of
+  the project's machinery (micro-batches, CPU devices, exact resume). The
+  faster way on a CPU, where one model already keeps the cores busy.
+- `stacked`: members that share the shapes of their computation (batch size,
+  number of steps, optimizer, data) are trained together in one program:
+  `jax.vmap` over their stacked parameters, optimizer states, data orders and
+  learning rates, each read from that member's own schedule at its step, so
+  the model is compiled once and a GPU sees one larger program. On XLA:CPU
+  batched convolutions per member are slow (see the README), so `auto` uses
+  it only on accelerators.
+
+Finished members are never trained again; interrupted ones resume from their
+checkpoints (a stacked group resumes together).
+"""
+
+import dataclasses
+import itertools
+import pathlib
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+import input_pipeline
+from machinery import bookkeeping
+from machinery import checkpoints
+from machinery import errors
+from machinery import run_logs
+from machinery import validation
+import schedules
+import train
+
+MODES = ('auto', 'stacked', 'sequential')
+# Fields that give members the same shapes of computation (one program).
+GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
+                'dataset', 'data_source', 'data_dir', 'idx_dir')
+
+
+# ----------------------------------------------------------------- the grid
+
+
+def parse_vary(text: str, config) -> tuple[str, list]:
+  """'FIELD=V1,V2,...' -> (field, [values typed like config.FIELD])."""
+  field, sep, values = text.partition('=')
+  field = field.strip()
+  if not sep or not values.strip():
+    raise errors.ConfigError(f'--vary={text!r} is invalid: write '
+                             'FIELD=VALUE1,VALUE2,...')
+  if field not in config:
+    raise errors.ConfigError(f'--vary={text!r} is invalid: config has no '
+                             f'field {field!r}.')
+  if field == 'seed':
+    raise errors.ConfigError('--vary=seed=... is invalid: use --seeds=N, '
+                             'which pairs the seeds across the grid.')
+  return field, [_typed(field, v.strip(), config[field])
+                 for v in values.split(',')]
+
+
+def _typed(field, text, like):
+  try:
+    if isinstance(like, bool):
+      if text.lower() not in ('true', 'false'):
+        raise ValueError(text)
+      return text.lower() == 'true'
+    if isinstance(like, int):
+      return int(text)
+    if isinstance(like, float):
+      return float(text)
+    if isinstance(like, str):
+      return text
+  except ValueError:
+    pass
+  raise errors.ConfigError(f'--vary: {field}={text!r} is not a '
+                           f'{type(like).__name__} like config.{field}.')
+
+
+def grid(varied: list[tuple[str, list]]) -> list[dict]:
+  """The cross product of the varied fields' values, in flag order."""
+  fields = [field for field, _ in varied]
+  return [dict(zip(fields, values))
+          for values in itertools.product(*[v for _, v in varied])]
+
+
+def label(point: dict) -> str:
+  """'schedule=sgdr, warmup_epochs=1' (or 'base' for an empty grid)."""
+  return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
+                   for k, v in point.items()) or 'base'
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+  """One (grid point, seed) of a study and where its run lives."""
+  point: dict
+  seed: int
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+
+  @property
+  def name(self) -> str:
+    parts = [f'{k}-{v}' for k, v in self.point.items()]
+    return '_'.join(parts + [f'seed{self.seed}'])
+
+
+def members(base, points, seeds: int, workdir) -> list[Member]:
+  """Every (point, seed), each config validated before anything runs."""
+  out = []
+  for point in points:
+    for seed in range(seeds):
+      config = base.copy_and_resolve_references()
+      with config.unlocked():
+        config.update(point)
+        config.seed = seed
+        config.progress_bar = 'never'  # a bar per member would be noise
+      validation.validate_config(config)
+      member = Member(point, seed, config, pathlib.Path(workdir))
+      out.append(dataclasses.replace(
+          member, workdir=pathlib.Path(workdir) / 'members' / member.name))
+  return out
+
+
+def is_finished(member: Member) -> bool:
+  """Whether the member's epochs.csv already holds its last epoch."""
+  try:
+    epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
+  except errors.WorkdirError:
+    return False
+  return bool(len(epochs['epoch'])) and int(epochs['epoch'][-1]) == (
+      member.config.num_epochs)
+
+
+def choose_mode(mode: str) -> str:
+  """'auto': stacked on GPU/TPU, sequential on CPU (measured: README)."""
+  if mode != 'auto':
+    return mode
+  return 'sequential' if jax.default_backend() == 'cpu' else 'stacked'
+
+
+def train_members(todo: list[Member], mode: str) -> None:
+  """Trains every member of `todo` (none finished) in `mode`."""
+  if choose_mode(mode) == 'sequential':
+    for member in todo:
+      _train_one(member)
+    return
+  groups = {}
+  for member in todo:
+    key = tuple(str(member.config[f]) for f in GROUP_FIELDS)
+    groups.setdefault(key, []).append(member)
+  for group in groups.values():
+    if group[0].config.optimizer != 'sgd':  # its state cannot be injected
+      for member in group:
+        _train_one(member)
+    else:
+      train_stacked(group)
+
+
+def _train_one(member: Member) -> None:
+  logging.info('Member %s (sequential).', member.name)
+  try:
+    train.train_and_evaluate(member.config, str(member.workdir))
+  except errors.NonFiniteLoss as e:  # one diverged member ends no study
+    logging.warning('Member %s diverged: %s', member.name, e)
+
+
+# ------------------------------------------------------- stacked training
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _unstack(tree, i):
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def injected_sgd(momentum: float) -> optax.GradientTransformation:
+  """optax.sgd with its rate (and momentum) as state a step can set."""
+  return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0,
+                                             momentum=momentum)
+
+
+def _with_rate(state, rate):
+  hyper = dict(state.opt_state.hyperparams, learning_rate=rate)
+  return state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+
+
+def _member_step(state, train_ds, indices, rates):
+  """One member's step: its batch, its rate at its step, plain SGD math."""
+  row = state.step % indices.shape[0]
+  batch = {key: value[indices[row]] for key, value in train_ds.items()}
+  rate = rates[state.step]
+  grads, loss, correct = train._accumulated_grads(  # pylint: disable=protected-access
+      _with_rate(state, rate), batch, 1)
+  state = _with_rate(state, rate).apply_gradients(grads=grads)
+  return state, {'learning_rate': rate, 'loss': loss,
+                 'accuracy': correct / batch['label'].shape[0]}
+
+
+@jax.jit
+def stacked_step(states, train_ds, indices, rates):
+  """Every member's step at once: vmap over states, data orders and rates."""
+  return jax.vmap(_member_step, in_axes=(0, None, 0, 0))(
+      states, train_ds, indices, rates)
+
+
+@jax.jit
+def stacked_eval_step(states, batch):
+  return jax.vmap(train.eval_step, in_axes=(0, None))(states, batch)
+
+
+def _member_states(group, plans):
+  """Fresh states as train.setup makes them, but with the rate injected."""
+  tx = injected_sgd(group[0].config.momentum)
+  states, rngs = [], []
+  for member, plan in zip(group, plans):
+    init_rng, data_rng = jax.random.split(jax.random.key(member.config.seed))
+    state = train.create_train_state(init_rng, member.config,
+                                     plan.learning_rate_fn, tx=tx)
+    hyper = dict(state.opt_state.hyperparams,
+                 momentum=jnp.asarray(member.config.momentum, jnp.float32))
+    shared = states[0] if states else state  # one apply_fn and tx: stackable
+    states.append(state.replace(
+        apply_fn=shared.apply_fn, tx=shared.tx,
+        opt_state=state.opt_state._replace(hyperparams=hyper)))
+    rngs.append(data_rng)
+  return states, rngs
+
+
+class _Group:
+  """The bookkeeping of a stacked group: a store and writer per member."""
+
+  def __init__(self, group, states, rngs):
+    self.members = group
+    self.stores = [checkpoints.CheckpointStore(m.workdir,
+                                               m.config.keep_checkpoints)
+                   for m in group]
+    # A crash between two members' saves leaves them at different steps:
+    # the group goes on from the newest step that every member has.
+    common = set.intersection(*[set(store.steps()) for store in self.stores])
+    self.step = max(common, default=0)
+    restored = [store.restore_latest(state, m.config, at_most=self.step)
+                if self.step else None
+                for store, state, m in zip(self.stores, states, group)]
+    if any(r is not None and r.step != self.step for r in restored):
+      raise errors.ResumeError(
+          f'The members of a stacked group cannot all resume from step '
+          f'{self.step}; rerun with --mode=sequential.')
+    if self.step:
+      states = [r.state for r in restored]
+      rngs = [r.data_rng for r in restored]
+    self.states, self.rngs = states, rngs
+    for m in group:
+      run_logs.write_config(m.workdir, m.config)
+    self.writers = [run_logs.MetricsWriter(m.workdir, self.step,
+                                           m.config.tensorboard)
+                    for m in group]
+
+  def close(self):
+    for writer in self.writers:
+      writer.close()
+    for store in self.stores:
+      store.close()
+
+
+def train_stacked(group: list[Member]) -> None:
+  """Trains `group` (same GROUP_FIELDS, optimizer sgd) as one program."""
+  logging.info('Stacked group of %d members: %s.', len(group),
+               ', '.join(m.name for m in group))
+  config = group[0].config
+  data = input_pipeline.load_datasets(config)
+  train_size = len(data.train['label'])
+  for m in group:
+    validation.validate_placement(m.config, train_size)
+  plans = [schedules.plan(m.config, train_size) for m in group]
+  steps_per_epoch = plans[0].steps_per_epoch
+  rates = jnp.asarray(np.stack([
+      np.asarray(p.learning_rate_fn(np.arange(p.total_steps + 1)),
+                 np.float32) for p in plans]))
+  states, rngs = _member_states(group, plans)
+  for m in group:
+    m.workdir.mkdir(parents=True, exist_ok=True)
+  book = _Group(group, states, rngs)
+  try:
+    _stacked_epochs(book, data, rates, steps_per_epoch, config)
+  finally:
+    book.close()
+
+
+def _stacked_epochs(book, data, rates, steps_per_epoch, config):
+  states = _stack(book.states)
+  train_ds = jax.device_put({k: np.asarray(v) for k, v in data.train.items()})
+  run_start = time.perf_counter()
+  for epoch in range(book.step // steps_per_epoch + 1, config.num_epochs + 1):
+    start = time.perf_counter()
+    indices = jnp.stack([train.epoch_indices(
+        jax.random.fold_in(rng, epoch), len(data.train['label']),
+        config.batch_size) for rng in book.rngs])
+    first = int(states.step[0])
+    steps_run = steps_per_epoch - first % steps_per_epoch
+    pending = []
+    for i in range(first % steps_per_epoch, steps_per_epoch):
+      states, metrics = stacked_step(states, train_ds, indices, rates)
+      pending.append(metrics)
+      if len(pending) == config.log_every_steps or i == steps_per_epoch - 1:
+        _record_steps(book, epoch, first, jax.device_get(pending))
+        first += len(pending)
+        pending = []
+    losses, accuracies = stacked_eval(states, data.test,
+                                      config.eval_batch_size)
+    elapsed = time.perf_counter() - start
+    images = steps_run * config.batch_size
+    for i, m in enumerate(book.members):
+      summary = bookkeeping.epoch_summary(
+          book.writers[i], epoch, int(states.step[i]), losses[i],
+          accuracies[i], elapsed, images)
+      summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
+      book.writers[i].write_epoch(summary)
+      every = m.config.checkpoint_every_epochs
+      if (every and epoch % every == 0) or epoch == config.num_epochs:
+        state = _unstack(states, i)
+        if bookkeeping.all_finite(state):  # a diverged member keeps its last
+          book.stores[i].save(state, book.rngs[i], epoch, m.config)
+    logging.info('Stacked epoch %d/%d: test accuracy %s, %.1fs.', epoch,
+                 config.num_epochs,
+                 ' '.join(f'{100 * a:.2f}' for a in accuracies), elapsed)
+
+
+def _record_steps(book, epoch, first_step, fetched):
+  """Each member's rows of a group of steps ([steps] of [members])."""
+  for i, writer in enumerate(book.writers):
+    writer.write_steps(epoch, first_step,
+                       {key: np.array([m[key][i] for m in fetched])
+                        for key in fetched[0]})
+
+
+def stacked_eval(states, test_ds, batch_size):
+  """Each member's mean test loss and accuracy (as train.eval_model)."""
+  num_examples = len(test_ds['label'])
+  batch_size = min(batch_size, num_examples)
+  loss, correct = 0.0, 0
+  for start in range(0, num_examples, batch_size):
+    batch = {key: value[start:start + batch_size]
+             for key, value in test_ds.items()}
+    valid = len(batch['label'])
+    batch['mask'] = np.ones(valid, bool)
+    if valid < batch_size:
+      batch = {key: np.concatenate(
+          [value, np.zeros((batch_size - valid,) + value.shape[1:],
+                           value.dtype)]) for key, value in batch.items()}
+    totals = jax.device_get(stacked_eval_step(states, batch))
+    loss = loss + totals['loss'].astype(np.float64)
+    correct = correct + totals['correct'].astype(np.int64)
+  return list(loss / num_examples), list(correct / num_examples)
+
+
+# --------------------------------------------------------------- results
+
+
+def member_result(member: Member, target: float) -> dict:
+  """One row of study.csv, read back from the member's epochs.csv."""
+  epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
+  accuracy = epochs['test_accuracy']
+  finished = len(accuracy) == member.config.num_epochs
+  row = {'member': member.name, 'seed': member.seed, **member.point,
+         'finished': int(finished)}
+  if not len(accuracy):
+    return row
+  best = int(np.argmax(accuracy))
+  hits = np.flatnonzero(accuracy >= target)
+  row.update({
+      'final_test_accuracy': float(accuracy[-1]),
+      'best_test_accuracy': float(accuracy[best]),
+      'best_epoch': int(epochs['epoch'][best]),
+      'epochs_to_target': int(epochs['epoch'][hits[0]]) if hits.size else '',
+      'final_test_loss': float(epochs['test_loss'][-1]),
+      'wall_s': round(float(epochs['epoch_time_s'].sum()), 1),
+  })
+  return row

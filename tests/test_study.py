@@ -1,0 +1,133 @@
+"""tools/study.py: a grid x seeds, its statistics and its reports."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT_DIR
+from runs import png_size
+from runs import run_tool
+from tools import study
+
+DATA = ('--config.data_source=idx', '--config.allow_download=false',
+        '--config.num_epochs=2', '--config.batch_size=32',
+        '--config.eval_batch_size=100', '--config.cpu_devices=1',
+        '--config.tensorboard=false')
+
+
+@pytest.fixture(scope='module')
+def small_study(idx_dir, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('study')
+  args = (f'--workdir={workdir}', '--seeds=2',
+          '--vary=schedule=constant,warmup_cosine', '--vary=warmup_epochs=0,1',
+          '--baseline=schedule=constant', '--target_accuracy=0.9',
+          f'--config.idx_dir={idx_dir}', *DATA)
+  first = run_tool('tools/study.py', *args)
+  assert first.returncode == 0, first.stderr[-3000:]
+  again = run_tool('tools/study.py', *args)
+  return workdir, first, again
+
+
+def test_study_writes_every_file(small_study):
+  workdir, first, _ = small_study
+  rows = list(csv.DictReader(open(workdir / 'study.csv')))
+  assert len(rows) == 8  # 2 x 2 grid points x 2 seeds
+  assert list(rows[0]) == [
+      'member', 'seed', 'schedule', 'warmup_epochs', 'final_test_accuracy',
+      'best_test_accuracy', 'best_epoch', 'epochs_to_target',
+      'final_test_loss', 'wall_s', 'finished']
+  assert {r['seed'] for r in rows} == {'0', '1'}
+  epochs = list(csv.DictReader(open(workdir / 'study_epochs.csv')))
+  assert len(epochs) == 16 and list(epochs[0]) == [
+      'member', 'epoch', 'test_accuracy', 'test_loss', 'train_loss']
+  summary = json.loads((workdir / 'study.json').read_text())
+  point = summary['points']['schedule=warmup_cosine, warmup_epochs=1']
+  assert point['n'] == 2 and point['ci95_low'] <= point['mean']
+  assert point['baseline'] == 'schedule=constant, warmup_epochs=1'
+  assert set(point['vs_baseline']) >= {'mean', 'ci95_low', 'ci95_high',
+                                       'excludes_zero', 'verdict'}
+  text = (workdir / 'study.md').read_text()
+  assert '| rank | grid point | n | final test acc. | 95% CI |' in text
+  assert ('- `schedule=warmup_cosine, warmup_epochs=1` vs `schedule=constant, '
+          'warmup_epochs=1`: ') in text
+  assert png_size(workdir / 'study.png') == (800, 500)  # one text field
+  assert text in first.stdout
+
+
+def test_a_study_run_again_trains_nothing(small_study):
+  _, _, again = small_study
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert '8 members, 0 to train (sequential)' in again.stderr
+
+
+def test_a_member_is_exactly_the_single_run_of_its_seed(small_study, idx_dir,
+                                                         tmp_path):
+  workdir, _, _ = small_study
+  single = tmp_path / 'single'
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "default.py"}',
+       f'--workdir={single}', f'--config.idx_dir={idx_dir}', *DATA,
+       '--config.schedule=warmup_cosine', '--config.warmup_epochs=1',
+       '--config.seed=1'], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  member = workdir / 'members' / 'schedule-warmup_cosine_warmup_epochs-1.0_seed1'
+  assert ((member / 'train_steps.csv').read_text() ==
+          (single / 'train_steps.csv').read_text())
+
+
+def rows_for(accuracies):
+  return [{'member': f'{p}{s}', 'seed': s, 'schedule': p, 'finished': 1,
+           'final_test_accuracy': a, 'epochs_to_target': ''}
+          for p, values in accuracies.items() for s, a in enumerate(values)]
+
+
+def test_verdicts_follow_the_paired_interval():
+  points = [{'schedule': 'constant'}, {'schedule': 'sgdr'},
+            {'schedule': 'step'}]
+  rows = rows_for({'constant': [0.990, 0.993, 0.989, 0.992, 0.991],
+                   'sgdr': [0.992, 0.995, 0.991, 0.994, 0.993],  # +0.2 each
+                   'step': [0.991, 0.992, 0.990, 0.991, 0.992]})  # noise
+  summary = study.summarize(rows, points, {'schedule': 'constant'}, 5)
+  assert summary['points']['schedule=sgdr']['vs_baseline']['verdict'] == (
+      'better')
+  assert summary['points']['schedule=step']['vs_baseline']['verdict'] == (
+      'no detectable difference')
+  text = study.markdown(summary, rows, 0.99)
+  assert '- `schedule=sgdr` vs `schedule=constant`: better, by +0.20 pp' in text
+  assert ('- `schedule=step` vs `schedule=constant`: no detectable difference '
+          'with 5 seeds') in text
+  ranks = [line.split('|')[2].strip() for line in text.splitlines()
+           if line.startswith('| 1 ') or line.startswith('| 2 ')]
+  assert ranks == ['`schedule=sgdr`', '`schedule=step`']
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--vary=schedule=constant', '--vary=schedule=sgdr'], 'names a field '
+     'twice'),
+    (['--vary=schedule=constant,sgdr', '--baseline=schedule=step'],
+     "'step' is not among the values of schedule"),
+    (['--vary=num_epochs=0,1'], 'config.num_epochs=0 is invalid'),
+])
+def test_bad_studies_stop_in_one_line_before_training(tmp_path, args,
+                                                       message):
+  result = run_tool('tools/study.py', f'--workdir={tmp_path}', *args)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert message in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / 'members').exists()
+
+
+def test_two_numeric_fields_get_a_heatmap(tmp_path):
+  varied = [('warmup_epochs', [0.0, 1.0]), ('learning_rate', [0.05, 0.1])]
+  summary = {'points': {
+      f'warmup_epochs={w:g}, learning_rate={lr:g}': {'mean': 0.99 + w / 1000}
+      for w in (0.0, 1.0) for lr in (0.05, 0.1)}}
+  x, xs, y, ys, means = study.heatmap(varied, summary)
+  assert (x, xs, y, ys) == ('learning_rate', [0.05, 0.1], 'warmup_epochs',
+                            [0.0, 1.0])
+  assert means == [[0.99, 0.99], [0.991, 0.991]]
+  assert study.heatmap([('schedule', ['a', 'b']), ('seed', [1])], {}) is None
