@@ -151,12 +151,8 @@ def train_step(state, batch, learning_rate_fn, num_micro_batches=1):
   return _apply_step(state, batch, learning_rate_fn, num_micro_batches)
 
 
-@functools.partial(
-    jax.jit, static_argnames=('learning_rate_fn', 'num_micro_batches',
-                              'batch_sharding'),
-    donate_argnames=('state',))
-def train_step_on_device(state, train_ds, epoch_indices, learning_rate_fn,
-                         num_micro_batches=1, batch_sharding=None):
+def _step_on_device(state, train_ds, epoch_indices, learning_rate_fn,
+                    num_micro_batches=1, batch_sharding=None):
   """train_step, gathering its batch from a device-resident training set.
 
   `epoch_indices` [steps_per_epoch, batch] is the epoch's permutation, on the
@@ -172,6 +168,35 @@ def train_step_on_device(state, train_ds, epoch_indices, learning_rate_fn,
   else:
     batch = _local_gather(train_ds, indices, batch_sharding.mesh)
   return _apply_step(state, batch, learning_rate_fn, num_micro_batches)
+
+
+train_step_on_device = functools.partial(
+    jax.jit, static_argnames=('learning_rate_fn', 'num_micro_batches',
+                              'batch_sharding'),
+    donate_argnames=('state',))(_step_on_device)
+
+
+@functools.partial(
+    jax.jit, static_argnames=('learning_rate_fn', 'num_micro_batches',
+                              'batch_sharding', 'num_steps'),
+    donate_argnames=('state',))
+def train_steps_on_device(state, train_ds, epoch_indices, learning_rate_fn,
+                          num_micro_batches=1, batch_sharding=None,
+                          num_steps=1):
+  """`num_steps` consecutive steps in one call; metrics stacked [num_steps].
+
+  At small batches the cost around a step (dispatch, the host's wait on the
+  in-flight limit) rivals its math; one call for several steps pays it once.
+  Unrolled in Python, not lax.scan (see jax-ml/jax#12868): every step is
+  the same computation as train_step_on_device's, each with its own rate.
+  """
+  history = []
+  for _ in range(num_steps):
+    state, metrics = _step_on_device(state, train_ds, epoch_indices,
+                                     learning_rate_fn, num_micro_batches,
+                                     batch_sharding)
+    history.append(metrics)
+  return state, jax.tree.map(lambda *values: jnp.stack(values), *history)
 
 
 def _local_gather(train_ds, indices, mesh):
@@ -219,15 +244,20 @@ def epoch_indices(rng, train_size, batch_size, sharding=None):
 
 def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
                 report=None, report_every=100, stop=lambda: False,
-                mesh=None, micro_batches=1):
+                mesh=None, micro_batches=1, steps_per_call=1):
   """Runs the rest of an epoch, from step `state.step % steps_per_epoch`.
 
   The training set lives on the device(s) (`train_ds` is copied there if it
   is a NumPy dict) and each step gathers its own batch there, so the host
   only dispatches steps. Metrics stay on the device and are fetched in
-  groups of `report_every` steps (and at the end); each group goes to
+  groups of about `report_every` steps (and at the end); each group goes to
   `report(first_step, {name: np.ndarray})`, which may raise to end the run.
-  `stop()` is polled after every step.
+  `stop()` is polled after every call.
+
+  With `steps_per_call` k > 1, the steps at epoch positions k*j ... k*j+k-1
+  run as one call (train_steps_on_device) and the rest one by one. The
+  grouping depends only on the position in the epoch, so a run stopped at a
+  call boundary and resumed groups its steps exactly as an uninterrupted run.
 
   Returns:
     The new state, and whether `stop()` ended the epoch early.
@@ -241,22 +271,32 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
   steps_per_epoch = indices.shape[0]
   batch_sharding = parallel.batch_sharded(mesh) if mesh.size > 1 else None
   first_pending = int(state.step)
-  pending = []
+  pending, pending_steps = [], 0
   in_flight = parallel.InFlightLimit(mesh)
-  for i in range(first_pending % steps_per_epoch, steps_per_epoch):
-    state, metrics = train_step_on_device(
-        state, train_ds, indices, learning_rate_fn, micro_batches,
-        batch_sharding)
+  i = first_pending % steps_per_epoch
+  while i < steps_per_epoch:
+    k = steps_per_call
+    if k > 1 and i % k == 0 and i + k <= steps_per_epoch:
+      state, metrics = train_steps_on_device(
+          state, train_ds, indices, learning_rate_fn, micro_batches,
+          batch_sharding, num_steps=k)
+    else:
+      k = 1
+      state, metrics = train_step_on_device(
+          state, train_ds, indices, learning_rate_fn, micro_batches,
+          batch_sharding)
     in_flight.add(metrics['loss'])
     pending.append(metrics)
+    pending_steps += k
+    i += k
     stopped = bool(stop())
-    if len(pending) == report_every or i == steps_per_epoch - 1 or stopped:
+    if pending_steps >= report_every or i == steps_per_epoch or stopped:
       if report is not None:
         fetched = jax.device_get(pending)
-        report(first_pending, {key: np.array([m[key] for m in fetched])
-                               for key in fetched[0]})
-      first_pending += len(pending)
-      pending = []
+        report(first_pending, {key: np.concatenate(
+            [np.atleast_1d(m[key]) for m in fetched]) for key in fetched[0]})
+      first_pending += pending_steps
+      pending, pending_steps = [], 0
     if stopped:
       return state, True
   return state, False
@@ -302,6 +342,7 @@ class Setup:
   plan: schedules.SchedulePlan  # steps per epoch and the schedule
   mesh: jax.sharding.Mesh
   micro_batches: int
+  steps_per_call: int
   state: train_state.TrainState  # fresh, replicated over the mesh
   data_rng: jax.Array            # the run's data-order key
 
@@ -333,7 +374,8 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   state = parallel.put_replicated(
       create_train_state(init_rng, config, plan.learning_rate_fn), mesh)
   return Setup(config, data, plan, mesh,
-               parallel.num_micro_batches(config, mesh), state, data_rng)
+               parallel.num_micro_batches(config, mesh),
+               parallel.steps_per_call(config), state, data_rng)
 
 
 def _log_setup(run: Setup):
@@ -343,9 +385,10 @@ def _log_setup(run: Setup):
   logging.info('Schedule: %s (lr at last step %.3g).', run.plan.description,
                float(run.learning_rate_fn(run.plan.total_steps - 1)))
   logging.info('Mesh: %d device(s) on axis %r; global batch %d, %d per '
-               'device, in %d micro-batch(es) per step.', run.mesh.size,
-               parallel.DATA_AXIS, run.config.batch_size,
-               run.config.batch_size // run.mesh.size, run.micro_batches)
+               'device, in %d micro-batch(es) per step; %d step(s) per call.',
+               run.mesh.size, parallel.DATA_AXIS, run.config.batch_size,
+               run.config.batch_size // run.mesh.size, run.micro_batches,
+               run.steps_per_call)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -426,7 +469,8 @@ def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
           report=bookkeeping.EpochRecorder(writer, store, epoch,
                                            epoch_progress),
           report_every=config.log_every_steps, stop=lambda: stop,
-          mesh=run.mesh, micro_batches=run.micro_batches)
+          mesh=run.mesh, micro_batches=run.micro_batches,
+          steps_per_call=run.steps_per_call)
     finally:
       epoch_progress.close()
     # A stop after the epoch's last step still evaluates and records the

@@ -42,6 +42,9 @@ def get_config():
   # cores (no effect on GPU/TPU). 0: automatic, one per core (up to 8) that
   # divides both batch sizes; see parallel.auto_cpu_devices.
   config.cpu_devices = 0
+  # Optimizer steps run by one jitted call (unrolled; the same math as one
+  # by one), which saves the per-call cost at small batches. 0: automatic.
+  config.steps_per_call = 0
 
   # Schedule (see schedules.py): a linear warmup from warmup_init_lr to
   # learning_rate over warmup_epochs (may be fractional), then the body:

@@ -43,7 +43,8 @@ DAMAGED_DIR = 'checkpoints_damaged'
 RESUMABLE_CHANGES = frozenset({
     'data_source', 'data_dir', 'idx_dir', 'allow_download', 'log_every_steps',
     'checkpoint_every_epochs', 'keep_checkpoints', 'eval_batch_size',
-    'progress_bar', 'tensorboard', 'micro_batch_size', 'cpu_devices'})
+    'progress_bar', 'tensorboard', 'micro_batch_size', 'cpu_devices',
+    'steps_per_call'})
 
 
 @dataclasses.dataclass

@@ -99,13 +99,10 @@ def one_line_errors():
   except (errors.ConfigError, errors.DataError, errors.ResumeError,
           errors.NonFiniteLoss, errors.WorkdirError) as e:
     sys.exit(f'Error: {e}')
-  except errors.Interrupted as e:
-    print(f'Stopped: {e}', file=sys.stderr)
-    sys.exit(128 + e.signal_number)  # the shell's convention for signals
+  except errors.Interrupted as e:  # the checkpoint is on disk
+    _exit_now(f'Stopped: {e}', 128 + e.signal_number)  # the shell's way
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
-    print('Stopped at once; the last finished checkpoint is kept.',
-          file=sys.stderr)
-    sys.exit(130)
+    _exit_now('Stopped at once; the last finished checkpoint is kept.')
 
 
 # Libraries whose INFO lines drown the training log (orbax logs a dozen lines
@@ -120,11 +117,22 @@ class _QuietLibraries(logging.Filter):
         part in record.pathname for part in QUIET_LIBRARIES)
 
 
+def _exit_now(message, status=130):
+  """Exits 130 at once, without the interpreter's teardown.
+
+  A Ctrl-C can land while XLA or TensorFlow threads are mid-work; tearing
+  the interpreter down under them has crashed the process (SIGSEGV) after
+  the message. Everything worth keeping is already on disk (orbax writes
+  synchronously), so there is nothing left to clean up.
+  """
+  print(message, file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
 def _quit_during_startup(signum, frame):
   del signum, frame
-  print('Stopped before training started; nothing was saved.',
-        file=sys.stderr, flush=True)
-  os._exit(130)  # pylint: disable=protected-access
+  _exit_now('Stopped before training started; nothing was saved.')
 
 
 def quit_quietly_on_ctrl_c() -> None:
@@ -147,6 +155,4 @@ def run(main) -> None:
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:
-    print('Stopped before training started; nothing was saved.',
-          file=sys.stderr)
-    sys.exit(130)
+    _exit_now('Stopped before training started; nothing was saved.')

@@ -31,6 +31,8 @@ MAX_AUTO_CPU_DEVICES = 8
 # Per-device micro-batch on CPU when config.micro_batch_size is 0 (auto);
 # measured by tools/benchmark.py (see the README's Performance section).
 MICRO_BATCH_PER_CPU_DEVICE = 32
+# Optimizer steps per jitted call when config.steps_per_call is 0 (auto).
+AUTO_STEPS_PER_CALL = 1
 ENV_VARS = ('JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')
 
 
@@ -152,6 +154,14 @@ def num_micro_batches(config, mesh) -> int:
     if config.batch_size % micro:
       return 1
   return max(config.batch_size // micro, 1)
+
+
+def steps_per_call(config) -> int:
+  """Optimizer steps per jitted call (config.steps_per_call; 0: automatic).
+
+  Automatic is AUTO_STEPS_PER_CALL: see the README's Performance section.
+  """
+  return config.steps_per_call or AUTO_STEPS_PER_CALL
 
 
 class InFlightLimit:

@@ -61,6 +61,8 @@ def _validate_training(config) -> None:
           f'must be 0 (automatic) or divide batch_size={config.batch_size}')
   checks.check_int(config, 'cpu_devices', 0,
                    'must be an integer >= 0 (0: automatic)')
+  checks.check_int(config, 'steps_per_call', 0,
+                   'must be an integer >= 0 (0: automatic)')
   checks.check_int(config, 'eval_batch_size', 1, 'must be an integer >= 1')
   if not _is_int(config.seed) or not 0 <= config.seed <= SEED_MAX:
     _fail('seed', config.seed, f'must be an integer in [0, {SEED_MAX}] '

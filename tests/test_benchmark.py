@@ -42,7 +42,7 @@ def test_throughput_table_reports_min_median_max_and_ratio():
 
 def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
                                                                tmp_path):
-  data = [f'--config.data_source=idx', f'--config.idx_dir={idx_dir}',
+  data = ['--config.data_source=idx', f'--config.idx_dir={idx_dir}',
           '--config.allow_download=false', '--config.eval_batch_size=100']
   result = run_tool('tools/benchmark.py', f'--output={tmp_path}',
                     '--repeats=1', '--config.batch_size=64', *data)

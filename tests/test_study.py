@@ -10,7 +10,7 @@ import pytest
 from conftest import PROJECT_DIR
 from runs import png_size
 from runs import run_tool
-from tools import study
+import studies
 
 DATA = ('--config.data_source=idx', '--config.allow_download=false',
         '--config.num_epochs=2', '--config.batch_size=32',
@@ -91,12 +91,12 @@ def test_verdicts_follow_the_paired_interval():
   rows = rows_for({'constant': [0.990, 0.993, 0.989, 0.992, 0.991],
                    'sgdr': [0.992, 0.995, 0.991, 0.994, 0.993],  # +0.2 each
                    'step': [0.991, 0.992, 0.990, 0.991, 0.992]})  # noise
-  summary = study.summarize(rows, points, {'schedule': 'constant'}, 5)
+  summary = studies.summarize(rows, points, {'schedule': 'constant'}, 5)
   assert summary['points']['schedule=sgdr']['vs_baseline']['verdict'] == (
       'better')
   assert summary['points']['schedule=step']['vs_baseline']['verdict'] == (
       'no detectable difference')
-  text = study.markdown(summary, rows, 0.99)
+  text = studies.markdown(summary, rows, 0.99)
   assert '- `schedule=sgdr` vs `schedule=constant`: better, by +0.20 pp' in text
   assert ('- `schedule=step` vs `schedule=constant`: no detectable difference '
           'with 5 seeds') in text
@@ -126,8 +126,8 @@ def test_two_numeric_fields_get_a_heatmap(tmp_path):
   summary = {'points': {
       f'warmup_epochs={w:g}, learning_rate={lr:g}': {'mean': 0.99 + w / 1000}
       for w in (0.0, 1.0) for lr in (0.05, 0.1)}}
-  x, xs, y, ys, means = study.heatmap(varied, summary)
+  x, xs, y, ys, means = studies.heatmap(varied, summary)
   assert (x, xs, y, ys) == ('learning_rate', [0.05, 0.1], 'warmup_epochs',
                             [0.0, 1.0])
   assert means == [[0.99, 0.99], [0.991, 0.991]]
-  assert study.heatmap([('schedule', ['a', 'b']), ('seed', [1])], {}) is None
+  assert studies.heatmap([('schedule', ['a', 'b']), ('seed', [1])], {}) is None

@@ -199,3 +199,56 @@ def test_train_epoch_resumes_mid_epoch_and_reports_every_n_steps(idx_dir):
   assert not stopped
   assert reports == [(3, 5), (8, 5), (13, 3)]  # steps 3..15 of 16
   assert int(state.step) == 16
+
+
+def epoch_run(config, data, state, steps_per_call, stop_after_calls=None,
+              batch_size=48):
+  """train_epoch of one epoch; its per-step metrics; the final state."""
+  lr_fn = train.create_learning_rate_fn(config, 0.1, TRAIN_SIZE // batch_size)
+  rows = {}
+  calls = []
+
+  def report(first_step, metrics):
+    for key, values in metrics.items():
+      rows.setdefault(key, []).extend(values.tolist())
+
+  def stop():
+    calls.append(1)
+    return stop_after_calls is not None and len(calls) == stop_after_calls
+
+  state, stopped = train.train_epoch(
+      state, data.train, batch_size, jax.random.key(1), lr_fn,
+      report=report, report_every=3, stop=stop, steps_per_call=steps_per_call)
+  return state, stopped, rows
+
+
+def fresh_state(config, batch_size=48):
+  lr_fn = train.create_learning_rate_fn(config, 0.1, TRAIN_SIZE // batch_size)
+  return train.create_train_state(jax.random.key(0), config, lr_fn)
+
+
+def test_several_steps_per_call_are_the_same_steps(idx_dir, data):
+  """10 steps (batch 48) with 4 per call: calls of 4, 4, then 1, 1."""
+  config = small_config(idx_dir, warmup_epochs=1.0, num_epochs=2)
+  one, _, rows_one = epoch_run(config, data, fresh_state(config), 1)
+  four, _, rows_four = epoch_run(config, data, fresh_state(config), 4)
+  assert int(four.step) == int(one.step) == 10
+  np.testing.assert_array_equal(rows_four['learning_rate'],
+                                rows_one['learning_rate'])
+  np.testing.assert_allclose(rows_four['loss'], rows_one['loss'], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(four.params), jax.tree.leaves(one.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stop_between_calls_resumes_exactly(idx_dir, data):
+  config = small_config(idx_dir, warmup_epochs=1.0, num_epochs=2)
+  whole, _, rows_whole = epoch_run(config, data, fresh_state(config), 4)
+  part, stopped, rows_part = epoch_run(config, data, fresh_state(config), 4,
+                                       stop_after_calls=1)
+  assert stopped and int(part.step) == 4  # after one call of 4 steps
+  rest, _, rows_rest = epoch_run(config, data, part, 4)
+  for a, b in zip(jax.tree.leaves(rest.params), jax.tree.leaves(whole.params)):
+    np.testing.assert_array_equal(a, b)
+  for key in ('learning_rate', 'loss'):
+    np.testing.assert_array_equal(rows_part[key] + rows_rest[key],
+                                  rows_whole[key])

@@ -37,6 +37,8 @@ BAD_FIELDS = [
     ('log_every_steps', 0, 'config.log_every_steps=0 is invalid'),
     ('progress_bar', 'yes', "config.progress_bar='yes' is invalid: must be one "
      "of ('auto', 'always', 'never')"),
+    ('steps_per_call', -1, 'config.steps_per_call=-1 is invalid: must be an '
+     'integer >= 0 (0: automatic)'),
     ('seed', 2**32, 'config.seed=4294967296 is invalid: must be an integer in '
      '[0, 4294967295]'),
     ('seed', 99999999999999999999999, 'config.seed=99999999999999999999999'),
