@@ -353,15 +353,7 @@ def stacked_eval(states, test_ds, batch_size):
   num_examples = len(test_ds['label'])
   batch_size = min(batch_size, num_examples)
   loss, correct = 0.0, 0
-  for start in range(0, num_examples, batch_size):
-    batch = {key: value[start:start + batch_size]
-             for key, value in test_ds.items()}
-    valid = len(batch['label'])
-    batch['mask'] = np.ones(valid, bool)
-    if valid < batch_size:
-      batch = {key: np.concatenate(
-          [value, np.zeros((batch_size - valid,) + value.shape[1:],
-                           value.dtype)]) for key, value in batch.items()}
+  for batch in train.eval_batches(test_ds, batch_size):
     totals = jax.device_get(stacked_eval_step(states, batch))
     loss = loss + totals['loss'].astype(np.float64)
     correct = correct + totals['correct'].astype(np.int64)

@@ -302,6 +302,21 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
   return state, False
 
 
+def eval_batches(test_ds, batch_size):
+  """The split in batches of one shape, the last padded, with a 'mask'."""
+  num_examples = len(test_ds['label'])
+  for start in range(0, num_examples, batch_size):
+    batch = {key: value[start:start + batch_size]
+             for key, value in test_ds.items()}
+    valid = len(batch['label'])
+    batch['mask'] = np.ones(valid, bool)
+    if valid < batch_size:
+      batch = {key: np.concatenate(
+          [value, np.zeros((batch_size - valid,) + value.shape[1:],
+                           value.dtype)]) for key, value in batch.items()}
+    yield batch
+
+
 def eval_model(state, test_ds, batch_size, mesh=None):
   """Mean loss and accuracy over the whole of `test_ds`.
 
@@ -317,15 +332,7 @@ def eval_model(state, test_ds, batch_size, mesh=None):
   batch_size = min(batch_size, -(-num_examples // mesh.size) * mesh.size)
   totals = []
   in_flight = parallel.InFlightLimit(mesh)
-  for start in range(0, num_examples, batch_size):
-    batch = {key: value[start:start + batch_size]
-             for key, value in test_ds.items()}
-    valid = len(batch['label'])
-    batch['mask'] = np.ones(valid, bool)
-    if valid < batch_size:
-      batch = {key: np.concatenate(
-          [value, np.zeros((batch_size - valid,) + value.shape[1:],
-                           value.dtype)]) for key, value in batch.items()}
+  for batch in eval_batches(test_ds, batch_size):
     totals.append(eval_step(state, parallel.put_sharded(batch, sharding)))
     in_flight.add(totals[-1]['loss'])
   totals = jax.device_get(totals)

@@ -48,7 +48,8 @@ def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
                     '--repeats=1', '--config.batch_size=64', *data)
   assert result.returncode == 0, result.stderr[-2000:]
   report = json.loads((tmp_path / 'benchmark.json').read_text())
-  for run in report['throughput']['seed'] + report['throughput']['project']:
+  by_batch = report['throughput']['64']
+  for run in by_batch['seed'] + by_batch['project']:
     assert run['batch_size'] == 64
   bad = run_tool('tools/benchmark.py', f'--output={tmp_path}',
                  '--config.batch_size=0', *data)

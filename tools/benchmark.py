@@ -52,6 +52,11 @@ flags.DEFINE_integer('repeats', 3, 'Throughput repetitions per loop.',
 flags.DEFINE_bool('time_to_accuracy', False, 'Also measure time to accuracy.')
 flags.DEFINE_string('fast_config', 'configs/fast.py',
                     'Config for the third time-to-accuracy run.')
+flags.DEFINE_list('batch_sizes', [], 'Throughput at these batch sizes too '
+                  '(default: only the config\'s), e.g. 128,64,32.')
+flags.DEFINE_string('speedrun_config', None,
+                    'Also time this config (e.g. configs/speedrun.py) to the '
+                    'target accuracy.')
 flags.DEFINE_float('target_accuracy', 0.99, 'Target test accuracy.',
                    lower_bound=0, upper_bound=1)
 flags.DEFINE_enum('worker', None, ['seed', 'project', 'seed_tta',
@@ -155,24 +160,31 @@ def project_throughput(config) -> dict:
   start = time.perf_counter()
   jax.block_until_ready(train.train_step_on_device(
       throwaway, train_ds, indices, lr_fn, micro, sharding))
+  if run.steps_per_call > 1:  # the multi-step call compiles separately
+    throwaway = jax.tree.map(lambda x: x.copy(), state)
+    jax.block_until_ready(train.train_steps_on_device(
+        throwaway, train_ds, indices, lr_fn, micro, sharding,
+        num_steps=run.steps_per_call))
   compile_s = time.perf_counter() - start
   start = time.perf_counter()
   state, _ = train.train_epoch(
       state, train_ds, config.batch_size, jax.random.fold_in(data_rng, 1),
       lr_fn, report=lambda first, metrics: None,
-      report_every=config.log_every_steps, mesh=mesh, micro_batches=micro)
+      report_every=config.log_every_steps, mesh=mesh, micro_batches=micro,
+      steps_per_call=run.steps_per_call)
   jax.block_until_ready(state)
   return _throughput(config, run.steps_per_epoch, compile_s,
                      time.perf_counter() - start, devices=mesh.size,
-                     micro_batches=micro)
+                     micro_batches=micro, steps_per_call=run.steps_per_call)
 
 
-def _throughput(config, steps, compile_s, epoch_s, devices, micro_batches):
+def _throughput(config, steps, compile_s, epoch_s, devices, micro_batches,
+                steps_per_call=1):
   return {'batch_size': config.batch_size, 'steps_per_s': steps / epoch_s,
           'images_per_s': steps * config.batch_size / epoch_s,
           'epoch_s': epoch_s, 'compile_s': compile_s,
           'peak_rss_mb': peak_rss_mb(), 'devices': devices,
-          'micro_batches': micro_batches}
+          'micro_batches': micro_batches, 'steps_per_call': steps_per_call}
 
 
 def seed_time_to_accuracy(config, target) -> dict:
@@ -272,7 +284,9 @@ def throughput_table(seed_runs, project_runs) -> str:
   lines = [
       f'| metric (min / median / max of {len(seed_runs)}) | seed-style loop '
       f'| this project ({project["devices"]} CPU device(s), '
-      f'{project["micro_batches"]} micro-batch(es)) | ratio of medians |',
+      f'{project["micro_batches"]} micro-batch(es), '
+      f'{project.get("steps_per_call", 1)} step(s) per call) '
+      '| ratio of medians |',
       '|---|---|---|---|']
   for name, key, fmt in rows:
     cells = []
@@ -299,6 +313,19 @@ def tta_table(results: dict, target) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def throughput_runs(config_path, overrides):
+  """--repeats alternating seed and project runs; ([seed], [project])."""
+  seed_runs, project_runs = [], []
+  for repeat in range(FLAGS.repeats):
+    seed_runs.append(spawn('seed', config_path, overrides))
+    project_runs.append(spawn('project', config_path, overrides))
+    logging.info('Batch %d, repeat %d: seed %.0f img/s, project %.0f img/s.',
+                 project_runs[-1]['batch_size'], repeat + 1,
+                 seed_runs[-1]['images_per_s'],
+                 project_runs[-1]['images_per_s'])
+  return seed_runs, project_runs
+
+
 def run_driver(argv) -> None:
   output = pathlib.Path(FLAGS.output)
   output.mkdir(parents=True, exist_ok=True)
@@ -307,15 +334,17 @@ def run_driver(argv) -> None:
   with cli.one_line_errors():  # the workers would each fail on it
     validation.validate_config(FLAGS.config)
   overrides = config_overrides(sys.argv)
-  seed_runs, project_runs = [], []
-  for repeat in range(FLAGS.repeats):
-    seed_runs.append(spawn('seed', config_path, overrides))
-    project_runs.append(spawn('project', config_path, overrides))
-    logging.info('Repeat %d: seed %.0f img/s, project %.0f img/s.', repeat + 1,
-                 seed_runs[-1]['images_per_s'],
-                 project_runs[-1]['images_per_s'])
-  report = {'throughput': {'seed': seed_runs, 'project': project_runs}}
-  text = '## Throughput\n\n' + throughput_table(seed_runs, project_runs)
+  report, text = {'throughput': {}}, ''
+  batch_sizes = FLAGS.batch_sizes or [str(FLAGS.config.batch_size)]
+  for batch_size in batch_sizes:
+    extra = [] if batch_size == str(FLAGS.config.batch_size) else [
+        f'--config.batch_size={batch_size}']
+    seed_runs, project_runs = throughput_runs(config_path,
+                                              overrides + extra)
+    report['throughput'][batch_size] = {'seed': seed_runs,
+                                        'project': project_runs}
+    text += (f'## Throughput, batch {batch_size}\n\n' +
+             throughput_table(seed_runs, project_runs) + '\n')
   if FLAGS.time_to_accuracy:
     for old in output.glob('tta_*'):  # a workdir with a checkpoint resumes
       shutil.rmtree(old)
@@ -329,6 +358,10 @@ def run_driver(argv) -> None:
             'project_tta', FLAGS.fast_config, overrides,
             workdir=output / 'tta_fast'),
     }
+    if FLAGS.speedrun_config:
+      tta[f'this project, {FLAGS.speedrun_config}'] = spawn(
+          'project_tta', FLAGS.speedrun_config, overrides,
+          workdir=output / 'tta_speedrun')
     report['time_to_accuracy'] = tta
     text += ('\n## Time to accuracy\n\n' +
              tta_table(tta, FLAGS.target_accuracy))
