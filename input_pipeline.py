@@ -23,6 +23,7 @@ is used:
 
 import concurrent.futures
 import dataclasses
+import functools
 import gzip
 import hashlib
 import importlib.util
@@ -64,6 +65,22 @@ class Datasets:
   train: dict
   test: dict
   source: str
+
+  @functools.cached_property
+  def fingerprint(self) -> str:
+    """SHA-256 (first 16 hex digits) of both splits' arrays, in order.
+
+    Logged at start, written to config.json and into every checkpoint: a
+    resumed run on other data (another version, a damaged or edited file,
+    another order) is refused, and a study records it for every member.
+    """
+    digest = hashlib.sha256()
+    for split in (self.train, self.test):
+      for key in ('image', 'label'):
+        array = np.ascontiguousarray(split[key])
+        digest.update(f'{key}{array.shape}{array.dtype}'.encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------- IDX files

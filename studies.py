@@ -26,6 +26,7 @@ checkpoints (a stacked group resumes together).
 import csv
 import dataclasses
 import itertools
+import json
 import pathlib
 import time
 
@@ -244,10 +245,10 @@ def _member_states(group, plans):
 class _Group:
   """The bookkeeping of a stacked group: a store and writer per member."""
 
-  def __init__(self, group, states, rngs):
+  def __init__(self, group, states, rngs, data):
     self.members = group
-    self.stores = [checkpoints.CheckpointStore(m.workdir,
-                                               m.config.keep_checkpoints)
+    self.stores = [checkpoints.CheckpointStore(
+        m.workdir, m.config.keep_checkpoints, data.fingerprint)
                    for m in group]
     # A crash between two members' saves leaves them at different steps:
     # the group goes on from the newest step that every member has.
@@ -264,8 +265,12 @@ class _Group:
       states = [r.state for r in restored]
       rngs = [r.data_rng for r in restored]
     self.states, self.rngs = states, rngs
+    environment = {'data_fingerprint': data.fingerprint,
+                   'data_source': data.source, 'jax_version': jax.__version__,
+                   'backend': jax.default_backend(), 'devices': 1,
+                   'stacked_members': len(group)}
     for m in group:
-      run_logs.write_config(m.workdir, m.config)
+      run_logs.write_config(m.workdir, m.config, environment)
     self.writers = [run_logs.MetricsWriter(m.workdir, self.step,
                                            m.config.tensorboard)
                     for m in group]
@@ -294,7 +299,7 @@ def train_stacked(group: list[Member]) -> None:
   states, rngs = _member_states(group, plans)
   for m in group:
     m.workdir.mkdir(parents=True, exist_ok=True)
-  book = _Group(group, states, rngs)
+  book = _Group(group, states, rngs, data)
   try:
     _stacked_epochs(book, data, rates, steps_per_epoch, config)
   finally:
@@ -363,13 +368,23 @@ def stacked_eval(states, test_ds, batch_size):
 # --------------------------------------------------------------- results
 
 
+def _fingerprint(workdir) -> str:
+  """The data fingerprint a member's config.json records ('' if none)."""
+  path = pathlib.Path(workdir) / run_logs.CONFIG_JSON
+  if not path.is_file():
+    return ''
+  return json.loads(path.read_text()).get('run_environment', {}).get(
+      'data_fingerprint', '')
+
+
 def member_result(member: Member, target: float) -> dict:
   """One row of study.csv, read back from the member's epochs.csv."""
   epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
   accuracy = epochs['test_accuracy']
   finished = len(accuracy) == member.config.num_epochs
   row = {'member': member.name, 'seed': member.seed, **member.point,
-         'finished': int(finished)}
+         'finished': int(finished),
+         'data_fingerprint': _fingerprint(member.workdir)}
   if not len(accuracy):
     return row
   best = int(np.argmax(accuracy))

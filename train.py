@@ -386,8 +386,9 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
 
 
 def _log_setup(run: Setup):
-  logging.info('Data: %s (train %d, test %d).', run.data.source,
-               len(run.data.train['label']), len(run.data.test['label']))
+  logging.info('Data: %s (train %d, test %d; fingerprint %s).',
+               run.data.source, len(run.data.train['label']),
+               len(run.data.test['label']), run.data.fingerprint)
   logging.info('JAX devices: %s', jax.devices())
   logging.info('Schedule: %s (lr at last step %.3g).', run.plan.description,
                float(run.learning_rate_fn(run.plan.total_steps - 1)))
@@ -396,6 +397,28 @@ def _log_setup(run: Setup):
                run.mesh.size, parallel.DATA_AXIS, run.config.batch_size,
                run.config.batch_size // run.mesh.size, run.micro_batches,
                run.steps_per_call)
+
+
+def run_environment(run: Setup) -> dict:
+  """What else shapes a run's numbers, for its config.json.
+
+  Same config, data fingerprint, versions, backend, device count,
+  micro-batches and steps per call: bitwise the same run. Another device
+  count, micro-batch size, backend or JAX version sums the same gradients
+  in another order: the last digits differ (see the README).
+  """
+  return {
+      'data_fingerprint': run.data.fingerprint,
+      'data_source': run.data.source,
+      'jax_version': jax.__version__,
+      'jaxlib_version': jax.lib.__version__,
+      'backend': jax.default_backend(),
+      'device_kind': jax.devices()[0].device_kind,
+      'devices': run.mesh.size,
+      'processes': jax.process_count(),
+      'micro_batches': run.micro_batches,
+      'steps_per_call': run.steps_per_call,
+  }
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -430,13 +453,14 @@ def _run_in(run, workdir, logdir):
   """train_and_evaluate, once the workdir is locked."""
   config = run.config
   _log_setup(run)
-  store = checkpoints.CheckpointStore(workdir, config.keep_checkpoints)
+  store = checkpoints.CheckpointStore(workdir, config.keep_checkpoints,
+                                      run.data.fingerprint)
   try:
     state, data_rng = bookkeeping.resume(
         store, run.state, run.data_rng, config, run.learning_rate_fn,
         run.steps_per_epoch, run.plan.total_steps)
     # Only now: a run refused by the resume check changes nothing.
-    run_logs.write_config(logdir, config)
+    run_logs.write_config(logdir, config, run_environment(run))
     writer = run_logs.MetricsWriter(
         logdir, int(state.step),
         config.tensorboard and parallel.is_main_process())

@@ -88,10 +88,12 @@ def trajectory_fields(config) -> dict:
 class CheckpointStore:
   """workdir/checkpoints, keeping the newest `keep` checkpoints."""
 
-  def __init__(self, workdir, keep: int):
+  def __init__(self, workdir, keep: int, data_fingerprint=None):
     self._workdir = pathlib.Path(workdir).absolute()
     self.directory = self._workdir / CHECKPOINT_DIR
     self._keep = keep
+    # Saved with every checkpoint; a resume on other data is refused.
+    self._fingerprint = data_fingerprint
     self._manager = self._open()
 
   def _open(self):
@@ -113,7 +115,8 @@ class CheckpointStore:
             'data_rng': jax.device_get(jax.random.key_data(data_rng)).tolist(),
             'config': trajectory_fields(config),
             'tree': tree_signature(state),
-            'checksums': tree_checksums(state)}
+            'checksums': tree_checksums(state),
+            'data_fingerprint': self._fingerprint}
     if step in self._manager.all_steps():
       self._manager.delete(step)
     self._manager.save(step, args=ocp.args.Composite(
@@ -144,6 +147,7 @@ class CheckpointStore:
         continue
       meta = meta['meta']
       _check_same_run(meta['config'], trajectory_fields(config), where)
+      _check_same_data(meta.get('data_fingerprint'), self._fingerprint, where)
       _check_same_structure(meta.get('tree'), tree_signature(abstract), where)
       restored = self._load(step, state=ocp.args.StandardRestore(abstract))
       if isinstance(restored, Exception):
@@ -208,6 +212,15 @@ def _check_same_run(saved: dict, current: dict, where) -> None:
     raise ResumeError(
         f'The checkpoint in {where} belongs to a run with a different config '
         f'({diffs}); pass the same config to resume, or a new --workdir.')
+
+
+def _check_same_data(saved, current, where) -> None:
+  if saved and current and saved != current:
+    raise ResumeError(
+        f'The checkpoint in {where} was trained on other data (data '
+        f'fingerprint {saved} there, {current} now: another dataset '
+        'version, another order, or a changed file); resume with the same '
+        'data, or use a new --workdir.')
 
 
 def _check_same_structure(saved, current: dict, where) -> None:

@@ -16,6 +16,7 @@ previous process ended.
 """
 
 import csv
+import json
 import os
 import pathlib
 import struct
@@ -68,9 +69,14 @@ def read_epochs(workdir, allow_empty=False) -> dict:
   return read_columns(pathlib.Path(workdir) / EPOCH_LOG, allow_empty)
 
 
-def write_config(workdir, config) -> None:
+def write_config(workdir, config, environment=None) -> None:
+  """config.json: the config's fields, and under 'run_environment' what
+  else shaped the numbers (data fingerprint, versions, devices)."""
+  fields = json.loads(config.to_json_best_effort())
+  if environment:
+    fields['run_environment'] = environment
   (pathlib.Path(workdir) / CONFIG_JSON).write_text(
-      config.to_json_best_effort(indent=2))
+      json.dumps(fields, indent=2))
 
 
 def _rows(path):

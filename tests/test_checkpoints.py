@@ -1,6 +1,7 @@
 """Checkpoints: exact resume after a crash or kill -9, damaged and foreign
 checkpoints, completed runs, keep_checkpoints (machinery/checkpoints.py)."""
 
+import json
 import logging
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
+import conftest
+import input_pipeline
 from machinery import checkpoints
 from machinery import errors
 from machinery import workdir
@@ -216,3 +219,33 @@ def test_every_checkpoint_damaged_stops_instead_of_starting_over(idx_dir,
   with pytest.raises(errors.ResumeError, match='Every checkpoint in .* was '
                      'damaged'):
     train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_a_resume_on_changed_data_is_refused(idx_dir, tmp_path):
+  data_dir = tmp_path / 'data'
+  arrays = conftest.write_idx_dataset(data_dir)
+  train.train_and_evaluate(run_config(data_dir, num_epochs=2),
+                           str(tmp_path / 'run'))
+  before = input_pipeline.load_idx_dir(data_dir).fingerprint
+  images = arrays['train'][0].copy()
+  images[0, 0, 0] ^= 1  # one pixel
+  conftest.write_idx(data_dir / 'train-images-idx3-ubyte.gz', images)
+  after = input_pipeline.load_idx_dir(data_dir).fingerprint
+  with pytest.raises(errors.ResumeError) as error:
+    train.train_and_evaluate(run_config(data_dir, num_epochs=2),
+                             str(tmp_path / 'run'))
+  assert f'data fingerprint {before} there, {after} now' in str(error.value)
+
+
+def test_config_json_records_what_else_shapes_the_numbers(idx_dir, tmp_path):
+  train.train_and_evaluate(run_config(idx_dir, num_epochs=1), str(tmp_path))
+  recorded = json.loads((tmp_path / 'config.json').read_text())
+  assert recorded['learning_rate'] == 0.1  # the config itself
+  environment = recorded['run_environment']
+  assert environment['data_fingerprint'] == (
+      input_pipeline.load_idx_dir(idx_dir).fingerprint)
+  assert environment['jax_version'] == jax.__version__
+  assert environment['backend'] == 'cpu'
+  assert environment['devices'] == 1  # the tests' CPU split
+  assert environment['micro_batches'] == 1  # batch 32: one of 32 per device
+  assert environment['steps_per_call'] == 1

@@ -267,3 +267,15 @@ def test_official_checksums_come_from_the_installed_tfds():
   assert files['train-images-idx3-ubyte.gz'].size == 9912422
   assert files['train-labels-idx1-ubyte.gz'].checksum == (
       '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c')
+
+
+def test_the_fingerprint_changes_with_one_pixel(tmp_path):
+  arrays = write_idx_dataset(tmp_path / 'a', seed=5)
+  same = input_pipeline.load_idx_dir(tmp_path / 'a').fingerprint
+  assert same == input_pipeline.load_idx_dir(tmp_path / 'a').fingerprint
+  assert len(same) == 16
+  images, labels = arrays['train']
+  images = images.copy()
+  images[7, 14, 14] ^= 1
+  write_idx(tmp_path / 'a' / 'train-images-idx3-ubyte.gz', images)
+  assert input_pipeline.load_idx_dir(tmp_path / 'a').fingerprint != same

@@ -67,7 +67,7 @@ def report(workdir, members, varied, points, baseline, extra) -> str:
   studies.write_csv(workdir / 'study.csv', rows,
             ['member', 'seed', *fields, 'final_test_accuracy',
              'best_test_accuracy', 'best_epoch', 'epochs_to_target',
-             'final_test_loss', 'wall_s', 'finished'])
+             'final_test_loss', 'wall_s', 'finished', 'data_fingerprint'])
   per_epoch = [r for m in members for r in studies.epoch_rows(m)]
   studies.write_csv(workdir / 'study_epochs.csv', per_epoch,
             ['member', 'epoch', 'test_accuracy', 'test_loss', 'train_loss'])
