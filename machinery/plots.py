@@ -100,21 +100,23 @@ def _plot_test_accuracy(ax, epochs) -> None:
               textcoords='offset points', xytext=(0, -14), ha='center')
 
 
-def plot_range_test(rates, losses, smoothed, suggestion, rule, output) -> None:
-  """Loss vs. learning rate (log x) with the suggested rate marked."""
+def plot_range_test(rates, losses, smoothed, suggestions: dict,
+                    output) -> None:
+  """Loss vs. learning rate (log x) with each rule's suggestion marked."""
   fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
   ax.plot(rates, losses, color='tab:orange', lw=0.6, alpha=0.5,
           label='loss per step')
   ax.plot(rates, smoothed, color='tab:blue', label='smoothed loss')
-  ax.axvline(suggestion, color='tab:red', ls='--',
-             label=f'suggested learning_rate = {suggestion:.3g}')
+  for (rule, rate), style in zip(suggestions.items(), ('--', ':')):
+    ax.axvline(rate, color='tab:red', ls=style,
+               label=f'{rule}: learning_rate = {rate:.3g}')
   ax.set_xscale('log')
   finite = smoothed[np.isfinite(smoothed)]
   if finite.size:
     ax.set_ylim(0, min(float(finite.max()), 4 * float(finite[0])) * 1.05)
   ax.set_xlabel('learning rate (exponential ramp)')
   ax.set_ylabel('training loss')
-  ax.set_title(f'Learning-rate range test ({rule})', fontsize=10)
+  ax.set_title('Learning-rate range test', fontsize=10)
   ax.legend(loc='upper left')
   _save(fig, output)
 

@@ -23,8 +23,10 @@ def test_range_test_suggests_a_rate_inside_the_ramp(idx_dir, tmp_path):
   ramp = 1e-4 * (30.0 / 1e-4) ** (np.arange(ran) / 119)
   np.testing.assert_allclose(result.rates, ramp, rtol=1e-4)
   assert result.rates[0] <= result.suggestion <= result.rates[-1]
+  assert result.suggestion == result.suggestions['valley']  # the default
   best = np.nanargmin(result.smoothed)
-  assert result.suggestion == pytest.approx(result.rates[best] / 10)
+  assert result.suggestions['min_loss/10'] == pytest.approx(
+      result.rates[best] / 10)
   assert result.smoothed[best] < 0.8 * result.smoothed[0]  # loss did fall
 
   lr_range.write_outputs(result, tmp_path)
@@ -67,3 +69,26 @@ def test_a_workdir_that_is_a_file_stops_before_the_test(tmp_path):
                     '--config.data_source=idx', '--config.idx_dir=/nowhere')
   assert result.stderr.strip().splitlines()[-1] == (
       f'Error: --workdir={afile} is a file, not a folder.')
+
+
+def synthetic_curve():
+  """Flat for 30 steps, falling steadily over 31..70, then rising."""
+  rates = np.geomspace(1e-4, 1.0, 100)
+  losses = np.array([2.3] * 30 + [2.3 - 0.05 * (i - 29) for i in range(30, 71)]
+                    + [0.25 + 0.1 * (i - 70) for i in range(71, 100)])
+  return rates, losses
+
+
+def test_valley_is_part_way_down_the_longest_fall():
+  rates, losses = synthetic_curve()
+  # The longest decreasing run: one flat point and steps 30..70 (42 long),
+  # ending at 70; fastai's index 70 - 42 + int(42/3) + int(42/6) = 49.
+  assert lr_range.suggest_valley(rates, losses) == rates[49]
+  # min_loss/10: the minimum is at step 70.
+  assert lr_range.suggest(rates, losses) == pytest.approx(rates[70] / 10)
+
+
+def test_valley_needs_a_fall():
+  rates = np.geomspace(1e-2, 1.0, 10)
+  with pytest.raises(ConfigError, match='never fell'):
+    lr_range.suggest_valley(rates, np.linspace(1, 2, 10))
