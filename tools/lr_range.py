@@ -246,10 +246,12 @@ def main(argv):
                f'; loss diverged at step {result.diverged_at}'
                if result.diverged_at is not None else ' (no divergence)')
   suggestion = float(np.median([r.suggestions[rule] for r in results]))
-  print(f'Suggested learning_rate: {suggestion:.3g} ({rule}'
-        + (f', median of {len(results)} seeds' if len(results) > 1 else '')
-        + '; ' + ', '.join(f'{name}: {result.suggestions[name]:.3g}'
-                           for name in RULES if len(results) == 1) + ')')
+  if len(results) > 1:
+    how = f'{rule}, median of {len(results)} seeds'
+  else:
+    how = f'{rule}; ' + ', '.join(f'{name}: {result.suggestions[name]:.3g}'
+                                  for name in RULES)
+  print(f'Suggested learning_rate: {suggestion:.3g} ({how})')
   if len(results) > 1:
     print('Suggestions per seed:')
     print('\n'.join(spread_lines(results)))
