@@ -133,3 +133,13 @@ def test_two_numeric_fields_get_a_heatmap(tmp_path):
                             [0.0, 1.0])
   assert means == [[0.99, 0.99], [0.991, 0.991]]
   assert studies.heatmap([('schedule', ['a', 'b']), ('seed', [1])], {}) is None
+
+
+def test_a_study_workdir_that_is_a_file_is_one_line(tmp_path):
+  afile = tmp_path / 'afile'
+  afile.write_text('x')
+  result = run_tool('tools/study.py', f'--workdir={afile}',
+                    '--vary=schedule=constant,sgdr')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'Error: --workdir={afile} is a file, not a folder.')
