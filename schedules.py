@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 import jax.numpy as jnp
 import optax
 
+from configs import default
 from machinery import checks
 
 # --------------------------------------------------------------- builders
@@ -379,7 +380,6 @@ def _with_defaults(config):
   The seed's API passes a config holding only num_epochs and warmup_epochs;
   configs/default.py stays the one source of every other default.
   """
-  from configs import default  # pylint: disable=g-import-not-at-top
   full = default.get_config()
   full.update(dict(config.items()))
   return full
