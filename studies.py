@@ -201,15 +201,15 @@ def _with_rate(state, rate):
 
 
 def _member_step(state, train_ds, indices, rates):
-  """One member's step: its batch, its rate at its step, plain SGD math."""
-  row = state.step % indices.shape[0]
-  batch = {key: value[indices[row]] for key, value in train_ds.items()}
-  rate = rates[state.step]
-  grads, loss, correct = train._accumulated_grads(  # pylint: disable=protected-access
-      _with_rate(state, rate), batch, 1)
-  state = _with_rate(state, rate).apply_gradients(grads=grads)
-  return state, {'learning_rate': rate, 'loss': loss,
-                 'accuracy': correct / batch['label'].shape[0]}
+  """One member's step: train's own device step, its rate set from `rates`.
+
+  The rate of step t is injected into the optimizer state before the step,
+  and the same table is the learning_rate_fn the step logs from, so the
+  logged rate is the applied one, as in a single run.
+  """
+  rate_at = lambda step: rates[step]
+  return train._step_on_device(  # pylint: disable=protected-access
+      _with_rate(state, rate_at(state.step)), train_ds, indices, rate_at)
 
 
 @jax.jit
