@@ -18,7 +18,7 @@ from machinery import checks
 @dataclasses.dataclass(frozen=True)
 class OptimizerKind:
   summary: str
-  build: Callable    # (learning_rate_fn, momentum) -> GradientTransformation
+  build: Callable    # (learning_rate_fn, config) -> GradientTransformation
   eval_params: Callable  # (opt_state, params) -> params to evaluate
   check: Callable = lambda config: None
 
@@ -33,20 +33,24 @@ def _check_schedule_free(config):
                     "must lie in (0, 1) with optimizer='schedule_free_sgd' "
                     '(it is the averaging weight b1)', low_open=True,
                     high_open=True)
+  if config.nesterov:
+    checks.fail('nesterov', config.nesterov,
+                "must be false with optimizer='schedule_free_sgd' (it has no "
+                'Nesterov variant)')
 
 
 OPTIMIZERS_TABLE = {
     'sgd': OptimizerKind(
-        summary='optax.sgd(schedule, momentum)',
-        build=lambda learning_rate_fn, momentum: optax.sgd(
-            learning_rate_fn, momentum),
+        summary='optax.sgd(schedule, momentum, nesterov)',
+        build=lambda learning_rate_fn, config: optax.sgd(
+            learning_rate_fn, config.momentum, nesterov=config.nesterov),
         eval_params=lambda opt_state, params: params),
     'schedule_free_sgd': OptimizerKind(
         summary='optax.contrib.schedule_free_sgd(schedule, b1=momentum)',
         # The schedule (warmup, then constant) is passed whole, so the rate
         # it applies at step t is learning_rate_fn(t), as for sgd.
-        build=lambda learning_rate_fn, momentum:
-        optax.contrib.schedule_free_sgd(learning_rate_fn, b1=momentum),
+        build=lambda learning_rate_fn, config:
+        optax.contrib.schedule_free_sgd(learning_rate_fn, b1=config.momentum),
         eval_params=optax.contrib.schedule_free_eval_params,
         check=_check_schedule_free),
 }
@@ -54,8 +58,7 @@ OPTIMIZERS = tuple(OPTIMIZERS_TABLE)
 
 
 def create_optimizer(config, learning_rate_fn) -> optax.GradientTransformation:
-  return OPTIMIZERS_TABLE[config.optimizer].build(learning_rate_fn,
-                                                  config.momentum)
+  return OPTIMIZERS_TABLE[config.optimizer].build(learning_rate_fn, config)
 
 
 def eval_params(config, state):

@@ -50,7 +50,7 @@ import train
 MODES = ('auto', 'stacked', 'sequential')
 # Fields that give members the same shapes of computation (one program).
 GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
-                'dataset', 'data_source', 'data_dir', 'idx_dir')
+                'nesterov', 'dataset', 'data_source', 'data_dir', 'idx_dir')
 
 
 # ----------------------------------------------------------------- the grid
@@ -189,10 +189,11 @@ def _unstack(tree, i):
   return jax.tree.map(lambda x: x[i], tree)
 
 
-def injected_sgd(momentum: float) -> optax.GradientTransformation:
+def injected_sgd(momentum: float,
+                 nesterov: bool) -> optax.GradientTransformation:
   """optax.sgd with its rate (and momentum) as state a step can set."""
-  return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0,
-                                             momentum=momentum)
+  return optax.inject_hyperparams(optax.sgd, static_args=('nesterov',))(
+      learning_rate=0.0, momentum=momentum, nesterov=nesterov)
 
 
 def _with_rate(state, rate):
@@ -226,7 +227,7 @@ def stacked_eval_step(states, batch):
 
 def _member_states(group, plans):
   """Fresh states as train.setup makes them, but with the rate injected."""
-  tx = injected_sgd(group[0].config.momentum)
+  tx = injected_sgd(group[0].config.momentum, group[0].config.nesterov)
   states, rngs = [], []
   for member, plan in zip(group, plans):
     init_rng, data_rng = jax.random.split(jax.random.key(member.config.seed))

@@ -386,9 +386,10 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
 
 
 def _log_setup(run: Setup):
-  logging.info('Data: %s (train %d, test %d; fingerprint %s).',
-               run.data.source, len(run.data.train['label']),
-               len(run.data.test['label']), run.data.fingerprint)
+  logging.info('Data: %s (train %d, test %d; canonical order in %.2f s; '
+               'fingerprint %s).', run.data.source,
+               len(run.data.train['label']), len(run.data.test['label']),
+               run.data.order_seconds, run.data.fingerprint)
   logging.info('JAX devices: %s', jax.devices())
   logging.info('Schedule: %s (lr at last step %.3g).', run.plan.description,
                float(run.learning_rate_fn(run.plan.total_steps - 1)))

@@ -32,6 +32,8 @@ def get_config():
   config.optimizer = 'sgd'
   config.learning_rate = 0.1  # peak rate, reached at the end of warmup
   config.momentum = 0.9
+  # Nesterov momentum (optax.sgd(..., nesterov=True)); sgd only.
+  config.nesterov = False
   config.batch_size = 128  # global: split over all devices
   config.eval_batch_size = 1000
   # Each step's gradient may be computed over micro-batches of this size

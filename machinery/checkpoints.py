@@ -45,6 +45,9 @@ RESUMABLE_CHANGES = frozenset({
     'checkpoint_every_epochs', 'keep_checkpoints', 'eval_batch_size',
     'progress_bar', 'tensorboard', 'micro_batch_size', 'cpu_devices',
     'steps_per_call'})
+# Fields added after checkpoints were first written, with the value that
+# keeps an older run's trajectory: a checkpoint without them still resumes.
+FIELDS_ADDED_LATER = {'nesterov': False}
 
 
 @dataclasses.dataclass
@@ -204,6 +207,7 @@ class CheckpointStore:
 
 
 def _check_same_run(saved: dict, current: dict, where) -> None:
+  saved = {**FIELDS_ADDED_LATER, **saved}
   changed = sorted(key for key in set(saved) | set(current)
                    if _normal(saved.get(key)) != _normal(current.get(key)))
   if changed:

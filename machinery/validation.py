@@ -54,6 +54,8 @@ def _validate_training(config) -> None:
                     'maximum)', low_open=True)
   if not _is_real(config.momentum) or not 0 <= config.momentum < 1:
     _fail('momentum', config.momentum, 'must lie in [0, 1)')
+  if not isinstance(config.nesterov, bool):
+    _fail('nesterov', config.nesterov, 'must be true or false')
   checks.check_int(config, 'batch_size', 1, 'must be an integer >= 1')
   micro = config.micro_batch_size
   if not _is_int(micro) or micro < 0 or (micro and config.batch_size % micro):

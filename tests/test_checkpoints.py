@@ -118,6 +118,17 @@ def test_resume_with_a_different_config_is_refused(idx_dir, tmp_path):
         run_config(idx_dir, num_epochs=1, learning_rate=0.2), str(tmp_path))
 
 
+def test_a_checkpoint_from_before_a_new_field_resumes_at_its_old_value():
+  """A checkpoint written before `nesterov` existed ran without it."""
+  older = {'learning_rate': 0.1}
+  checkpoints._check_same_run(  # pylint: disable=protected-access
+      older, {'learning_rate': 0.1, 'nesterov': False}, 'here')
+  with pytest.raises(checkpoints.ResumeError,
+                     match='nesterov=False there, True now'):
+    checkpoints._check_same_run(  # pylint: disable=protected-access
+        older, {'learning_rate': 0.1, 'nesterov': True}, 'here')
+
+
 def test_completed_run_is_not_trained_again(idx_dir, tmp_path, caplog):
   caplog.set_level(logging.INFO)
   config = run_config(idx_dir, num_epochs=1)

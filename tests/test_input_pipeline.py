@@ -1,5 +1,6 @@
 """Data loading: IDX parsing and validation, the TFDS path, the fallbacks."""
 
+import hashlib
 import os
 import socket
 import stat
@@ -21,10 +22,25 @@ from input_pipeline import DataError
 from machinery import run_logs
 
 
+def content_keys(images, labels) -> list:
+  """Each example's canonical key, computed here independently."""
+  return [hashlib.blake2b(bytes(image) + bytes([label]),
+                          digest_size=16).digest()
+          for image, label in zip(np.asarray(images, np.uint8),
+                                  np.asarray(labels))]
+
+
+def sorted_by_content(images, labels):
+  """The written arrays in canonical order, per this file's own keys."""
+  order = sorted(range(len(labels)),
+                 key=content_keys(images, labels).__getitem__)
+  return images[order], labels[order]
+
+
 def test_reads_gzip_idx_files_exactly(tmp_path):
   arrays = write_idx_dataset(tmp_path, compress=True, seed=3)
   data = input_pipeline.load_idx_dir(tmp_path)
-  images, labels = arrays['train']
+  images, labels = sorted_by_content(*arrays['train'])
   np.testing.assert_array_equal(data.train['image'][..., 0], images)
   np.testing.assert_array_equal(data.train['label'], labels)
   assert data.train['image'].shape == (TRAIN_SIZE, 28, 28, 1)
@@ -35,7 +51,8 @@ def test_reads_gzip_idx_files_exactly(tmp_path):
 def test_reads_raw_idx_files(tmp_path):
   arrays = write_idx_dataset(tmp_path, compress=False, seed=4)
   data = input_pipeline.load_idx_dir(tmp_path)
-  np.testing.assert_array_equal(data.test['label'], arrays['test'][1])
+  np.testing.assert_array_equal(data.test['label'],
+                                sorted_by_content(*arrays['test'])[1])
 
 
 def test_missing_files_are_named(tmp_path):
@@ -156,11 +173,13 @@ def test_tfds_path_prepares_and_loads_a_manual_dir(small_tfds_mnist, tmp_path,
   assert data.source.startswith('TFDS mnist')
   assert data.train['image'].shape == (TRAIN_SIZE, 28, 28, 1)
   assert data.test['label'].shape == (TEST_SIZE,)
+  # TFDS stores examples in its own order; the canonical order undoes it.
   expected = input_pipeline.load_idx_dir(idx_dir)
-  for split in ('train', 'test'):  # TFDS shuffles: compare as multisets
-    got, want = getattr(data, split), getattr(expected, split)
-    assert (sorted(zip(got['label'].tolist(), map(bytes, got['image']))) ==
-            sorted(zip(want['label'].tolist(), map(bytes, want['image']))))
+  for split in ('train', 'test'):
+    for key in ('image', 'label'):
+      np.testing.assert_array_equal(getattr(data, split)[key],
+                                    getattr(expected, split)[key])
+  assert data.fingerprint == expected.fingerprint
   # Prepared once: the next load needs no manual_dir.
   config.idx_dir = ''
   again = input_pipeline.load_datasets(config)
@@ -279,3 +298,53 @@ def test_the_fingerprint_changes_with_one_pixel(tmp_path):
   images[7, 14, 14] ^= 1
   write_idx(tmp_path / 'a' / 'train-images-idx3-ubyte.gz', images)
   assert input_pipeline.load_idx_dir(tmp_path / 'a').fingerprint != same
+
+
+def write_reordered_copy(source_arrays, directory, compress, seed):
+  """The same examples as `source_arrays`, shuffled, in another folder."""
+  rng = np.random.default_rng(seed)
+  suffix = '.gz' if compress else ''
+  directory.mkdir(parents=True)
+  for split, (images, labels) in source_arrays.items():
+    order = rng.permutation(len(labels))
+    images_stem, labels_stem = input_pipeline.SPLIT_FILES[split]
+    write_idx(directory / (images_stem + suffix), images[order], compress)
+    write_idx(directory / (labels_stem + suffix), labels[order], compress)
+
+
+def test_two_orders_and_raw_or_gzip_load_into_identical_arrays(tmp_path):
+  arrays = write_idx_dataset(tmp_path / 'gz', compress=True, seed=8)
+  write_reordered_copy(arrays, tmp_path / 'raw_shuffled', compress=False,
+                       seed=1)
+  first = input_pipeline.load_idx_dir(tmp_path / 'gz')
+  second = input_pipeline.load_idx_dir(tmp_path / 'raw_shuffled')
+  assert not np.array_equal(  # the files really differ in order
+      input_pipeline.read_idx(
+          tmp_path / 'raw_shuffled' / 'train-labels-idx1-ubyte',
+          input_pipeline.LABELS_MAGIC), arrays['train'][1])
+  for split in ('train', 'test'):
+    for key in ('image', 'label'):
+      np.testing.assert_array_equal(getattr(first, split)[key],
+                                    getattr(second, split)[key])
+  assert first.fingerprint == second.fingerprint
+
+
+def test_canonical_order_sorts_by_the_content_key(tmp_path):
+  write_idx_dataset(tmp_path, seed=9)
+  data = input_pipeline.load_idx_dir(tmp_path)
+  keys = content_keys(data.train['image'], data.train['label'])
+  assert keys == sorted(keys)
+  assert data.order_seconds > 0
+
+
+def test_two_orders_give_identical_training_trajectories(tmp_path):
+  import train  # pylint: disable=g-import-not-at-top
+  arrays = write_idx_dataset(tmp_path / 'a', compress=True, seed=10)
+  write_reordered_copy(arrays, tmp_path / 'b', compress=False, seed=2)
+  logs = []
+  for name in ('a', 'b'):
+    config = small_config(tmp_path / name, num_epochs=1)
+    train.train_and_evaluate(config, str(tmp_path / f'run_{name}'))
+    logs.append((tmp_path / f'run_{name}' / run_logs.STEP_LOG).read_text())
+  assert logs[0] == logs[1]
+  assert len(logs[0].splitlines()) > 1

@@ -77,6 +77,18 @@ def test_stacked_members_follow_their_single_runs(idx_dir, tmp_path):
                                want_epochs['test_accuracy'], atol=0.011)
 
 
+def test_a_stacked_nesterov_member_follows_its_single_run(idx_dir, tmp_path):
+  points = studies.grid([('nesterov', [True])])
+  group = studies.members(stacked_config(idx_dir, num_epochs=1), points, 1,
+                          tmp_path / 'study')
+  studies.train_stacked(group)
+  single = tmp_path / 'single'
+  train.train_and_evaluate(group[0].config, str(single))
+  np.testing.assert_allclose(run_logs.read_steps(group[0].workdir)['loss'],
+                             run_logs.read_steps(single)['loss'], rtol=2e-3,
+                             atol=1e-5)
+
+
 def test_an_interrupted_stacked_group_resumes_exactly(idx_dir, tmp_path,
                                                       monkeypatch):
   points = studies.grid([('schedule', ['constant', 'warmup_cosine'])])

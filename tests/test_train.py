@@ -60,6 +60,28 @@ def test_logged_learning_rate_is_the_one_applied(idx_dir, data):
     state = new_state
 
 
+def test_nesterov_applies_the_look_ahead_update(idx_dir, data):
+  """nesterov=True: t = g + m t_prev, update = -lr (g + m t), rate as logged."""
+  config = small_config(idx_dir, momentum=0.5, nesterov=True,
+                        schedule='constant', warmup_epochs=0.0)
+  lr_fn = train.create_learning_rate_fn(config, 0.2, steps_per_epoch=4)
+  state = train.create_train_state(jax.random.key(0), config, lr_fn)
+  batch = fixed_batch(data)
+  trace = jax.tree.map(jnp.zeros_like, state.params)
+  for _ in range(2):
+    grads = jax.grad(batch_loss_fn(state, batch))(state.params)
+    new_state, metrics = train.train_step(state, batch, lr_fn)
+    lr = float(metrics['learning_rate'])
+    assert lr == pytest.approx(0.2)
+    trace = jax.tree.map(lambda g, t: g + 0.5 * t, grads, trace)
+    applied = jax.tree.map(lambda p, g, t: p - lr * (g + 0.5 * t),
+                           state.params, grads, trace)
+    for got, want in zip(jax.tree.leaves(new_state.params),
+                         jax.tree.leaves(applied)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    state = new_state
+
+
 def test_wsd_logged_rate_is_the_one_applied_across_the_decay(idx_dir, data):
   """Plain SGD under wsd: the logged rate moves the params, step by step."""
   config = small_config(idx_dir, momentum=0.0, schedule='wsd',
