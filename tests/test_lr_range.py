@@ -16,11 +16,11 @@ def test_range_test_suggests_a_rate_inside_the_ramp(idx_dir, tmp_path):
   config = small_config(idx_dir)
   data = input_pipeline.load_datasets(config)
   result = lr_range.run_range_test(config, data.train, min_lr=1e-4,
-                                        max_lr=30.0, steps=120)
+                                        max_lr=100.0, steps=120)
   ran = len(result.rates)
-  assert result.diverged_at == ran - 1 < 119  # 30 is far too high: stops
+  assert result.diverged_at == ran - 1 < 119  # 100 is far too high: stops
   # The rates are the exponential ramp, as the optimizer applied them.
-  ramp = 1e-4 * (30.0 / 1e-4) ** (np.arange(ran) / 119)
+  ramp = 1e-4 * (100.0 / 1e-4) ** (np.arange(ran) / 119)
   np.testing.assert_allclose(result.rates, ramp, rtol=1e-4)
   assert result.rates[0] <= result.suggestion <= result.rates[-1]
   assert result.suggestion == result.suggestions['valley']  # the default

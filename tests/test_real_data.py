@@ -29,6 +29,13 @@ def test_real_mnist_idx_files_parse_with_published_counts():
   assert np.bincount(data.test['label']).tolist() == TEST_COUNTS
 
 
+def test_real_mnist_has_the_readme_fingerprint_in_canonical_order():
+  """The README's fingerprint; TFDS's copy of these files gives the same."""
+  data = input_pipeline.load_idx_dir(SHARED_MNIST)
+  assert data.fingerprint == 'fdcb6123cc55b282'
+  assert data.train['label'][:10].tolist() == [0, 0, 2, 3, 1, 8, 3, 1, 6, 7]
+
+
 def test_real_mnist_files_match_tfds_checksums(tmp_path):
   config = small_config(SHARED_MNIST, data_dir=str(tmp_path))
   assert input_pipeline.has_official_files(SHARED_MNIST, 'mnist', config)
