@@ -1,5 +1,6 @@
 """The entry point, run as a user runs it: `python main.py --config=... `."""
 
+import json
 import pathlib
 import signal
 import subprocess
@@ -13,10 +14,10 @@ from conftest import TRAIN_SIZE
 from machinery import run_logs
 
 
-def run_main(*args, cwd=PROJECT_DIR):
+def run_main(*args, cwd=PROJECT_DIR, config='default.py'):
   return subprocess.run(
       [sys.executable, str(PROJECT_DIR / 'main.py'),
-       f'--config={PROJECT_DIR / "configs" / "default.py"}', *args],
+       f'--config={PROJECT_DIR / "configs" / config}', *args],
       capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
@@ -64,6 +65,21 @@ def test_main_trains_with_command_line_overrides(tmp_path, idx_dir):
   assert len(steps) == 1 + 2 * (TRAIN_SIZE // 64)  # header + every step
   config = (workdir / 'config.json').read_text()
   assert '"warmup_epochs": 0.5' in config and '"batch_size": 64' in config
+
+
+def test_speedrun_config_trains_one_epoch(tmp_path, idx_dir):
+  """configs/speedrun.py as shipped: one epoch at batch 32, Nesterov."""
+  workdir = tmp_path / 'run'
+  result = run_main(f'--workdir={workdir}', '--config.data_source=idx',
+                    f'--config.idx_dir={idx_dir}', config='speedrun.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  steps = run_logs.read_steps(workdir)
+  assert len(steps['step']) == TRAIN_SIZE // 32
+  assert steps['learning_rate'][0] == 0  # warmup from 0
+  assert len(run_logs.read_epochs(workdir)['epoch']) == 1
+  config = json.loads((workdir / 'config.json').read_text())
+  assert (config['num_epochs'], config['batch_size'], config['nesterov']) == (
+      1, 32, True)
 
 
 @pytest.mark.parametrize('text,message', [

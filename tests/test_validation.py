@@ -198,7 +198,7 @@ def test_a_config_missing_a_field_names_it():
 
 
 @pytest.mark.parametrize('name', ['wsd', 'schedule_free', 'sgdr', 'fast',
-                                  'constant', 'default'])
+                                  'constant', 'speedrun', 'default'])
 def test_shipped_configs_are_valid(name):
   module = __import__(f'configs.{name}', fromlist=['get_config'])
   validation.validate_config(module.get_config())
