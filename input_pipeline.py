@@ -71,7 +71,8 @@ def canonical_permutation(split: dict) -> np.ndarray:
   batches wherever it runs. A hash rather than the raw bytes keeps the order
   free of structure (raw-byte order would group images by their first inked
   row). Equal keys mean equal examples, whose order cannot matter; the sort
-  is stable anyway. About 0.1 s for MNIST's 70,000 examples.
+  is stable anyway. Sorting MNIST's 70,000 examples (keys and reordering)
+  takes 0.2-0.4 s on 2 CPU cores.
   """
   images = np.ascontiguousarray(split['image'], np.uint8)
   labels = np.asarray(split['label'])
