@@ -26,7 +26,6 @@ checkpoints (a stacked group resumes together).
 import csv
 import dataclasses
 import itertools
-import json
 import pathlib
 import time
 
@@ -136,7 +135,18 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
 
 
 def is_finished(member: Member) -> bool:
-  """Whether the member's epochs.csv already holds its last epoch."""
+  """Whether the member's epochs.csv already holds its last epoch.
+
+  Raises:
+    ResumeError: the member's folder holds a run of another config (the
+      study's config file or flags changed since): it is never counted as
+      this member's result.
+  """
+  recorded = run_logs.read_config(member.workdir)
+  if recorded:
+    recorded.pop('run_environment', None)
+    checkpoints.check_same_config(recorded, member.config,
+                                  f'The study member in {member.workdir}')
   try:
     epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
   except errors.WorkdirError:
@@ -371,10 +381,7 @@ def stacked_eval(states, test_ds, batch_size):
 
 def _fingerprint(workdir) -> str:
   """The data fingerprint a member's config.json records ('' if none)."""
-  path = pathlib.Path(workdir) / run_logs.CONFIG_JSON
-  if not path.is_file():
-    return ''
-  return json.loads(path.read_text()).get('run_environment', {}).get(
+  return run_logs.read_config(workdir).get('run_environment', {}).get(
       'data_fingerprint', '')
 
 

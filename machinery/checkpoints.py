@@ -149,7 +149,8 @@ class CheckpointStore:
         damaged.append(self._set_aside(step, meta))
         continue
       meta = meta['meta']
-      _check_same_run(meta['config'], trajectory_fields(config), where)
+      _check_same_run(meta['config'], trajectory_fields(config),
+                      f'The checkpoint in {where}')
       _check_same_data(meta.get('data_fingerprint'), self._fingerprint, where)
       _check_same_structure(meta.get('tree'), tree_signature(abstract), where)
       restored = self._load(step, state=ocp.args.StandardRestore(abstract))
@@ -206,7 +207,16 @@ class CheckpointStore:
     self._manager.close()
 
 
-def _check_same_run(saved: dict, current: dict, where) -> None:
+def check_same_config(saved: dict, config, what: str) -> None:
+  """Raises ResumeError if `saved` (a run's recorded config fields) would
+  give another trajectory than `config`; `what` names the run in the message.
+  """
+  _check_same_run({k: v for k, v in saved.items()
+                   if k not in RESUMABLE_CHANGES},
+                  trajectory_fields(config), what)
+
+
+def _check_same_run(saved: dict, current: dict, what: str) -> None:
   saved = {**FIELDS_ADDED_LATER, **saved}
   changed = sorted(key for key in set(saved) | set(current)
                    if _normal(saved.get(key)) != _normal(current.get(key)))
@@ -214,7 +224,7 @@ def _check_same_run(saved: dict, current: dict, where) -> None:
     diffs = ', '.join(f'{key}={saved.get(key)!r} there, {current.get(key)!r} '
                       f'now' for key in changed)
     raise ResumeError(
-        f'The checkpoint in {where} belongs to a run with a different config '
+        f'{what} belongs to a run with a different config '
         f'({diffs}); pass the same config to resume, or a new --workdir.')
 
 

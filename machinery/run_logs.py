@@ -79,6 +79,12 @@ def write_config(workdir, config, environment=None) -> None:
       json.dumps(fields, indent=2))
 
 
+def read_config(workdir) -> dict:
+  """A run's config.json as written by write_config ({} if there is none)."""
+  path = pathlib.Path(workdir) / CONFIG_JSON
+  return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _rows(path):
   if not path.exists():
     return []

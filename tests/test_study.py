@@ -65,6 +65,22 @@ def test_a_study_run_again_trains_nothing(small_study):
   assert '8 members, 0 to train (sequential)' in again.stderr
 
 
+def test_a_study_run_again_with_another_config_is_refused(small_study,
+                                                          idx_dir):
+  """Finished members of another config are never counted as this one's."""
+  workdir, _, _ = small_study
+  before = (workdir / 'study.csv').read_text()
+  result = run_tool('tools/study.py', f'--workdir={workdir}', '--seeds=2',
+                    '--vary=schedule=constant,warmup_cosine',
+                    '--vary=warmup_epochs=0,1', f'--config.idx_dir={idx_dir}',
+                    *DATA, '--config.learning_rate=0.2')
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'Error: The study member in {workdir}/members/')
+  assert 'learning_rate=0.1 there, 0.2 now' in last
+  assert (workdir / 'study.csv').read_text() == before
+
+
 def test_a_member_is_exactly_the_single_run_of_its_seed(small_study, idx_dir,
                                                          tmp_path):
   workdir, _, _ = small_study
