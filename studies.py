@@ -464,6 +464,13 @@ def _pp(value):
   return f'{100 * value:+.2f}'
 
 
+def _interval(low, high, fmt) -> str:
+  """'[low, high]', or 'n/a' where one seed leaves no interval (nan)."""
+  if np.isnan(low) or np.isnan(high):
+    return 'n/a'
+  return f'[{fmt(low)}, {fmt(high)}]'
+
+
 def markdown(summary, rows, target) -> str:
   """study.md: the ranking with intervals and one sentence per comparison."""
   points = summary['points']
@@ -486,18 +493,23 @@ def markdown(summary, rows, target) -> str:
     to_target = (f'{np.mean(reached):.1f} ({len(reached)}/{e["n"]} reached)'
                  if reached else f'not reached (0/{e["n"]})')
     versus = e.get('vs_baseline')
-    diff = (f'{_pp(versus["mean"])} [{_pp(versus["ci95_low"])}, '
-            f'{_pp(versus["ci95_high"])}]' if versus else '(baseline)')
+    diff = (f'{_pp(versus["mean"])} '
+            f'{_interval(versus["ci95_low"], versus["ci95_high"], _pp)}'
+            if versus else '(baseline)')
+    accuracy_ci = _interval(e['ci95_low'], e['ci95_high'],
+                            lambda v: f'{100 * v:.2f}')
     lines.append(
         f'| {rank} | `{key}` | {e["n"]} | {100 * e["mean"]:.2f}% | '
-        f'[{100 * e["ci95_low"]:.2f}, {100 * e["ci95_high"]:.2f}] | '
-        f'{to_target} | {diff} |')
+        f'{accuracy_ci} | {to_target} | {diff} |')
   lines.append('')
   for key in ranked:
     versus = points[key].get('vs_baseline')
     if not versus:
       continue
-    if versus['verdict'] == 'no detectable difference':
+    if versus['n'] < 2:
+      sentence = (f'{_pp(versus["mean"])} pp on 1 seed: no interval, no '
+                  'verdict (run --seeds=2 or more)')
+    elif versus['verdict'] == 'no detectable difference':
       sentence = (f'no detectable difference with {versus["n"]} seeds '
                   f'({_pp(versus["mean"])} pp, interval '
                   f'[{_pp(versus["ci95_low"])}, {_pp(versus["ci95_high"])}] '

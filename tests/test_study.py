@@ -103,6 +103,17 @@ def rows_for(accuracies):
           for p, values in accuracies.items() for s, a in enumerate(values)]
 
 
+def test_one_seed_gives_no_interval_and_no_verdict():
+  points = [{'schedule': 'constant'}, {'schedule': 'sgdr'}]
+  rows = rows_for({'constant': [0.990], 'sgdr': [0.995]})
+  summary = studies.summarize(rows, points, {'schedule': 'constant'}, 1)
+  text = studies.markdown(summary, rows, 0.99)
+  assert 'nan' not in text
+  assert '| 1 | `schedule=sgdr` | 1 | 99.50% | n/a |' in text
+  assert ('- `schedule=sgdr` vs `schedule=constant`: +0.50 pp on 1 seed: no '
+          'interval, no verdict') in text
+
+
 def test_verdicts_follow_the_paired_interval():
   points = [{'schedule': 'constant'}, {'schedule': 'sgdr'},
             {'schedule': 'step'}]
