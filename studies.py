@@ -25,9 +25,12 @@ checkpoints (a stacked group resumes together).
 
 import csv
 import dataclasses
+import hashlib
 import itertools
+import json
+import math
 import pathlib
-import time
+import re
 
 from absl import logging
 import jax
@@ -41,6 +44,8 @@ from machinery import bookkeeping
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
+from machinery import files
+from machinery import plots
 from machinery import stats
 from machinery import validation
 import schedules
@@ -48,11 +53,20 @@ import train
 
 MODES = ('auto', 'stacked', 'sequential')
 # Fields that give members the same shapes of computation (one program).
+# The fields that choose a member's data: members sharing them share a load.
+DATA_FIELDS = ('dataset', 'data_source', 'data_dir', 'idx_dir')
 GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
-                'nesterov', 'dataset', 'data_source', 'data_dir', 'idx_dir')
+                'nesterov', *DATA_FIELDS)
 
 
 # ----------------------------------------------------------------- the grid
+
+# Above this many members a study is refused unless asked for
+# (--allow_large_study): a typo in --vary should not build for minutes.
+MAX_MEMBERS = 10_000
+# A member folder's readable part is cut to this many characters; a hash of
+# the exact values makes the name unique.
+MAX_NAME_CHARS = 80
 
 
 def parse_vary(text: str, config) -> tuple[str, list]:
@@ -68,8 +82,12 @@ def parse_vary(text: str, config) -> tuple[str, list]:
   if field == 'seed':
     raise errors.ConfigError('--vary=seed=... is invalid: use --seeds=N, '
                              'which pairs the seeds across the grid.')
-  return field, [_typed(field, v.strip(), config[field])
-                 for v in values.split(',')]
+  typed = [_typed(field, v.strip(), config[field]) for v in values.split(',')]
+  repeated = sorted({_text(v) for v in typed if typed.count(v) > 1})
+  if repeated:
+    raise errors.ConfigError(f'--vary={text!r} is invalid: {field} takes the '
+                             f'value {repeated[0]} twice.')
+  return field, typed
 
 
 def _typed(field, text, like):
@@ -90,6 +108,19 @@ def _typed(field, text, like):
                            f'{type(like).__name__} like config.{field}.')
 
 
+def grid_size(varied: list[tuple[str, list]], seeds: int) -> int:
+  """How many members the grid has, without building it."""
+  return math.prod(len(values) for _, values in varied) * seeds
+
+
+def check_grid_size(count: int, allow_large: bool) -> None:
+  if count > MAX_MEMBERS and not allow_large:
+    raise errors.ConfigError(
+        f'The study has {count:,} members (grid points x seeds), more than '
+        f'{MAX_MEMBERS:,}: check --vary and --seeds, or pass '
+        '--allow_large_study to train them all.')
+
+
 def grid(varied: list[tuple[str, list]]) -> list[dict]:
   """The cross product of the varied fields' values, in flag order."""
   fields = [field for field, _ in varied]
@@ -97,10 +128,38 @@ def grid(varied: list[tuple[str, list]]) -> list[dict]:
           for values in itertools.product(*[v for _, v in varied])]
 
 
+def _text(value) -> str:
+  """A value as a label shows it: exact (floats round-trip), short."""
+  if isinstance(value, float):
+    text = repr(value)
+    return text[:-2] if text.endswith('.0') else text
+  return str(value)
+
+
 def label(point: dict) -> str:
-  """'schedule=sgdr, warmup_epochs=1' (or 'base' for an empty grid)."""
-  return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
-                   for k, v in point.items()) or 'base'
+  """'schedule=sgdr, warmup_epochs=1' (or 'base' for an empty grid).
+
+  Exact: two points whose values differ never share a label (0.05 and
+  0.05000001 print as themselves), so the label can key the statistics.
+  """
+  return ', '.join(f'{k}={_text(v)}' for k, v in point.items()) or 'base'
+
+
+def member_folder_name(point: dict, seed: int) -> str:
+  """A member's folder: a readable, safe part and a hash of the exact values.
+
+  The readable part keeps letters, digits and `.-_=+` of `field-value` pairs
+  (anything else, '/' and '..' included, becomes '_'), cut to
+  MAX_NAME_CHARS; the hash of the exact (field, value) pairs and the seed
+  keeps names unique whatever the cut or the replaced characters were. So a
+  member lives in workdir/members/ whatever its values hold.
+  """
+  parts = [f'{k}-{_text(v)}' for k, v in point.items()] + [f'seed{seed}']
+  readable = re.sub(r'[^A-Za-z0-9.=+_-]', '_', '_'.join(parts))
+  readable = re.sub(r'\.{2,}', '_', readable).lstrip('.-')[:MAX_NAME_CHARS]
+  exact = json.dumps([[k, repr(v)] for k, v in point.items()] + [seed])
+  digest = hashlib.sha256(exact.encode()).hexdigest()[:10]
+  return f'{readable}-{digest}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +172,13 @@ class Member:
 
   @property
   def name(self) -> str:
-    parts = [f'{k}-{v}' for k, v in self.point.items()]
-    return '_'.join(parts + [f'seed{self.seed}'])
+    return self.workdir.name
 
 
 def members(base, points, seeds: int, workdir) -> list[Member]:
   """Every (point, seed), each config validated before anything runs."""
   out = []
+  root = pathlib.Path(workdir) / 'members'
   for point in points:
     for seed in range(seeds):
       config = base.copy_and_resolve_references()
@@ -128,31 +187,80 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
         config.seed = seed
         config.progress_bar = 'never'  # a bar per member would be noise
       validation.validate_config(config)
-      member = Member(point, seed, config, pathlib.Path(workdir))
-      out.append(dataclasses.replace(
-          member, workdir=pathlib.Path(workdir) / 'members' / member.name))
+      out.append(Member(point, seed, config,
+                        root / member_folder_name(point, seed)))
   return out
 
 
+def data_key(config) -> tuple:
+  return tuple(str(config[f]) for f in DATA_FIELDS)
+
+
+def load_data(todo: list[Member]) -> dict:
+  """Each distinct dataset of the members, loaded once: {data_key: Datasets}.
+
+  Every member is checked against its data (batch size, step count) before
+  any trains, so a bad member stops the study before the first, not after.
+  """
+  data = {}
+  for member in todo:
+    key = data_key(member.config)
+    if key not in data:
+      data[key] = input_pipeline.load_datasets(member.config)
+    validation.validate_placement(member.config,
+                                  len(data[key].train['label']))
+  return data
+
+
+def check_same_data(member: Member, data) -> None:
+  """A finished member trained on other data is never pooled with these."""
+  recorded = _fingerprint(member.workdir)
+  if recorded and recorded != data.fingerprint:
+    raise errors.ResumeError(
+        f'The study member in {member.workdir} was trained on other data '
+        f'(data fingerprint {recorded} there, {data.fingerprint} now); use '
+        'the data it was trained on, or a new study --workdir.')
+
+
 def is_finished(member: Member) -> bool:
-  """Whether the member's epochs.csv already holds its last epoch.
+  """Whether the member is done: its last epoch recorded, or it diverged.
 
   Raises:
     ResumeError: the member's folder holds a run of another config (the
       study's config file or flags changed since): it is never counted as
       this member's result.
+    WorkdirError: the member's records are damaged.
   """
   recorded = run_logs.read_config(member.workdir)
   if recorded:
     recorded.pop('run_environment', None)
     checkpoints.check_same_config(recorded, member.config,
                                   f'The study member in {member.workdir}')
+  if run_logs.read_diverged(member.workdir) is not None:
+    return True
   try:
     epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
   except errors.WorkdirError:
+    if (member.workdir / run_logs.EPOCH_LOG).exists():
+      raise  # damaged, not missing
     return False
   return bool(len(epochs['epoch'])) and int(epochs['epoch'][-1]) == (
       member.config.num_epochs)
+
+
+def check_all_done(members_: list[Member]) -> None:
+  """After training: every member finished or diverged, none lost.
+
+  A member whose run is complete but whose records lack the last epoch
+  (epochs.csv deleted or cut after the run) would otherwise drop out of
+  the statistics without a word.
+  """
+  lost = [m for m in members_ if not is_finished(m)]
+  if lost:
+    raise errors.WorkdirError(
+        f'{len(lost)} member(s) trained to the end but their epochs.csv '
+        f'lacks the last epoch, e.g. {lost[0].workdir} (deleted or cut?): '
+        'restore the file, or move that member folder away to train it again.')
 
 
 def choose_mode(mode: str) -> str:
@@ -162,22 +270,46 @@ def choose_mode(mode: str) -> str:
   return 'sequential' if jax.default_backend() == 'cpu' else 'stacked'
 
 
-def train_members(todo: list[Member], mode: str) -> None:
-  """Trains every member of `todo` (none finished) in `mode`."""
-  if choose_mode(mode) == 'sequential':
-    for member in todo:
-      _train_one(member)
+def _started_stacked(member: Member) -> bool | None:
+  """Whether the member's checkpoints were written by a stacked group
+  (None: it has none yet)."""
+  directory = member.workdir / checkpoints.CHECKPOINT_DIR
+  if not directory.is_dir() or not any(
+      p.name.isdigit() for p in directory.iterdir()):
+    return None
+  environment = run_logs.read_config(member.workdir).get('run_environment', {})
+  return 'stacked_members' in (environment or {})
+
+
+def check_mode(member: Member, stacked: bool) -> None:
+  """A member resumes in the mode it started in (its optimizer state differs:
+  a stacked member's holds the injected rate)."""
+  started = _started_stacked(member)
+  if started is None or started == stacked:
     return
+  then = 'stacked' if started else 'sequential'
+  raise errors.ResumeError(
+      f'The study member in {member.workdir} was started in --mode={then} '
+      f'and its checkpoints hold that mode\'s optimizer state: resume the '
+      f'study with --mode={then}.')
+
+
+def train_members(todo: list[Member], mode: str, data: dict) -> None:
+  """Trains every member of `todo` (none finished) in `mode`."""
   groups = {}
   for member in todo:
-    key = tuple(str(member.config[f]) for f in GROUP_FIELDS)
+    stacked = (choose_mode(mode) == 'stacked'
+               and member.config.optimizer == 'sgd')  # its rate is injected
+    check_mode(member, stacked)
+    key = ('stacked' if stacked else 'sequential',
+           tuple(str(member.config[f]) for f in GROUP_FIELDS))
     groups.setdefault(key, []).append(member)
-  for group in groups.values():
-    if group[0].config.optimizer != 'sgd':  # its state cannot be injected
+  for (kind, _), group in groups.items():
+    if kind == 'sequential':
       for member in group:
         _train_one(member)
     else:
-      train_stacked(group)
+      train_stacked(group, data[data_key(group[0].config)])
 
 
 def _train_one(member: Member) -> None:
@@ -253,115 +385,89 @@ def _member_states(group, plans):
   return states, rngs
 
 
-class _Group:
-  """The bookkeeping of a stacked group: a store and writer per member."""
+class StackedGroup:
+  """Members of the same shapes as one program, for train.train_group.
 
-  def __init__(self, group, states, rngs, data):
-    self.members = group
-    self.stores = [checkpoints.CheckpointStore(
-        m.workdir, m.config.keep_checkpoints, data.fingerprint)
-                   for m in group]
-    # A crash between two members' saves leaves them at different steps:
-    # the group goes on from the newest step that every member has.
-    common = set.intersection(*[set(store.steps()) for store in self.stores])
-    self.step = max(common, default=0)
-    restored = [store.restore_latest(state, m.config, at_most=self.step)
-                if self.step else None
-                for store, state, m in zip(self.stores, states, group)]
-    if any(r is not None and r.step != self.step for r in restored):
-      raise errors.ResumeError(
-          f'The members of a stacked group cannot all resume from step '
-          f'{self.step}; rerun with --mode=sequential.')
-    if self.step:
-      states = [r.state for r in restored]
-      rngs = [r.data_rng for r in restored]
-    self.states, self.rngs = states, rngs
-    environment = {'data_fingerprint': data.fingerprint,
-                   'data_source': data.source, 'jax_version': jax.__version__,
-                   'backend': jax.default_backend(), 'devices': 1,
-                   'stacked_members': len(group)}
-    for m in group:
-      run_logs.write_config(m.workdir, m.config, environment)
-    self.writers = [run_logs.MetricsWriter(m.workdir, self.step,
-                                           m.config.tensorboard)
-                    for m in group]
+  Answers the epoch driver's questions as train.SingleRun does, for every
+  member at once: the driver, not this class, does the resume, records,
+  NaN stop, signal stop, locks and checkpoints, exactly as for a run.
+  """
 
-  def close(self):
-    for writer in self.writers:
-      writer.close()
-    for store in self.stores:
-      store.close()
+  def __init__(self, group: list[Member], data):
+    self.config = group[0].config
+    self.size = len(group)
+    self.data = data
+    train_size = len(data.train['label'])
+    plans = [schedules.plan(m.config, train_size) for m in group]
+    self.steps_per_epoch = plans[0].steps_per_epoch
+    self.total_steps = plans[0].total_steps
+    self.learning_rate_fns = [p.learning_rate_fn for p in plans]
+    self._rates = jnp.asarray(np.stack([
+        np.asarray(p.learning_rate_fn(np.arange(p.total_steps + 1)),
+                   np.float32) for p in plans]))
+    self._fresh = _member_states(group, plans)
+    self.environment = train.run_environment(data, 1, 1, 1,
+                                             stacked_members=len(group))
+    self.states, self.data_rngs, self._train_ds = None, None, None
 
+  def fresh(self):
+    return self._fresh
 
-def train_stacked(group: list[Member]) -> None:
-  """Trains `group` (same GROUP_FIELDS, optimizer sgd) as one program."""
-  logging.info('Stacked group of %d members: %s.', len(group),
-               ', '.join(m.name for m in group))
-  config = group[0].config
-  data = input_pipeline.load_datasets(config)
-  train_size = len(data.train['label'])
-  for m in group:
-    validation.validate_placement(m.config, train_size)
-  plans = [schedules.plan(m.config, train_size) for m in group]
-  steps_per_epoch = plans[0].steps_per_epoch
-  rates = jnp.asarray(np.stack([
-      np.asarray(p.learning_rate_fn(np.arange(p.total_steps + 1)),
-                 np.float32) for p in plans]))
-  states, rngs = _member_states(group, plans)
-  for m in group:
-    m.workdir.mkdir(parents=True, exist_ok=True)
-  book = _Group(group, states, rngs, data)
-  try:
-    _stacked_epochs(book, data, rates, steps_per_epoch, config)
-  finally:
-    book.close()
+  def start(self, states, data_rngs):
+    self.states, self.data_rngs = _stack(states), list(data_rngs)
+    self._train_ds = jax.device_put(
+        {k: np.asarray(v) for k, v in self.data.train.items()})
 
+  @property
+  def step(self) -> int:
+    return int(self.states.step[0])
 
-def _stacked_epochs(book, data, rates, steps_per_epoch, config):
-  states = _stack(book.states)
-  train_ds = jax.device_put({k: np.asarray(v) for k, v in data.train.items()})
-  run_start = time.perf_counter()
-  for epoch in range(book.step // steps_per_epoch + 1, config.num_epochs + 1):
-    start = time.perf_counter()
+  def train_epoch(self, epoch, report, stop) -> bool:
+    """The rest of `epoch` for every member; polls `stop` after each step."""
     indices = jnp.stack([train.epoch_indices(
-        jax.random.fold_in(rng, epoch), len(data.train['label']),
-        config.batch_size) for rng in book.rngs])
-    first = int(states.step[0])
-    steps_run = steps_per_epoch - first % steps_per_epoch
+        jax.random.fold_in(rng, epoch), len(self.data.train['label']),
+        self.config.batch_size) for rng in self.data_rngs])
+    first = self.step
     pending = []
-    for i in range(first % steps_per_epoch, steps_per_epoch):
-      states, metrics = stacked_step(states, train_ds, indices, rates)
+    for i in range(first % self.steps_per_epoch, self.steps_per_epoch):
+      self.states, metrics = stacked_step(self.states, self._train_ds,
+                                          indices, self._rates)
       pending.append(metrics)
-      if len(pending) == config.log_every_steps or i == steps_per_epoch - 1:
-        _record_steps(book, epoch, first, jax.device_get(pending))
+      stopped = bool(stop())
+      if (len(pending) == self.config.log_every_steps or stopped
+          or i == self.steps_per_epoch - 1):
+        fetched = jax.device_get(pending)
+        report(first, [{key: np.array([m[key][j] for m in fetched])
+                        for key in fetched[0]} for j in range(self.size)])
         first += len(pending)
         pending = []
-    losses, accuracies = stacked_eval(states, data.test,
-                                      config.eval_batch_size)
-    elapsed = time.perf_counter() - start
-    images = steps_run * config.batch_size
-    for i, m in enumerate(book.members):
-      summary = bookkeeping.epoch_summary(
-          book.writers[i], epoch, int(states.step[i]), losses[i],
-          accuracies[i], elapsed, images)
-      summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
-      book.writers[i].write_epoch(summary)
-      every = m.config.checkpoint_every_epochs
-      if (every and epoch % every == 0) or epoch == config.num_epochs:
-        state = _unstack(states, i)
-        if bookkeeping.all_finite(state):  # a diverged member keeps its last
-          book.stores[i].save(state, book.rngs[i], epoch, m.config)
-    logging.info('Stacked epoch %d/%d: test accuracy %s, %.1fs.', epoch,
-                 config.num_epochs,
-                 ' '.join(f'{100 * a:.2f}' for a in accuracies), elapsed)
+      if stopped:
+        return True
+    return False
+
+  def evaluate(self):
+    return list(zip(*stacked_eval(self.states, self.data.test,
+                                  self.config.eval_batch_size)))
+
+  def member_state(self, i):
+    return _unstack(self.states, i)
 
 
-def _record_steps(book, epoch, first_step, fetched):
-  """Each member's rows of a group of steps ([steps] of [members])."""
-  for i, writer in enumerate(book.writers):
-    writer.write_steps(epoch, first_step,
-                       {key: np.array([m[key][i] for m in fetched])
-                        for key in fetched[0]})
+def train_stacked(group: list[Member], data=None) -> None:
+  """Trains `group` (same GROUP_FIELDS, optimizer sgd) as one program,
+  through the epoch driver a single run uses (train.train_group)."""
+  logging.info('Stacked group of %d members: %s.', len(group),
+               ', '.join(m.name for m in group))
+  if data is None:
+    data = input_pipeline.load_datasets(group[0].config)
+  for m in group:
+    validation.validate_placement(m.config, len(data.train['label']))
+  books = [bookkeeping.Book(m.workdir, m.config, data.fingerprint)
+           for m in group]
+  train.train_group(StackedGroup(group, data), books)
+  for m, book in zip(group, books):
+    if book.diverged:
+      logging.warning('Member %s diverged: %s', m.name, book.diverged)
 
 
 def stacked_eval(states, test_ds, batch_size):
@@ -386,12 +492,20 @@ def _fingerprint(workdir) -> str:
 
 
 def member_result(member: Member, target: float) -> dict:
-  """One row of study.csv, read back from the member's epochs.csv."""
+  """One row of study.csv, read back from the member's epochs.csv.
+
+  One rule in both modes: a member is finished when its last epoch is
+  recorded with finite numbers and it did not diverge (a diverged member
+  keeps `diverged` = 1 and counts in no mean).
+  """
   epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
   accuracy = epochs['test_accuracy']
-  finished = len(accuracy) == member.config.num_epochs
+  diverged = run_logs.read_diverged(member.workdir) is not None or not (
+      np.all(np.isfinite(epochs['test_loss'])))
+  finished = (len(accuracy) == member.config.num_epochs and not diverged
+              and int(epochs['epoch'][-1]) == member.config.num_epochs)
   row = {'member': member.name, 'seed': member.seed, **member.point,
-         'finished': int(finished),
+         'finished': int(finished), 'diverged': int(diverged),
          'data_fingerprint': _fingerprint(member.workdir)}
   if not len(accuracy):
     return row
@@ -430,12 +544,33 @@ def parse_baseline(text, varied, config) -> dict:
   return baseline
 
 
-def summarize(rows, points, baseline, seeds) -> dict:
-  """study.json: per point its interval and its paired difference."""
-  by_point = {}
+def _check_one_dataset(rows, points) -> None:
+  """The members of a grid point were all trained on the same data."""
+  seen = {}
   for row in rows:
-    if row.get('finished') and 'final_test_accuracy' in row:
+    if row.get('finished') and row.get('data_fingerprint'):
       key = label({f: row[f] for f in points[0]})
+      seen.setdefault(key, set()).add(row['data_fingerprint'])
+  for key, fingerprints in seen.items():
+    if len(fingerprints) > 1:
+      raise errors.DataError(
+          f'The members of grid point {key} were trained on different data '
+          f'(fingerprints {", ".join(sorted(fingerprints))}): their results '
+          'cannot be pooled; retrain them on one dataset.')
+
+
+def summarize(rows, points, baseline, seeds) -> dict:
+  """study.json: per point its interval and its paired difference.
+
+  Only finished members count; a point with none has n = 0 and no mean.
+  """
+  _check_one_dataset(rows, points)
+  by_point, diverged = {}, {}
+  for row in rows:
+    key = label({f: row[f] for f in points[0]})
+    if row.get('diverged'):
+      diverged[key] = diverged.get(key, 0) + 1
+    if row.get('finished') and 'final_test_accuracy' in row:
       by_point.setdefault(key, {})[row['seed']] = row['final_test_accuracy']
   summary = {'seeds': seeds, 'baseline': label(baseline),
              'points': {}}
@@ -443,8 +578,8 @@ def summarize(rows, points, baseline, seeds) -> dict:
     key = label(point)
     accuracy = by_point.get(key, {})
     entry = {'fields': point,
-             **stats.mean_interval(list(accuracy.values()) or [np.nan])
-             .as_dict()}
+             **stats.mean_interval(list(accuracy.values())).as_dict(),
+             'diverged': diverged.get(key, 0)}
     base_key = label({**point, **baseline})
     entry['baseline'] = base_key
     if base_key != key:
@@ -486,6 +621,10 @@ def markdown(summary, rows, target) -> str:
       '|---|---|---|---|---|---|---|']
   for rank, key in enumerate(ranked, start=1):
     e = points[key]
+    if not e['n']:
+      lines.append(f'| {rank} | `{key}` | 0 | no finished member '
+                   f'({e.get("diverged", 0)} diverged) | n/a | - | - |')
+      continue
     member_rows = [r for r in rows if r.get('finished') and label(
         {f: r[f] for f in e['fields']}) == key]
     reached = [r['epochs_to_target'] for r in member_rows
@@ -493,13 +632,17 @@ def markdown(summary, rows, target) -> str:
     to_target = (f'{np.mean(reached):.1f} ({len(reached)}/{e["n"]} reached)'
                  if reached else f'not reached (0/{e["n"]})')
     versus = e.get('vs_baseline')
-    diff = (f'{_pp(versus["mean"])} '
-            f'{_interval(versus["ci95_low"], versus["ci95_high"], _pp)}'
-            if versus else '(baseline)')
+    if versus:
+      diff = (f'{_pp(versus["mean"])} '
+              f'{_interval(versus["ci95_low"], versus["ci95_high"], _pp)}')
+    else:
+      diff = '(baseline)' if key == e['baseline'] else 'n/a (no paired seed)'
     accuracy_ci = _interval(e['ci95_low'], e['ci95_high'],
                             lambda v: f'{100 * v:.2f}')
+    n = e['n'] if not e.get('diverged') else (
+        f'{e["n"]} ({e["diverged"]} diverged)')
     lines.append(
-        f'| {rank} | `{key}` | {e["n"]} | {100 * e["mean"]:.2f}% | '
+        f'| {rank} | `{key}` | {n} | {100 * e["mean"]:.2f}% | '
         f'{accuracy_ci} | {to_target} | {diff} |')
   lines.append('')
   for key in ranked:
@@ -552,10 +695,51 @@ def heatmap(varied, summary):
 
 
 def write_csv(path, rows, fields):
-  with open(path, 'w', newline='') as f:
+  with files.replacing(path, newline='') as f:
     writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
     writer.writeheader()
     writer.writerows(rows)
+
+
+def json_safe(value):
+  """`value` with every nan or infinity as None: study.json is strict JSON."""
+  if isinstance(value, dict):
+    return {k: json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(v) for v in value]
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+REPORT_FILES = ('study.csv', 'study_epochs.csv', 'study.json', 'study.md',
+                'study.png')
+
+
+def write_report(workdir, members_, varied, points, baseline, seeds, target,
+                 extra) -> str:
+  """The study's five files (REPORT_FILES) in `workdir`; returns study.md."""
+  workdir = pathlib.Path(workdir)
+  rows = [member_result(m, target) for m in members_]
+  fields = [f for f, _ in varied]
+  write_csv(workdir / 'study.csv', rows,
+            ['member', 'seed', *fields, 'final_test_accuracy',
+             'best_test_accuracy', 'best_epoch', 'epochs_to_target',
+             'final_test_loss', 'wall_s', 'finished', 'diverged',
+             'data_fingerprint'])
+  per_epoch = [r for m in members_ for r in epoch_rows(m)]
+  write_csv(workdir / 'study_epochs.csv', per_epoch,
+            ['member', 'epoch', 'test_accuracy', 'test_loss', 'train_loss'])
+  summary = {**summarize(rows, points, baseline, seeds), **extra}
+  files.write_text(workdir / 'study.json',
+                   json.dumps(json_safe(summary), indent=2, allow_nan=False))
+  text = markdown(summary, rows, target)
+  files.write_text(workdir / 'study.md', text)
+  finished = {r['member'] for r in rows if r['finished']}
+  plots.plot_study(epoch_curves([r for r in per_epoch
+                                 if r['member'] in finished], points), target,
+                   workdir / 'study.png', heatmap(varied, summary))
+  return text
 
 
 def epoch_rows(member):

@@ -9,6 +9,7 @@ plotted exactly. The machinery around the loop (devices, checkpoints,
 records, signals) lives in machinery/.
 """
 
+import contextlib
 import dataclasses
 import functools
 import pathlib
@@ -400,26 +401,84 @@ def _log_setup(run: Setup):
                run.steps_per_call)
 
 
-def run_environment(run: Setup) -> dict:
+def run_environment(data, mesh_size, micro_batches, steps_per_call,
+                    stacked_members=None) -> dict:
   """What else shapes a run's numbers, for its config.json.
 
   Same config, data fingerprint, versions, backend, device count,
   micro-batches and steps per call: bitwise the same run. Another device
   count, micro-batch size, backend or JAX version sums the same gradients
-  in another order: the last digits differ (see the README).
+  in another order: the last digits differ (see the README). A member of a
+  stacked study group also records the group's size.
   """
-  return {
-      'data_fingerprint': run.data.fingerprint,
-      'data_source': run.data.source,
+  environment = {
+      'data_fingerprint': data.fingerprint,
+      'data_source': data.source,
       'jax_version': jax.__version__,
       'jaxlib_version': jax.lib.__version__,
       'backend': jax.default_backend(),
       'device_kind': jax.devices()[0].device_kind,
-      'devices': run.mesh.size,
+      'devices': mesh_size,
       'processes': jax.process_count(),
-      'micro_batches': run.micro_batches,
-      'steps_per_call': run.steps_per_call,
+      'micro_batches': micro_batches,
+      'steps_per_call': steps_per_call,
   }
+  if stacked_members is not None:
+    environment['stacked_members'] = stacked_members
+  return environment
+
+
+class SingleRun:
+  """One run as the epoch driver trains it: a group of one member.
+
+  The driver (`train_group`) asks every group the same things: its fresh
+  states, to train the rest of an epoch, to evaluate, and each member's
+  state; studies.py's stacked group answers them for several members at
+  once.
+  """
+
+  def __init__(self, run: Setup):
+    self.run = run
+    self.config = run.config
+    self.size = 1
+    self.steps_per_epoch = run.steps_per_epoch
+    self.total_steps = run.plan.total_steps
+    self.learning_rate_fns = [run.learning_rate_fn]
+    self.environment = run_environment(run.data, run.mesh.size,
+                                       run.micro_batches, run.steps_per_call)
+    self.state, self.data_rngs = run.state, [run.data_rng]
+    self._train_ds = None
+
+  def fresh(self):
+    return [self.run.state], [self.run.data_rng]
+
+  def start(self, states, data_rngs):
+    self.state, self.data_rngs = states[0], data_rngs
+    self._train_ds = parallel.put_replicated(self.run.data.train,
+                                             self.run.mesh)
+
+  @property
+  def step(self) -> int:
+    return int(self.state.step)
+
+  def train_epoch(self, epoch, report, stop) -> bool:
+    """The rest of `epoch`; report(first_step, [metrics]) per group."""
+    run = self.run
+    self.state, stopped = train_epoch(
+        self.state, self._train_ds, self.config.batch_size,
+        jax.random.fold_in(self.data_rngs[0], epoch), run.learning_rate_fn,
+        report=lambda first, metrics: report(first, [metrics]),
+        report_every=self.config.log_every_steps, stop=stop, mesh=run.mesh,
+        micro_batches=run.micro_batches, steps_per_call=run.steps_per_call)
+    return stopped
+
+  def evaluate(self):
+    return [eval_model(_for_eval(self.config, self.state), self.run.data.test,
+                       self.config.eval_batch_size, self.run.mesh)]
+
+  def member_state(self, i):
+    del i
+    return self.state
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -434,10 +493,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Raises:
     errors.ConfigError: a config field is out of range.
     errors.DataError: no usable data was found.
-    errors.ResumeError: the workdir's checkpoint has another config.
+    errors.ResumeError: the workdir's checkpoint or records have another
+      config.
     errors.NonFiniteLoss: the loss diverged (the last good checkpoint is kept).
-    errors.Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was
-      saved.
+    errors.Interrupted: SIGINT/SIGTERM/SIGHUP; a checkpoint of the current
+      step was saved.
   """
   workdir_lib.check_usable(workdir)
   run = setup(config)  # fails before the workdir is touched
@@ -446,45 +506,78 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # the same values) and share the checkpoints, which orbax coordinates.
   logdir = (workdir if parallel.is_main_process()
             else workdir / f'process_{jax.process_index()}')
-  with workdir_lib.locked(logdir):
-    return _run_in(run, workdir, logdir)
-
-
-def _run_in(run, workdir, logdir):
-  """train_and_evaluate, once the workdir is locked."""
-  config = run.config
   _log_setup(run)
-  store = checkpoints.CheckpointStore(workdir, config.keep_checkpoints,
-                                      run.data.fingerprint)
-  try:
-    state, data_rng = bookkeeping.resume(
-        store, run.state, run.data_rng, config, run.learning_rate_fn,
-        run.steps_per_epoch, run.plan.total_steps)
-    # Only now: a run refused by the resume check changes nothing.
-    run_logs.write_config(logdir, config, run_environment(run))
-    writer = run_logs.MetricsWriter(
-        logdir, int(state.step),
-        config.tensorboard and parallel.is_main_process())
-    train_ds = parallel.put_replicated(run.data.train, run.mesh)
-    try:
-      with signals.stop_on_signals() as stop:
-        state = _train_epochs(run, state, data_rng, train_ds, writer, store,
-                              stop)
-    finally:
-      writer.close()
-  finally:
-    store.close()
+  group = SingleRun(run)
+  book = bookkeeping.Book(workdir, config, run.data.fingerprint, logdir)
+  train_group(group, [book], tensorboard=(config.tensorboard and
+                                          parallel.is_main_process()))
+  if book.diverged:
+    raise book.diverged
   plots.plot_run(logdir, logdir / run_logs.CURVES_PNG)
   logging.info('Wrote %s, %s and %s in %s.', run_logs.STEP_LOG,
                run_logs.EPOCH_LOG, run_logs.CURVES_PNG, logdir)
-  return state
+  return group.state
 
 
-def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
-  """The epoch loop of train_and_evaluate, from wherever `state` is."""
-  config, steps_per_epoch = run.config, run.steps_per_epoch
-  start_step = int(state.step)
-  if start_step >= run.plan.total_steps:
+def train_group(group, books, tensorboard=None) -> None:
+  """The one epoch driver: a single run, or a stacked group of members.
+
+  Holds every member's workdir lock, refuses records of another run,
+  resumes every member from one common step, records every step, stops a
+  member whose loss or parameters stop being finite (its `Book.diverged`;
+  the others go on), evaluates, checkpoints, and on SIGINT/SIGTERM/SIGHUP
+  saves every member at the current step and raises errors.Interrupted.
+  A single run is the group of one (`SingleRun`), so runs and study
+  members behave the same by construction.
+  """
+  with contextlib.ExitStack() as stack:
+    for book in books:
+      stack.enter_context(workdir_lib.locked(book.logdir))
+    for book in books:
+      book.check_records()
+    for book in books:
+      stack.callback(book.close)
+      book.open_store()
+    states, data_rngs = bookkeeping.resume_group(
+        books, *group.fresh(), group.learning_rate_fns,
+        group.steps_per_epoch, group.total_steps)
+    group.start(states, data_rngs)
+    # Only now: a run refused by the resume check changes nothing.
+    for book in books:
+      book.start_records(group.step, group.environment,
+                         book.config.tensorboard if tensorboard is None
+                         else tensorboard)
+    with signals.stop_on_signals() as stop:
+      _train_epochs(group, books, stop)
+
+
+class _AllDiverged(Exception):
+  """Every member of the group has diverged: nothing left to train."""
+
+
+def _live(books):
+  return [(i, book) for i, book in enumerate(books) if not book.diverged]
+
+
+def _recorder(books, epoch, epoch_progress):
+  """train_epoch's report: every live member's rows, NaN checks, progress."""
+
+  def report(first_step, per_member):
+    for i, book in _live(books):
+      bookkeeping.record_steps(book, epoch, first_step, per_member[i])
+    if not _live(books):
+      raise _AllDiverged
+    metrics = per_member[_live(books)[0][0]]
+    epoch_progress.update(len(metrics['loss']), float(metrics['loss'][-1]),
+                          float(metrics['learning_rate'][-1]))
+  return report
+
+
+def _train_epochs(group, books, stop):
+  """The epoch loop of train_group, from wherever the group's step is."""
+  config, steps_per_epoch = group.config, group.steps_per_epoch
+  start_step = group.step
+  if start_step >= group.total_steps:
     logging.info('The run is already complete (step %d); nothing to train.',
                  start_step)
   bar = progress.use_bar(config.progress_bar)
@@ -495,48 +588,69 @@ def _train_epochs(run, state, data_rng, train_ds, writer, store, stop):
     epoch_progress = progress.EpochProgress(
         epoch, config.num_epochs, steps_per_epoch, skip, bar)
     try:
-      state, stopped = train_epoch(
-          state, train_ds, config.batch_size,
-          jax.random.fold_in(data_rng, epoch), run.learning_rate_fn,
-          report=bookkeeping.EpochRecorder(writer, store, epoch,
-                                           epoch_progress),
-          report_every=config.log_every_steps, stop=lambda: stop,
-          mesh=run.mesh, micro_batches=run.micro_batches,
-          steps_per_call=run.steps_per_call)
+      stopped = group.train_epoch(epoch, _recorder(books, epoch,
+                                                   epoch_progress),
+                                  lambda: stop)
+    except _AllDiverged:
+      return
     finally:
       epoch_progress.close()
     # A stop after the epoch's last step still evaluates and records the
     # epoch: its checkpoint lies on the boundary, and a resumed run would
     # never come back to it.
-    if stopped and int(state.step) < epoch * steps_per_epoch:
-      _save_and_stop(store, state, data_rng, epoch, config, writer, stop)
-    test_loss, test_accuracy = eval_model(
-        _for_eval(config, state), run.data.test, config.eval_batch_size,
-        run.mesh)
-    bookkeeping.check_finite(store, state, test_loss)
+    if stopped and group.step < epoch * steps_per_epoch:
+      _save_and_stop(group, books, epoch, stop)
+      return  # every member had diverged: nothing was saved
+    results = group.evaluate()
+    for i, book in _live(books):
+      problem = bookkeeping.nonfinite_state(
+          book.store, group.member_state(i), results[i][0])
+      if problem:
+        book.mark_diverged(problem)
+    if not _live(books):
+      return
     elapsed = time.perf_counter() - start
-    summary = bookkeeping.epoch_summary(
-        writer, epoch, int(state.step), test_loss, test_accuracy, elapsed,
-        (steps_per_epoch - skip) * config.batch_size)
-    summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
-    writer.write_epoch(summary)
-    bookkeeping.log_epoch(summary)
-    every = config.checkpoint_every_epochs
+    for i, book in _live(books):
+      summary = bookkeeping.epoch_summary(
+          book.writer, epoch, group.step, *results[i], elapsed,
+          (steps_per_epoch - skip) * config.batch_size)
+      summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
+      book.writer.write_epoch(summary)
+      if group.size == 1:
+        bookkeeping.log_epoch(summary)
+    if group.size > 1:
+      logging.info('Stacked epoch %d/%d: test accuracy %s, %.1fs.', epoch,
+                   config.num_epochs, ' '.join(
+                       f'{100 * a:.2f}' if not books[i].diverged else 'nan'
+                       for i, (_, a) in enumerate(results)), elapsed)
     if stopped:
-      _save_and_stop(store, state, data_rng, epoch, config, writer, stop)
+      _save_and_stop(group, books, epoch, stop)
+      return
+    every = config.checkpoint_every_epochs
     if (every and epoch % every == 0) or epoch == config.num_epochs:
-      store.save(state, data_rng, epoch, config)
-  return state
+      for i, book in _live(books):
+        book.store.save(group.member_state(i), group.data_rngs[i], epoch,
+                        book.config)
 
 
-def _save_and_stop(store, state, data_rng, epoch, config, writer, stop):
-  """Saves the current step (if its parameters are finite) and stops."""
-  bookkeeping.check_finite(store, state)
-  path = store.save(state, data_rng, epoch, config)
-  writer.flush()
+def _save_and_stop(group, books, epoch, stop):
+  """Saves every member at the current step (if finite) and stops."""
+  paths = []
+  for i, book in _live(books):
+    problem = bookkeeping.nonfinite_state(book.store, group.member_state(i))
+    if problem:
+      book.mark_diverged(problem)
+      continue
+    paths.append(book.store.save(group.member_state(i), group.data_rngs[i],
+                                 epoch, book.config))
+    book.writer.flush()
+  if not paths:
+    return  # every member diverged: the caller reports it
+  saved = (paths[0] if len(paths) == 1
+           else f'{len(paths)} checkpoints (e.g. {paths[0]})')
   raise errors.Interrupted(
-      f'{stop.name} at step {int(state.step)} (epoch {epoch}); saved '
-      f'{path}. Run the same command to resume.', stop.signal_number)
+      f'{stop.name} at step {group.step} (epoch {epoch}); saved '
+      f'{saved}. Run the same command to resume.', stop.signal_number)
 
 
 def _for_eval(config, state):

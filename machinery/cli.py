@@ -102,7 +102,8 @@ def one_line_errors():
   except errors.Interrupted as e:  # the checkpoint is on disk
     _exit_now(f'Stopped: {e}', 128 + e.signal_number)  # the shell's way
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
-    _exit_now('Stopped at once; the last finished checkpoint is kept.')
+    _exit_now('Stopped at once; nothing was saved now (checkpoints saved '
+              'before, if any, are kept).')
 
 
 # Libraries whose INFO lines drown the training log (orbax logs a dozen lines

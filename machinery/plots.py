@@ -13,6 +13,7 @@ matplotlib.use('Agg')  # files only; no display needed
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
+from machinery import files
 from machinery import run_logs
 
 DPI = 100
@@ -27,12 +28,16 @@ def output_problem(path) -> str | None:
             f'of {", ".join("." + f for f in FORMATS)}')
   if not path.parent.is_dir():
     return f'--output={path}: the folder {path.parent} does not exist'
+  if path.is_dir() and not path.is_symlink():
+    return f'--output={path} is a folder: name a picture file in it'
   return None
 
 
 def _save(fig, output) -> None:
-  fig.savefig(output, dpi=DPI)
-  plt.close(fig)
+  try:
+    files.save_figure(fig, output, DPI)
+  finally:
+    plt.close(fig)
 
 
 def _mark_epochs(ax, epoch_starts) -> None:

@@ -17,13 +17,13 @@ previous process ended.
 
 import csv
 import json
-import os
 import pathlib
 import struct
 import time
 
 import numpy as np
 
+from machinery import files
 from machinery.errors import WorkdirError
 
 # The names of a run's files in its workdir; plots and tools read them here.
@@ -31,6 +31,8 @@ STEP_LOG = 'train_steps.csv'
 EPOCH_LOG = 'epochs.csv'
 CURVES_PNG = 'curves.png'
 CONFIG_JSON = 'config.json'
+# Written when a run's loss or parameters stop being finite: its message.
+DIVERGED = 'diverged.txt'
 TENSORBOARD_DIR = 'tensorboard'
 STEP_FIELDS = ('step', 'epoch', 'learning_rate', 'loss', 'accuracy')
 EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
@@ -56,7 +58,22 @@ def read_columns(path, allow_empty=False) -> dict:
   if not rows and not allow_empty:
     raise WorkdirError(f'{path} holds no rows yet: the run has not recorded '
                        'a step.')
-  return {key: np.array([float(row[key]) for row in rows]) for key in fields}
+  try:
+    return {key: np.array([float(row[key]) for row in rows])
+            for key in fields}
+  except (TypeError, ValueError):
+    bad = next(i for i, row in enumerate(rows, start=2)
+               if not all(_is_number(row[key]) for key in fields))
+    raise WorkdirError(f'{path} is damaged: line {bad} is not a row of '
+                       'numbers.') from None
+
+
+def _is_number(text) -> bool:
+  try:
+    float(text)
+    return True
+  except (TypeError, ValueError):
+    return False
 
 
 def read_steps(workdir) -> dict:
@@ -75,14 +92,46 @@ def write_config(workdir, config, environment=None) -> None:
   fields = json.loads(config.to_json_best_effort())
   if environment:
     fields['run_environment'] = environment
-  (pathlib.Path(workdir) / CONFIG_JSON).write_text(
-      json.dumps(fields, indent=2))
+  files.write_text(pathlib.Path(workdir) / CONFIG_JSON,
+                   json.dumps(fields, indent=2))
 
 
 def read_config(workdir) -> dict:
-  """A run's config.json as written by write_config ({} if there is none)."""
+  """A run's config.json as written by write_config ({} if there is none).
+
+  Raises:
+    WorkdirError: the file is not a JSON object (damaged or hand-edited).
+  """
   path = pathlib.Path(workdir) / CONFIG_JSON
-  return json.loads(path.read_text()) if path.is_file() else {}
+  if not path.is_file():
+    return {}
+  try:
+    fields = json.loads(path.read_text())
+  except (ValueError, UnicodeDecodeError):
+    fields = None
+  if not isinstance(fields, dict):
+    raise WorkdirError(f'{path} is damaged: it is not the JSON object a run '
+                       'writes. Restore it, or use a new --workdir.')
+  return fields
+
+
+def write_diverged(workdir, message: str) -> None:
+  files.write_text(pathlib.Path(workdir) / DIVERGED, message + '\n')
+
+
+def clear_diverged(workdir) -> None:
+  """Forgets an earlier divergence when the run trains again."""
+  path = pathlib.Path(workdir) / DIVERGED
+  if path.is_file() and not path.is_symlink():
+    path.unlink()
+
+
+def read_diverged(workdir) -> str | None:
+  """The message of a run that diverged, or None."""
+  path = pathlib.Path(workdir) / DIVERGED
+  if path.is_file() and not path.is_symlink():
+    return path.read_text().strip()
+  return None
 
 
 def _rows(path):
@@ -94,12 +143,10 @@ def _rows(path):
 
 def _rewrite(path, fields, rows):
   """Replaces `path` atomically with `rows` under a header."""
-  partial = path.with_name(path.name + '.partial')
-  with open(partial, 'w', newline='') as f:
+  with files.replacing(path, newline='') as f:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-  os.replace(partial, path)
 
 
 def _event_records(data):
@@ -124,14 +171,27 @@ def purge_events(directory, resume_step: int) -> None:
   """Drops every event at or after `resume_step` from the event files."""
   directory = pathlib.Path(directory)
   for path in sorted(directory.glob('events.out.tfevents.*')):
+    if path.is_symlink() or not path.is_file():
+      continue  # not written by a run: neither read nor removed
     if resume_step == 0:
       path.unlink()
       continue
     kept = b''.join(record for step, record in
                     _event_records(path.read_bytes()) if step < resume_step)
-    partial = path.with_name(path.name + '.partial')
-    partial.write_bytes(kept)
-    os.replace(partial, path)
+    files.write_bytes(path, kept)
+
+
+def _tensorboard_writer(directory, resume_step):
+  import tensorboardX  # pylint: disable=g-import-not-at-top
+  if directory.is_symlink():
+    raise WorkdirError(f'{directory} is a symbolic link; the project does not '
+                       'write through links: remove it.')
+  purge_events(directory, resume_step)
+  return tensorboardX.SummaryWriter(
+      str(directory), purge_step=resume_step if resume_step else None,
+      # Event files are named by the second; a restart within the same
+      # second would otherwise overwrite the file it just purged.
+      filename_suffix=f'.{time.time_ns()}')
 
 
 class MetricsWriter:
@@ -150,20 +210,22 @@ class MetricsWriter:
     self._epoch_rows = [
         {key: float(r[key]) for key in STEP_SCALARS}
         for r in kept_steps if int(r['step']) >= last_epoch_end]
-    self._step_file = open(step_path, 'a', newline='')
-    self._epoch_file = open(epoch_path, 'a', newline='')
+    self._tb = None
+    self._step_file = files.open_append(step_path)
+    try:
+      self._epoch_file = files.open_append(epoch_path)
+    except BaseException:
+      self._step_file.close()
+      raise
     self._steps = csv.writer(self._step_file)
     self._epochs = csv.writer(self._epoch_file)
-    self._tb = None
     if tensorboard:
-      import tensorboardX  # pylint: disable=g-import-not-at-top
-      purge_events(workdir / TENSORBOARD_DIR, resume_step)
-      self._tb = tensorboardX.SummaryWriter(
-          str(workdir / TENSORBOARD_DIR),
-          purge_step=resume_step if resume_step else None,
-          # Event files are named by the second; a restart within the same
-          # second would otherwise overwrite the file it just purged.
-          filename_suffix=f'.{time.time_ns()}')
+      try:
+        self._tb = _tensorboard_writer(workdir / TENSORBOARD_DIR, resume_step)
+      except BaseException:  # nothing left open behind a failed start
+        self._step_file.close()
+        self._epoch_file.close()
+        raise
 
   def write_steps(self, epoch, first_step, step_metrics):
     """Rows for steps first_step, first_step + 1, ...; {name: array}."""

@@ -1,4 +1,5 @@
-"""A clean stop on Ctrl-C or SIGTERM (a scheduler's preemption).
+"""A clean stop on Ctrl-C, SIGTERM (a scheduler's preemption) or SIGHUP
+(the terminal closed).
 
 The first signal only asks the training loop to stop: it finishes the step in
 flight, saves a checkpoint and exits non-zero. A second one interrupts at
@@ -12,7 +13,7 @@ from absl import logging
 
 
 class StopRequest:
-  """Set by SIGINT or SIGTERM; the training loop polls it between steps."""
+  """Set by a signal of STOP_SIGNALS; the loop polls it between steps."""
 
   def __init__(self):
     self.signal_number = None
@@ -25,9 +26,12 @@ class StopRequest:
     return signal.Signals(self.signal_number).name
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def stop_on_signals():
-  """The first SIGINT/SIGTERM sets a StopRequest; a second one interrupts.
+  """The first of STOP_SIGNALS sets a StopRequest; a second one interrupts.
 
   The loop then finishes its step, saves a checkpoint and exits non-zero.
   A second Ctrl-C restores Python's default behaviour (KeyboardInterrupt)
@@ -47,7 +51,7 @@ def stop_on_signals():
                     signal.Signals(signum).name)
 
   try:
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
       previous[signum] = signal.signal(signum, handler)
   except ValueError:  # not the main thread: signals stay as they were
     logging.info('Not in the main thread: Ctrl-C will not save a checkpoint.')

@@ -51,9 +51,12 @@ class Interval:
 
 
 def mean_interval(values) -> Interval:
-  """mean ± t_{0.975}(n-1) · s / sqrt(n); no interval (nan) for n = 1."""
+  """mean ± t_{0.975}(n-1) · s / sqrt(n); no interval (nan) for n = 1,
+  and no mean either (nan) for n = 0."""
   values = np.asarray(values, np.float64)
   n = len(values)
+  if n == 0:
+    return Interval(0, math.nan, math.nan, math.nan, math.nan)
   mean = float(values.mean())
   if n < 2:
     return Interval(n, mean, math.nan, math.nan, math.nan)

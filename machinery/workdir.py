@@ -15,6 +15,9 @@ from machinery import checkpoints
 from machinery.errors import WorkdirError
 
 LOCK_FILE = '.lock'
+# Folders a run or study writes into: none of them may be a symlink.
+WRITTEN_FOLDERS = (checkpoints.CHECKPOINT_DIR, checkpoints.DAMAGED_DIR,
+                   'tensorboard', 'members')
 
 
 def check_usable(workdir) -> pathlib.Path:
@@ -34,6 +37,11 @@ def check_usable(workdir) -> pathlib.Path:
   if inner.exists() and not inner.is_dir():
     raise WorkdirError(f'{inner} is a file; the run keeps its checkpoints '
                        'there: move it away or pass another --workdir.')
+  for name in WRITTEN_FOLDERS:
+    if (path / name).is_symlink():
+      raise WorkdirError(f'{path / name} is a symbolic link; the project '
+                         'writes only inside its workdir, never through a '
+                         'link: remove it or pass another --workdir.')
   return path
 
 
@@ -51,8 +59,13 @@ def locked(workdir):
   path = check_usable(workdir)
   _make(path)
   try:
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                 0o644)
   except OSError as e:
+    if (path / LOCK_FILE).is_symlink():
+      raise WorkdirError(
+          f'{path / LOCK_FILE} is a symbolic link; the project does not write '
+          'through links: remove it.') from None
     raise WorkdirError(f'Cannot write in --workdir={path}: '
                        f'{e.strerror or e}.') from None
   try:

@@ -89,16 +89,16 @@ def test_a_stop_on_an_epochs_last_step_keeps_its_evaluation(idx_dir, tmp_path,
   """SIGINT lands while the epoch's last step is in flight: nothing is lost."""
   config = run_config(idx_dir, log_every_steps=1)
   train.train_and_evaluate(config, str(tmp_path / 'clean'))
-  real_call = bookkeeping.EpochRecorder.__call__
+  real_record = bookkeeping.record_steps
   sent = []
 
-  def signal_before_the_last_step(self, first_step, metrics):
-    real_call(self, first_step, metrics)
+  def signal_before_the_last_step(book, epoch, first_step, metrics):
+    real_record(book, epoch, first_step, metrics)
     if first_step == STEPS_PER_EPOCH - 2 and not sent:  # next: the last step
       sent.append(first_step)
       os.kill(os.getpid(), signal.SIGINT)
 
-  monkeypatch.setattr(bookkeeping.EpochRecorder, '__call__',
+  monkeypatch.setattr(bookkeeping, 'record_steps',
                       signal_before_the_last_step)
   with pytest.raises(errors.Interrupted) as error:
     train.train_and_evaluate(config, str(tmp_path / 'stopped'))

@@ -92,7 +92,8 @@ def test_a_member_is_exactly_the_single_run_of_its_seed(small_study, idx_dir,
        '--config.schedule=warmup_cosine', '--config.warmup_epochs=1',
        '--config.seed=1'], capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  member = workdir / 'members' / 'schedule-warmup_cosine_warmup_epochs-1.0_seed1'
+  [member] = (workdir / 'members').glob(
+      'schedule-warmup_cosine_warmup_epochs-1_seed1-*')
   assert ((member / 'train_steps.csv').read_text() ==
           (single / 'train_steps.csv').read_text())
 

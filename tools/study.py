@@ -21,11 +21,11 @@ Writes into WORKDIR: study.csv (a row per member), study_epochs.csv (per
 member and epoch), study.json (the statistics), study.md (the table a person
 reads), study.png (test accuracy per epoch, mean and 95% band per point; with
 two numeric varied fields also a heatmap). Members live in WORKDIR/members/,
-each a workdir as main.py writes it. Run the same command again to resume:
+each a workdir as main.py writes it, named by a readable part of its values
+and a hash of them. Run the same command again to resume:
 finished members are not trained again.
 """
 
-import json
 import pathlib
 import sys
 import time
@@ -37,7 +37,6 @@ from absl import logging
 
 from machinery import cli
 from machinery import errors
-from machinery import plots
 from machinery import workdir as workdir_lib
 import studies
 
@@ -54,32 +53,11 @@ flags.DEFINE_float('target_accuracy', 0.99, 'For epochs_to_target.',
                    lower_bound=0, upper_bound=1)
 flags.DEFINE_enum('mode', 'auto', studies.MODES, 'auto: stacked (vmap) on '
                   'GPU/TPU, sequential on CPU, the faster there.')
+flags.DEFINE_bool('allow_large_study', False, 'Train a grid of more than '
+                  f'{studies.MAX_MEMBERS:,} members.')
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag()
 
-FILES = ('study.csv', 'study_epochs.csv', 'study.json', 'study.md',
-         'study.png')
-
-
-def report(workdir, members, varied, points, baseline, extra) -> str:
-  rows = [studies.member_result(m, FLAGS.target_accuracy) for m in members]
-  fields = [f for f, _ in varied]
-  studies.write_csv(workdir / 'study.csv', rows,
-            ['member', 'seed', *fields, 'final_test_accuracy',
-             'best_test_accuracy', 'best_epoch', 'epochs_to_target',
-             'final_test_loss', 'wall_s', 'finished', 'data_fingerprint'])
-  per_epoch = [r for m in members for r in studies.epoch_rows(m)]
-  studies.write_csv(workdir / 'study_epochs.csv', per_epoch,
-            ['member', 'epoch', 'test_accuracy', 'test_loss', 'train_loss'])
-  summary = {**studies.summarize(rows, points, baseline, FLAGS.seeds),
-             **extra}
-  (workdir / 'study.json').write_text(json.dumps(summary, indent=2))
-  text = studies.markdown(summary, rows, FLAGS.target_accuracy)
-  (workdir / 'study.md').write_text(text)
-  plots.plot_study(studies.epoch_curves(per_epoch, points),
-                   FLAGS.target_accuracy, workdir / 'study.png',
-                   studies.heatmap(varied, summary))
-  return text
 
 
 def main(argv):
@@ -91,22 +69,30 @@ def main(argv):
     fields = [f for f, _ in varied]
     if len(set(fields)) != len(fields):
       raise errors.ConfigError('--vary names a field twice.')
+    count = studies.grid_size(varied, FLAGS.seeds)
+    logging.info('Study: %d member(s) (grid points x seeds).', count)
+    studies.check_grid_size(count, FLAGS.allow_large_study)
     points = studies.grid(varied)
     baseline = studies.parse_baseline(FLAGS.baseline, varied, FLAGS.config)
     members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
     with workdir_lib.locked(workdir):
       todo = [m for m in members if not studies.is_finished(m)]
+      data = studies.load_data(members)
+      for member in members:
+        studies.check_same_data(member, data[studies.data_key(member.config)])
       mode = studies.choose_mode(FLAGS.mode)
       logging.info('Study: %d grid point(s) x %d seed(s) = %d members, %d to '
                    'train (%s).', len(points), FLAGS.seeds, len(members),
                    len(todo), mode)
       start = time.perf_counter()
-      studies.train_members(todo, mode)
+      studies.train_members(todo, mode, data)
+      studies.check_all_done(members)
       extra = {'mode': mode, 'members_trained_now': len(todo),
                'wall_s_now': round(time.perf_counter() - start, 1)}
-      text = report(workdir, members, varied, points, baseline, extra)
+      text = studies.write_report(workdir, members, varied, points, baseline,
+                                  FLAGS.seeds, FLAGS.target_accuracy, extra)
   print(text)
-  print('Wrote ' + ', '.join(str(workdir / f) for f in FILES))
+  print('Wrote ' + ', '.join(str(workdir / f) for f in studies.REPORT_FILES))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,84 @@
+"""Writing files so that a symlink is never written through.
+
+A link in a workdir (planted, or left by a copy tool) could point anywhere:
+opening `workdir/config.json` for writing would truncate the file it names.
+So every file the project writes is written whole into a new temporary file
+beside it (created with O_EXCL | O_NOFOLLOW) and renamed over the name:
+rename replaces a link itself, never its target. Files kept open for
+appending (the CSV records) are opened with O_NOFOLLOW, after being
+rewritten this way, so they are regular files of the workdir.
+"""
+
+import contextlib
+import os
+import pathlib
+
+from machinery.errors import WorkdirError
+
+
+def _temporary_name(path: pathlib.Path) -> pathlib.Path:
+  return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+
+
+def check_not_directory(path) -> None:
+  path = pathlib.Path(path)
+  if path.is_dir() and not path.is_symlink():
+    raise WorkdirError(f'{path} is a folder; a file is written there: move '
+                       'it away or name another path.')
+
+
+@contextlib.contextmanager
+def replacing(path, mode='w', newline=None):
+  """Yields a new file object whose contents replace `path` on success.
+
+  On an error nothing at `path` changes and the temporary file is removed.
+  """
+  path = pathlib.Path(path)
+  check_not_directory(path)
+  partial = _temporary_name(path)
+  if partial.is_symlink() or partial.exists():
+    partial.unlink()  # our own leftover from a process with this PID
+  flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+  try:
+    fd = os.open(partial, flags, 0o644)
+  except OSError as e:
+    raise WorkdirError(f'Cannot write {path}: {e.strerror or e}.') from None
+  try:
+    with open(fd, mode, newline=newline) as f:
+      yield f
+    os.replace(partial, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      partial.unlink()
+    raise
+
+
+def write_text(path, text: str) -> None:
+  with replacing(path) as f:
+    f.write(text)
+
+
+def write_bytes(path, data: bytes) -> None:
+  with replacing(path, 'wb') as f:
+    f.write(data)
+
+
+def open_append(path, newline=''):
+  """`path` opened for appending; refuses a symlink (one line)."""
+  path = pathlib.Path(path)
+  try:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                 0o644)
+  except OSError as e:
+    if path.is_symlink():
+      raise WorkdirError(f'{path} is a symbolic link; the project does not '
+                         'write through links: remove it.') from None
+    raise WorkdirError(f'Cannot write {path}: {e.strerror or e}.') from None
+  return open(fd, 'a', newline=newline)
+
+
+def save_figure(fig, path, dpi) -> None:
+  """matplotlib's savefig, through `replacing` (the type from the suffix)."""
+  path = pathlib.Path(path)
+  with replacing(path, 'wb') as f:
+    fig.savefig(f, dpi=dpi, format=path.suffix.lower().lstrip('.'))
