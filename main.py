@@ -28,6 +28,9 @@ flags.DEFINE_string('coordinator_address', None,
                     'host:port of process 0, or "auto" on SLURM/Cloud TPU.')
 flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
 flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+flags.DEFINE_integer('distributed_timeout_s', 300, 'How long processes wait '
+                     'for each other to join before giving up.',
+                     lower_bound=1)
 
 
 def main(argv):
@@ -37,8 +40,15 @@ def main(argv):
     validation.validate_config(FLAGS.config)  # before the config's log
     logging.info('Config:\n%s', FLAGS.config)
     parallel.maybe_initialize_distributed(
-        FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+        FLAGS.distributed_timeout_s)
+    try:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except Exception as e:  # pylint: disable=broad-except
+      message = parallel.lost_peer_message(e)
+      if message is None:
+        raise
+      cli.exit_now(f'Error: {message}', 1)  # JAX's shutdown would wait
 
 
 if __name__ == '__main__':

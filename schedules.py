@@ -63,8 +63,13 @@ def step_schedule(init_value, peak, floor, warmup_steps, drop_steps,
 
   k(t) is the number of drops at or before t; drop i happens at step
   round(drop_steps[i]), counted from the start of the run (not of the body).
+  Drops that round to the same step multiply there (two drops: factor**2),
+  as many drops as were asked for.
   """
-  boundaries = {int(round(s)): decay_factor for s in drop_steps}
+  boundaries = {}
+  for s in drop_steps:
+    step = int(round(s))
+    boundaries[step] = boundaries.get(step, 1.0) * decay_factor
   piecewise = optax.piecewise_constant_schedule(peak, boundaries)
   if floor > 0:
     floored = lambda t: jnp.maximum(piecewise(t), floor)
@@ -184,11 +189,13 @@ def onecycle_schedule(peak, floor, warmup_steps, total_steps, div_factor,
   int(pct_start * T) can put one step early through float rounding.
   """
   # Vectorized: optax's piecewise interpolation takes one step at a time,
-  # while plots evaluate every step at once.
+  # while plots evaluate every step at once. A rise that fills the whole run
+  # (W >= T after rounding) has no fall: one boundary, not two merged keys.
+  boundaries = {warmup_steps: div_factor}
+  if warmup_steps < total_steps:
+    boundaries[total_steps] = 1.0 / (div_factor * final_div_factor)
   onecycle = jnp.vectorize(optax.piecewise_interpolate_schedule(
-      'cosine', peak / div_factor,
-      {warmup_steps: div_factor,
-       total_steps: 1.0 / (div_factor * final_div_factor)}))
+      'cosine', peak / div_factor, boundaries))
   if floor <= 0:
     return onecycle
   return lambda t: jnp.maximum(onecycle(t), floor)
@@ -241,6 +248,10 @@ def _check_onecycle(config):
     checks.fail('warmup_init_lr', config.warmup_init_lr,
                 "must be 0 for schedule='onecycle' (it starts at "
                 'learning_rate / div_factor)')
+  if config.warmup_epochs >= config.num_epochs:
+    checks.fail('warmup_epochs', config.warmup_epochs,
+                f"must be < num_epochs={config.num_epochs} for "
+                "schedule='onecycle' (its fall follows the rise)")
 
 
 def _sgdr_steps(peak, floor, warmup_steps, total_steps, cycle_steps,
@@ -479,7 +490,10 @@ def key_steps(config, steps_per_epoch: int) -> dict[str, int]:
     steps['peak (end of warmup)'] = min(num_warmup, total - 1)
   steps.update(_call(kind_of(config).key_steps, arguments))
   steps['last step'] = total - 1
-  return dict(sorted(steps.items(), key=lambda kv: kv[1]))
+  # A key step at T (a one-step decay's first step, a drop rounded to T)
+  # lies past the run's last step: no rate of the run belongs to it.
+  return dict(sorted(((name, step) for name, step in steps.items()
+                      if 0 <= step < total), key=lambda kv: kv[1]))
 
 
 def describe(config, steps_per_epoch: int) -> str:

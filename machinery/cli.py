@@ -100,9 +100,9 @@ def one_line_errors():
           errors.NonFiniteLoss, errors.WorkdirError) as e:
     sys.exit(f'Error: {e}')
   except errors.Interrupted as e:  # the checkpoint is on disk
-    _exit_now(f'Stopped: {e}', 128 + e.signal_number)  # the shell's way
+    exit_now(f'Stopped: {e}', 128 + e.signal_number)  # the shell's way
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
-    _exit_now('Stopped at once; nothing was saved now (checkpoints saved '
+    exit_now('Stopped at once; nothing was saved now (checkpoints saved '
               'before, if any, are kept).')
 
 
@@ -118,7 +118,7 @@ class _QuietLibraries(logging.Filter):
         part in record.pathname for part in QUIET_LIBRARIES)
 
 
-def _exit_now(message, status=130):
+def exit_now(message, status=130):
   """Exits 130 at once, without the interpreter's teardown.
 
   A Ctrl-C can land while XLA or TensorFlow threads are mid-work; tearing
@@ -133,7 +133,7 @@ def _exit_now(message, status=130):
 
 def _quit_during_startup(signum, frame):
   del signum, frame
-  _exit_now('Stopped before training started; nothing was saved.')
+  exit_now('Stopped before training started; nothing was saved.')
 
 
 def quit_quietly_on_ctrl_c() -> None:
@@ -156,4 +156,4 @@ def run(main) -> None:
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:
-    _exit_now('Stopped before training started; nothing was saved.')
+    exit_now('Stopped before training started; nothing was saved.')

@@ -19,12 +19,16 @@ JAX_PROCESS_ID; on clusters JAX detects by itself (SLURM, Cloud TPU) an empty
 
 import math
 import os
+import sys
+import threading
 
 from absl import logging
 import jax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
+
+from machinery.errors import ConfigError
 
 DATA_AXIS = 'data'
 MAX_AUTO_CPU_DEVICES = 8
@@ -36,30 +40,127 @@ AUTO_STEPS_PER_CALL = 1
 ENV_VARS = ('JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')
 
 
+def distributed_settings(coordinator_address=None, num_processes=None,
+                         process_id=None):
+  """The job's (address, num_processes, process_id) from flags or JAX_*.
+
+  None when no coordinator is named (a single-process run). 'auto' leaves
+  the rest to JAX's cluster detection (SLURM, Cloud TPU).
+
+  Raises:
+    ConfigError: a value is missing, not a number, or out of range.
+  """
+  coordinator_address = coordinator_address or os.environ.get(ENV_VARS[0])
+  if not coordinator_address:
+    if num_processes not in (None, 1) or process_id not in (None, 0):
+      raise ConfigError('--num_processes/--process_id need '
+                        '--coordinator_address=HOST:PORT (or "auto").')
+    return None
+  num_processes = _whole_number('--num_processes', num_processes, ENV_VARS[1])
+  process_id = _whole_number('--process_id', process_id, ENV_VARS[2])
+  if coordinator_address == 'auto':
+    return coordinator_address, num_processes, process_id
+  host, sep, port = coordinator_address.rpartition(':')
+  if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    raise ConfigError(f'--coordinator_address={coordinator_address!r} is '
+                      'invalid: write HOST:PORT with a port in 1..65535 (or '
+                      '"auto" on SLURM / Cloud TPU).')
+  if num_processes is None or process_id is None:
+    raise ConfigError(f'--coordinator_address={coordinator_address} needs '
+                      '--num_processes and --process_id (or JAX_NUM_PROCESSES '
+                      'and JAX_PROCESS_ID).')
+  if num_processes < 1 or not 0 <= process_id < num_processes:
+    raise ConfigError(f'--process_id={process_id} is invalid: need 0 <= '
+                      f'process_id < num_processes={num_processes}.')
+  return coordinator_address, num_processes, process_id
+
+
+def _whole_number(flag, value, variable):
+  """A flag's integer, else the environment variable's, else None."""
+  if value is not None:
+    return value
+  text = os.environ.get(variable)
+  if not text:
+    return None
+  try:
+    return int(text)
+  except ValueError:
+    raise ConfigError(f'{variable}={text!r} is invalid: it must be a whole '
+                      f'number (as {flag} is).') from None
+
+
 def maybe_initialize_distributed(coordinator_address=None, num_processes=None,
-                                 process_id=None) -> bool:
+                                 process_id=None, timeout_s=300) -> bool:
   """Joins a multi-host job when asked to by flags or environment.
+
+  Waits at most `timeout_s` for every process to join, saying so first; a
+  job that never meets ends with one line (JAX's own wait would end in an
+  abort with a C++ stack). A peer lost later is reported by
+  `lost_peer_message`.
 
   Returns:
     Whether jax.distributed.initialize was called.
   """
-  coordinator_address = coordinator_address or os.environ.get(ENV_VARS[0])
-  if not coordinator_address:
+  settings = distributed_settings(coordinator_address, num_processes,
+                                  process_id)
+  if settings is None:
     return False
-  if num_processes is None and os.environ.get(ENV_VARS[1]):
-    num_processes = int(os.environ[ENV_VARS[1]])
-  if process_id is None and os.environ.get(ENV_VARS[2]):
-    process_id = int(os.environ[ENV_VARS[2]])
-  if coordinator_address == 'auto':  # let JAX read SLURM / TPU metadata
-    jax.distributed.initialize()
-  else:
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes,
-                               process_id=process_id)
+  address, count, index = settings
+  logging.info('Waiting up to %d s for %s process(es) at %s (this is process '
+               '%s).', timeout_s, count or 'the', address,
+               'auto' if index is None else index)
+  watchdog = threading.Timer(timeout_s, _never_met, (address, count,
+                                                     timeout_s))
+  watchdog.daemon = True
+  watchdog.start()
+  try:
+    # JAX's own timeouts a little later than ours: ours speaks first.
+    timeouts = dict(initialization_timeout=int(timeout_s) + 30,
+                    heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S)
+    if address == 'auto':  # let JAX read SLURM / TPU metadata
+      jax.distributed.initialize(**timeouts)
+    else:
+      jax.distributed.initialize(coordinator_address=address,
+                                 num_processes=count, process_id=index,
+                                 **timeouts)
+  finally:
+    watchdog.cancel()
   logging.info('Process %d of %d; %d local and %d global devices.',
                jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
   return True
+
+
+# Seconds without a heartbeat after which JAX declares a process dead.
+HEARTBEAT_TIMEOUT_S = 30
+
+
+def _never_met(address, count, timeout_s):
+  print(f'Error: the {count or ""} processes of the job did not all join at '
+        f'{address} within {timeout_s} s (--distributed_timeout_s): start '
+        'every process with the same --coordinator_address and '
+        '--num_processes and its own --process_id, and check that the '
+        'address resolves and its port is open.', file=sys.stderr,
+        flush=True)
+  os._exit(1)  # pylint: disable=protected-access
+
+
+# How XLA's collectives (Gloo on CPU) and JAX's coordination service word
+# the loss of a peer process.
+LOST_PEER_SIGNS = ('Gloo', 'Connection closed by peer', 'heartbeat',
+                   'coordination service', 'UNAVAILABLE')
+
+
+def lost_peer_message(error) -> str | None:
+  """One line for a collective that failed because a peer process is gone
+  (None if `error` is something else or the job has one process)."""
+  text = str(error).strip()
+  if jax.process_count() < 2 or not any(s in text for s in LOST_PEER_SIGNS):
+    return None
+  first = text.splitlines()[0][:300]
+  return (f'Lost contact with another process of the job ({first}); the last '
+          'finished checkpoint is kept: restart every process with the same '
+          'command to resume.')
 
 
 def auto_cpu_devices(config) -> int:

@@ -41,11 +41,13 @@ EPOCH_FIELDS = ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
 STEP_SCALARS = ('learning_rate', 'loss', 'accuracy')
 
 
-def read_columns(path, allow_empty=False) -> dict:
+def read_columns(path, allow_empty=False, fields=()) -> dict:
   """A CSV file as {column: np.ndarray of float}.
 
   Raises:
-    WorkdirError: the file is missing, or holds no rows and must.
+    WorkdirError: the file is missing, lacks one of `fields` in its header
+      (an empty or cut file), holds a row that is not numbers, or holds no
+      rows and must.
   """
   path = pathlib.Path(path)
   if not path.is_file():
@@ -54,7 +56,13 @@ def read_columns(path, allow_empty=False) -> dict:
   with open(path, newline='') as f:
     reader = csv.DictReader(f)
     rows = list(reader)
-    fields = reader.fieldnames or ()
+    header = reader.fieldnames or ()
+  missing = [name for name in fields if name not in header]
+  if missing:
+    raise WorkdirError(f'{path} is damaged: its header lacks '
+                       f'{", ".join(missing)}. Restore it, or use a new '
+                       '--workdir.')
+  fields = header
   if not rows and not allow_empty:
     raise WorkdirError(f'{path} holds no rows yet: the run has not recorded '
                        'a step.')
@@ -78,12 +86,13 @@ def _is_number(text) -> bool:
 
 def read_steps(workdir) -> dict:
   """A run's train_steps.csv as columns (at least one step)."""
-  return read_columns(pathlib.Path(workdir) / STEP_LOG)
+  return read_columns(pathlib.Path(workdir) / STEP_LOG, fields=STEP_FIELDS)
 
 
 def read_epochs(workdir, allow_empty=False) -> dict:
   """A run's epochs.csv as columns."""
-  return read_columns(pathlib.Path(workdir) / EPOCH_LOG, allow_empty)
+  return read_columns(pathlib.Path(workdir) / EPOCH_LOG, allow_empty,
+                      EPOCH_FIELDS)
 
 
 def write_config(workdir, config, environment=None) -> None:
@@ -97,13 +106,14 @@ def write_config(workdir, config, environment=None) -> None:
 
 
 def read_config(workdir) -> dict:
-  """A run's config.json as written by write_config ({} if there is none).
+  """A run's config.json as written by write_config ({} if there is none;
+  a symlink is not one a run wrote, and is not read).
 
   Raises:
     WorkdirError: the file is not a JSON object (damaged or hand-edited).
   """
   path = pathlib.Path(workdir) / CONFIG_JSON
-  if not path.is_file():
+  if path.is_symlink() or not path.is_file():
     return {}
   try:
     fields = json.loads(path.read_text())
@@ -134,11 +144,17 @@ def read_diverged(workdir) -> str | None:
   return None
 
 
-def _rows(path):
-  if not path.exists():
+def _rows(path, fields):
+  """The rows of a record file being continued; a link is not ours: none."""
+  if path.is_symlink() or not path.exists():
     return []
   with open(path, newline='') as f:
-    return list(csv.DictReader(f))
+    rows = list(csv.DictReader(f))
+  for line, row in enumerate(rows, start=2):
+    if any(not _is_number(row.get(key)) for key in fields):
+      raise WorkdirError(f'{path} is damaged: line {line} is not a row of '
+                         'numbers. Restore it, or use a new --workdir.')
+  return rows
 
 
 def _rewrite(path, fields, rows):
@@ -200,8 +216,9 @@ class MetricsWriter:
   def __init__(self, workdir, resume_step: int = 0, tensorboard: bool = True):
     workdir = pathlib.Path(workdir)
     step_path, epoch_path = workdir / STEP_LOG, workdir / EPOCH_LOG
-    kept_steps = [r for r in _rows(step_path) if int(r['step']) < resume_step]
-    kept_epochs = [r for r in _rows(epoch_path)
+    kept_steps = [r for r in _rows(step_path, STEP_FIELDS)
+                  if int(r['step']) < resume_step]
+    kept_epochs = [r for r in _rows(epoch_path, EPOCH_FIELDS)
                    if int(r['step']) <= resume_step]
     _rewrite(step_path, STEP_FIELDS, kept_steps)
     _rewrite(epoch_path, EPOCH_FIELDS, kept_epochs)

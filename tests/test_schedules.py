@@ -213,12 +213,28 @@ def test_step_schedule_drops_at_the_given_epochs():
     assert float(fn(step)) == pytest.approx(value, rel=1e-6, abs=1e-12), step
 
 
+def flax_guide_learning_rate_fn(config, base_learning_rate, steps_per_epoch):
+  """The Flax ImageNet example's create_learning_rate_fn, as it is written
+  there (independent of this project's schedules.py)."""
+  warmup_fn = optax.linear_schedule(
+      init_value=0., end_value=base_learning_rate,
+      transition_steps=config.warmup_epochs * steps_per_epoch)
+  cosine_epochs = max(config.num_epochs - config.warmup_epochs, 1)
+  cosine_fn = optax.cosine_decay_schedule(
+      init_value=base_learning_rate,
+      decay_steps=cosine_epochs * steps_per_epoch)
+  return optax.join_schedules(
+      schedules=[warmup_fn, cosine_fn],
+      boundaries=[config.warmup_epochs * steps_per_epoch])
+
+
 def test_default_warmup_cosine_is_the_seed_schedule_unchanged():
   full = train.create_learning_rate_fn(default.get_config(), 0.1, 468)
-  seed = train.create_learning_rate_fn(make_config(10, 1.0), 0.1, 468)
+  seed = flax_guide_learning_rate_fn(make_config(10, 1.0), 0.1, 468)
   steps = np.arange(4680)
   np.testing.assert_array_equal(np.asarray(full(steps)),
                                 np.asarray(seed(steps)))
+  assert float(seed(468 + 2106)) == pytest.approx(0.05, rel=1e-6)
 
 
 def test_key_steps_name_restarts_and_the_last_step():
@@ -371,3 +387,58 @@ def test_every_kind_describes_itself_and_names_its_last_step(kind):
   text = schedules.describe(config, 468)
   assert text.startswith(f'10 epochs x 468 steps = 4680 steps; {kind}: ')
   assert schedules.key_steps(config, 468)['last step'] == 4679
+
+
+PREFIX = '10 epochs x 468 steps = 4680 steps; '
+WARMUP = 'linear warmup from 0 to 0.1 over 468 steps, then '
+
+
+@pytest.mark.parametrize('kind,rest', [
+    ('warmup_cosine', WARMUP + 'cosine decay from 0.1 to 0'),
+    ('sgdr', WARMUP + 'SGDR: 2 cosine cycles of 1404, 2808 steps from peaks '
+     '0.1, 0.1 down to 0'),
+    ('constant', WARMUP + 'constant 0.1'),
+    ('step', WARMUP + '0.1 multiplied by 0.1 at epochs [5, 8]'),
+    ('wsd', WARMUP + 'hold 0.1 until step 3744, then linear decay to 0 over '
+     'the last 936 steps'),
+    ('linear', WARMUP + 'linear decay from 0.1 to 0'),
+    ('onecycle', 'one-cycle: cosine rise from 0.004 to 0.1 over 468 steps, '
+     'then cosine fall to 4e-07'),
+])
+def test_every_description_says_what_the_schedule_does(kind, rest):
+  """Whole lines: 3 + 1404 + 2808 / 468 = the run; 0.1 / 25 = 0.004; ..."""
+  assert schedules.describe(schedule_config(schedule=kind), 468) == (
+      f'{PREFIX}{kind}: {rest}')
+
+
+def test_onecycle_that_rises_over_the_whole_run_reaches_toward_the_peak():
+  """W = T after rounding: one rising half-cosine, never a fall."""
+  config = schedule_config(schedule='onecycle', num_epochs=2,
+                           warmup_epochs=1.999)
+  fn = train.create_learning_rate_fn(config, 0.1, 100)
+  rates = np.asarray(fn(np.arange(200)))
+  assert np.all(np.diff(rates) > 0)
+  assert rates[0] == pytest.approx(0.004, rel=1e-6)
+  assert rates[-1] == pytest.approx(
+      0.004 + 0.096 * 0.5 * (1 - math.cos(math.pi * 199 / 200)), rel=1e-5)
+  with pytest.raises(Exception, match='must be < num_epochs=2 for '
+                     "schedule='onecycle'"):
+    validation.validate_config(schedule_config(
+        schedule='onecycle', num_epochs=2, warmup_epochs=2.0))
+
+
+def test_step_drops_that_round_to_one_step_all_apply():
+  config = schedule_config(schedule='step', step_epochs=(5, 5.001),
+                           step_decay=0.1)
+  fn = train.create_learning_rate_fn(config, 0.1, 10)
+  assert float(fn(49)) == pytest.approx(0.1, rel=1e-6)
+  assert float(fn(50)) == pytest.approx(0.001, rel=1e-5)  # two drops
+
+
+@pytest.mark.parametrize('fields', [
+    {'schedule': 'wsd', 'decay_epochs': 0.001},        # a one-step decay
+    {'schedule': 'step', 'step_epochs': (5, 9.999)},   # a drop rounded to T
+])
+def test_key_steps_lie_inside_the_run(fields):
+  named = schedules.key_steps(schedule_config(**fields), 100)
+  assert max(named.values()) == 999 and min(named.values()) == 0

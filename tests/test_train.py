@@ -149,13 +149,28 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch(idx_dir, data):
   assert int(new_state.step) == 1
 
 
-def test_train_step_metrics_have_the_documented_keys(idx_dir, data):
-  config = small_config(idx_dir)
+@pytest.mark.parametrize('micro_batches', [1, 2])
+def test_train_step_metrics_are_the_batchs_own(idx_dir, data, micro_batches):
+  """loss, accuracy and rate equal a by-hand computation on the batch."""
+  config = small_config(idx_dir, warmup_epochs=0.5)
   lr_fn = train.create_learning_rate_fn(config, 0.1, steps_per_epoch=10)
   state = train.create_train_state(jax.random.key(0), config, lr_fn)
-  _, metrics = train.train_step(state, fixed_batch(data, 8), lr_fn)
+  state = state.replace(step=jnp.asarray(3, jnp.int32))
+  batch = fixed_batch(data, 16)
+  logits = np.asarray(state.apply_fn(
+      {'params': state.params}, batch['image'].astype(np.float32) / 255.0),
+                      np.float64)
+  log_probs = logits - logits.max(-1, keepdims=True)
+  log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+  labels = batch['label']
+  want_loss = -log_probs[np.arange(len(labels)), labels].mean()
+  want_accuracy = np.mean(logits.argmax(-1) == labels)
+  _, metrics = train.train_step(state, batch, lr_fn, micro_batches)
   assert set(metrics) == {'learning_rate', 'loss', 'accuracy'}
-  assert 0.0 <= float(metrics['accuracy']) <= 1.0
+  assert float(metrics['loss']) == pytest.approx(want_loss, rel=1e-5)
+  assert float(metrics['accuracy']) == want_accuracy
+  assert float(metrics['learning_rate']) == pytest.approx(0.1 * 3 / 5,
+                                                          rel=1e-6)
 
 
 def test_eval_model_counts_every_example_once(idx_dir, data):

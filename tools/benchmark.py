@@ -42,6 +42,8 @@ from absl import logging
 import numpy as np
 
 from machinery import cli
+from machinery import errors
+from machinery import files
 from machinery import validation
 
 FLAGS = flags.FLAGS
@@ -326,13 +328,49 @@ def throughput_runs(config_path, overrides):
   return seed_runs, project_runs
 
 
+# Written into each time-to-accuracy workdir the benchmark makes: only
+# folders carrying it are ever removed (a rerun starts them afresh).
+MADE_BY_BENCHMARK = '.made_by_benchmark'
+
+
+def fresh_workdir(output, name) -> pathlib.Path:
+  """output/name, emptied if the benchmark made it; refused if a user did."""
+  workdir = pathlib.Path(output) / name
+  if workdir.is_symlink() or (workdir.exists() and not (
+      workdir / MADE_BY_BENCHMARK).is_file()):
+    raise errors.WorkdirError(
+        f'{workdir} exists and was not made by the benchmark: move it away '
+        'or pass another --output (the benchmark removes only its own runs).')
+  if workdir.exists():
+    shutil.rmtree(workdir)
+  workdir.mkdir()
+  files.write_text(workdir / MADE_BY_BENCHMARK, 'tools/benchmark.py\n')
+  return workdir
+
+
+def prepare_output(output) -> pathlib.Path:
+  """The --output folder, made only once the config is known to be valid."""
+  output = pathlib.Path(output)
+  if output.exists() and not output.is_dir():
+    raise errors.WorkdirError(f'--output={output} is a file, not a folder.')
+  try:
+    output.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise errors.WorkdirError(f'Cannot create --output={output}: '
+                              f'{e.strerror or e}.') from None
+  return output
+
+
 def run_driver(argv) -> None:
-  output = pathlib.Path(FLAGS.output)
-  output.mkdir(parents=True, exist_ok=True)
   config_path = flags.FLAGS['config'].config_filename
   del argv
   with cli.one_line_errors():  # the workers would each fail on it
     validation.validate_config(FLAGS.config)
+    output = prepare_output(FLAGS.output)
+    if FLAGS.time_to_accuracy:
+      names = ['tta_default', 'tta_fast'] + (
+          ['tta_speedrun'] if FLAGS.speedrun_config else [])
+      workdirs = {name: fresh_workdir(output, name) for name in names}
   overrides = config_overrides(sys.argv)
   report, text = {'throughput': {}}, ''
   batch_sizes = FLAGS.batch_sizes or [str(FLAGS.config.batch_size)]
@@ -346,27 +384,25 @@ def run_driver(argv) -> None:
     text += (f'## Throughput, batch {batch_size}\n\n' +
              throughput_table(seed_runs, project_runs) + '\n')
   if FLAGS.time_to_accuracy:
-    for old in output.glob('tta_*'):  # a workdir with a checkpoint resumes
-      shutil.rmtree(old)
     tta = {
         f'seed-style loop, {config_path}': spawn('seed_tta', config_path,
                                                  overrides),
         f'this project, {config_path}': spawn(
             'project_tta', config_path, overrides,
-            workdir=output / 'tta_default'),
+            workdir=workdirs['tta_default']),
         f'this project, {FLAGS.fast_config}': spawn(
             'project_tta', FLAGS.fast_config, overrides,
-            workdir=output / 'tta_fast'),
+            workdir=workdirs['tta_fast']),
     }
     if FLAGS.speedrun_config:
       tta[f'this project, {FLAGS.speedrun_config}'] = spawn(
           'project_tta', FLAGS.speedrun_config, overrides,
-          workdir=output / 'tta_speedrun')
+          workdir=workdirs['tta_speedrun'])
     report['time_to_accuracy'] = tta
     text += ('\n## Time to accuracy\n\n' +
              tta_table(tta, FLAGS.target_accuracy))
-  (output / 'benchmark.json').write_text(json.dumps(report, indent=2))
-  (output / 'benchmark.md').write_text(text)
+  files.write_text(output / 'benchmark.json', json.dumps(report, indent=2))
+  files.write_text(output / 'benchmark.md', text)
   print(text)
   print(f'Wrote {output / "benchmark.md"} and {output / "benchmark.json"}')
 

@@ -33,6 +33,7 @@ import optax
 
 from machinery import checks
 from machinery import cli
+from machinery import files
 from machinery import plots
 from machinery import workdir
 from machinery.errors import ConfigError
@@ -148,8 +149,13 @@ RULES = {'min_loss/10': suggest, 'valley': suggest_valley}
 DEFAULT_RULE = 'valley'
 
 
-def check_ramp(min_lr, max_lr, divergence_factor) -> None:
-  """One line for a ramp that cannot run, before any data is loaded."""
+def check_ramp(min_lr, max_lr, divergence_factor, steps=2) -> None:
+  """One line for a ramp that cannot run, before any data is loaded.
+
+  Every rate of the ramp must be a positive float32 that is finite: a
+  ratio max_lr / min_lr beyond float32 (or a min_lr it rounds to 0) would
+  otherwise train on inf or nan rates and suggest nan.
+  """
   if not 0 < min_lr < max_lr <= checks.FLOAT32_MAX:
     raise ConfigError(
         f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: need '
@@ -157,12 +163,29 @@ def check_ramp(min_lr, max_lr, divergence_factor) -> None:
   if not 1 <= divergence_factor < math.inf:
     raise ConfigError(f'--divergence_factor={divergence_factor} is invalid: '
                       'need a finite number >= 1.')
+  rates = np.asarray(exponential_ramp(min_lr, max_lr, steps)(
+      np.arange(steps)), np.float32)
+  if not np.all(np.isfinite(rates) & (rates > 0)):
+    raise ConfigError(
+        f'--min_lr={min_lr} and --max_lr={max_lr} are invalid: float32 '
+        'cannot hold every rate of that ramp (the ratio max_lr / min_lr must '
+        'stay below 3.4e38 and min_lr above 1.2e-38).')
+
+
+def check_has_valley(result) -> None:
+  """A test that ended with the loss still falling found no valley."""
+  finite = np.where(np.isfinite(result.smoothed), result.smoothed, np.inf)
+  if result.diverged_at is None and int(np.argmin(finite)) == len(finite) - 1:
+    raise ConfigError(
+        f'The loss was still falling at --max_lr={result.rates[-1]:.3g} '
+        'after the whole ramp: there is no valley to suggest from yet; raise '
+        '--max_lr (or --steps).')
 
 
 def run_range_test(config, train_ds, min_lr, max_lr, steps,
                    divergence_factor=4.0) -> RangeTestResult:
   """Ramps the rate and records the loss; see the module docstring."""
-  check_ramp(min_lr, max_lr, divergence_factor)
+  check_ramp(min_lr, max_lr, divergence_factor, steps)
   lr_fn = exponential_ramp(min_lr, max_lr, steps)
   init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
   state = train.create_train_state(init_rng, config, lr_fn)
@@ -183,6 +206,8 @@ def run_range_test(config, train_ds, min_lr, max_lr, steps,
       diverged_at = step
       break
   rates, smoothed = np.array(rates), np.array(smoothed)
+  check_has_valley(RangeTestResult(rates, np.array(losses), smoothed, 0.0,
+                                   diverged_at))
   suggestions = {name: rule(rates, smoothed) for name, rule in RULES.items()}
   return RangeTestResult(rates, np.array(losses), smoothed,
                          suggestions[DEFAULT_RULE], diverged_at, suggestions)
@@ -191,7 +216,7 @@ def run_range_test(config, train_ds, min_lr, max_lr, steps,
 def write_outputs(result: RangeTestResult, workdir) -> None:
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  with open(workdir / CSV_NAME, 'w', newline='') as f:
+  with files.replacing(workdir / CSV_NAME, newline='') as f:
     writer = csv.writer(f)
     writer.writerow(['step', 'learning_rate', 'loss', 'smoothed_loss'])
     for step, row in enumerate(zip(result.rates, result.losses,
@@ -203,7 +228,8 @@ def write_outputs(result: RangeTestResult, workdir) -> None:
 
 def write_seed_table(results, workdir) -> None:
   """lr_range_test_seeds.csv: every seed's suggestion by every rule."""
-  with open(pathlib.Path(workdir) / SEEDS_CSV_NAME, 'w', newline='') as f:
+  with files.replacing(pathlib.Path(workdir) / SEEDS_CSV_NAME,
+                       newline='') as f:
     writer = csv.writer(f)
     writer.writerow(['seed', *RULES])
     for seed, result in enumerate(results):
@@ -228,7 +254,8 @@ def main(argv):
   rule = FLAGS.rule or DEFAULT_RULE
   with cli.one_line_errors():
     workdir.check_usable(FLAGS.workdir)  # before the test, not after it
-    check_ramp(FLAGS.min_lr, FLAGS.max_lr, FLAGS.divergence_factor)
+    check_ramp(FLAGS.min_lr, FLAGS.max_lr, FLAGS.divergence_factor,
+               FLAGS.steps)
     run = train.setup(config)
     results = []
     for seed in range(FLAGS.seeds):
@@ -238,9 +265,9 @@ def main(argv):
       results.append(run_range_test(seeded, run.data.train, FLAGS.min_lr,
                                     FLAGS.max_lr, FLAGS.steps,
                                     FLAGS.divergence_factor))
-  result = results[0]
-  write_outputs(result, FLAGS.workdir)
-  write_seed_table(results, FLAGS.workdir)
+    result = results[0]
+    write_outputs(result, FLAGS.workdir)
+    write_seed_table(results, FLAGS.workdir)
   ran = len(result.rates)
   logging.info('Range test: %d steps from %.3g to %.3g%s.', ran,
                result.rates[0], result.rates[-1],
