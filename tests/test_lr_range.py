@@ -54,6 +54,10 @@ def test_a_loss_that_never_falls_gives_no_suggestion():
      '<= 3.4e38 (float32).'),
     (['--divergence_factor=nan'], '--divergence_factor=nan is invalid: need '
      'a finite number >= 1.'),
+    (['--min_lr=1e-30', '--max_lr=1e30'], 'float32 cannot hold every rate '
+     'of that ramp (the ratio max_lr / min_lr must stay below 3.4e38 and '
+     'min_lr above 1.2e-38).'),
+    (['--min_lr=1e-45', '--max_lr=1'], 'min_lr above 1.2e-38).'),
 ])
 def test_bad_ramps_stop_before_loading_data(tmp_path, args, message):
   result = run_tool('tools/lr_range.py', f'--workdir={tmp_path}', *args,
@@ -92,3 +96,13 @@ def test_valley_needs_a_fall():
   rates = np.geomspace(1e-2, 1.0, 10)
   with pytest.raises(ConfigError, match='never fell'):
     lr_range.suggest_valley(rates, np.linspace(1, 2, 10))
+
+
+def test_a_ramp_too_short_for_a_valley_is_one_line(idx_dir):
+  """The loss still falls at max_lr: no rule may suggest max_lr itself."""
+  config = small_config(idx_dir)
+  data = input_pipeline.load_datasets(config)
+  with pytest.raises(ConfigError, match='The loss was still falling at '
+                     '--max_lr=0.01 after the whole ramp'):
+    lr_range.run_range_test(config, data.train, min_lr=1e-3, max_lr=1e-2,
+                            steps=8)

@@ -123,4 +123,7 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, idx_dir, delay_s):
   _, err = process.communicate(timeout=300)
   assert process.returncode == 130, err[-2000:]
   assert 'Traceback' not in err
-  assert err.strip().splitlines()[-1].startswith('Stopped')
+  last = err.strip().splitlines()[-1]
+  assert last.startswith('Stopped')
+  if not (tmp_path / 'run' / 'checkpoints').is_dir():  # none was ever saved
+    assert 'checkpoint is kept' not in last

@@ -9,6 +9,7 @@ from tensorboardX.proto import event_pb2
 
 from conftest import small_config
 from conftest import TRAIN_SIZE
+from machinery import errors
 from machinery import run_logs
 import train
 
@@ -124,3 +125,38 @@ def test_resume_purges_events_at_and_after_the_resume_step(tmp_path):
   steps = [step for step, _ in
            read_events(tmp_path / run_logs.TENSORBOARD_DIR)['train/loss']]
   assert steps == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_damaged_record_is_one_line_on_resume(tmp_path):
+  (tmp_path / run_logs.STEP_LOG).write_text(
+      'step,epoch,learning_rate,loss,accuracy\n0,1,0.1,2.3,0.1\n1,1,x,y,z\n')
+  with pytest.raises(errors.WorkdirError,
+                     match=r'train_steps.csv is damaged: line 3 is not a row '
+                     'of numbers'):
+    run_logs.MetricsWriter(tmp_path, resume_step=2, tensorboard=False)
+
+
+def test_a_writer_whose_tensorboard_fails_leaves_no_file_open(tmp_path,
+                                                              monkeypatch):
+  import tensorboardX  # pylint: disable=g-import-not-at-top
+  opened = []
+  real_open = run_logs.files.open_append
+
+  def tracked(path, newline=''):
+    opened.append(real_open(path, newline))
+    return opened[-1]
+
+  def broken(*args, **kwargs):
+    raise OSError('no event file today')
+
+  monkeypatch.setattr(run_logs.files, 'open_append', tracked)
+  monkeypatch.setattr(tensorboardX, 'SummaryWriter', broken)
+  with pytest.raises(OSError, match='no event file today'):
+    run_logs.MetricsWriter(tmp_path, tensorboard=True)
+  assert len(opened) == 2 and all(f.closed for f in opened)
+
+
+def test_a_damaged_config_json_is_one_line(tmp_path):
+  (tmp_path / run_logs.CONFIG_JSON).write_text('[1, 2')
+  with pytest.raises(errors.WorkdirError, match='config.json is damaged'):
+    run_logs.read_config(tmp_path)

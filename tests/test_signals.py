@@ -51,27 +51,30 @@ def test_sigint_saves_the_current_step_and_exits_nonzero(idx_dir, tmp_path,
   assert_same_params(final_params(workdir, config), final_params(reference, config))
 
 
-def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch):
-  """SIGTERM is handled like Ctrl-C (the handler, without a subprocess)."""
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch, signum):
+  """SIGTERM, and SIGHUP (a closed terminal), are handled like Ctrl-C (the
+  handler, without a subprocess)."""
   real_epoch = train.train_epoch
   calls = []
 
   def epoch_then_signal(*args, **kwargs):
     calls.append(1)
     if len(calls) == 2:  # just before epoch 2's first step
-      os.kill(os.getpid(), signal.SIGTERM)
+      os.kill(os.getpid(), signum)
     return real_epoch(*args, **kwargs)
 
   monkeypatch.setattr(train, 'train_epoch', epoch_then_signal)
   with pytest.raises(errors.Interrupted) as error:
     train.train_and_evaluate(run_config(idx_dir), str(tmp_path))
-  assert error.value.signal_number == signal.SIGTERM
+  assert error.value.signal_number == signum
   # The loop polls between steps: it stops after epoch 2's first step.
   assert str(error.value).startswith(
-      f'SIGTERM at step {STEPS_PER_EPOCH + 1} (epoch 2); saved ')
+      f'{signal.Signals(signum).name} at step {STEPS_PER_EPOCH + 1} (epoch '
+      '2); saved ')
   assert (tmp_path / checkpoints.CHECKPOINT_DIR /
           str(STEPS_PER_EPOCH + 1)).is_dir()
-  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+  assert signal.getsignal(signum) is signal.SIG_DFL  # restored
 
 
 def records_without_timings(workdir):

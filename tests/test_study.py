@@ -141,10 +141,18 @@ def test_verdicts_follow_the_paired_interval():
     (['--vary=schedule=constant,sgdr', '--baseline=schedule=step'],
      "'step' is not among the values of schedule"),
     (['--vary=num_epochs=0,1'], 'config.num_epochs=0 is invalid'),
+    (['--vary=batch_size=32,4096'], 'config.batch_size=4096 is invalid: '
+     'must lie in [1, 512] (the size of the training split)'),
+    (['--vary=learning_rate=' + ','.join(f'{(i + 1) / 1000}'
+                                         for i in range(100)),
+      '--vary=momentum=' + ','.join(f'{(i + 1) / 100}' for i in range(30))],
+     'The study has 15,000 members (grid points x seeds), more than 10,000'),
+    (['--vary=learning_rate=0.05,0.05000'], 'takes the value 0.05 twice'),
 ])
 def test_bad_studies_stop_in_one_line_before_training(tmp_path, args,
-                                                       message):
-  result = run_tool('tools/study.py', f'--workdir={tmp_path}', *args)
+                                                       message, idx_dir):
+  result = run_tool('tools/study.py', f'--workdir={tmp_path}', *args,
+                    f'--config.idx_dir={idx_dir}', *DATA)
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert message in result.stderr.strip().splitlines()[-1]
@@ -171,3 +179,15 @@ def test_a_study_workdir_that_is_a_file_is_one_line(tmp_path):
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
       f'Error: --workdir={afile} is a file, not a folder.')
+
+
+def test_vary_values_cannot_move_a_member_out_of_the_study(tmp_path, idx_dir):
+  escape = tmp_path / 'study' / 'x' / '..' / '..' / 'ESCAPED'
+  result = run_tool('tools/study.py', f'--workdir={tmp_path / "study"}',
+                    '--seeds=1', f'--vary=idx_dir={idx_dir}/../{idx_dir.name}',
+                    f'--vary=data_dir={escape}', *DATA,
+                    '--config.num_epochs=1')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert not (tmp_path / 'ESCAPED').exists()
+  [member] = (tmp_path / 'study' / 'members').iterdir()
+  assert (member / 'epochs.csv').is_file()
