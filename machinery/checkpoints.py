@@ -227,8 +227,10 @@ class CheckpointStore:
         'to %s and trying '
         'the previous one.', step, reason, damaged)
     damaged.parent.mkdir(parents=True, exist_ok=True)
-    if damaged.exists():
-      shutil.rmtree(damaged)
+    copy = 1
+    while damaged.exists() or damaged.is_symlink():  # keep what is there
+      damaged = damaged.with_name(f'{step}.{copy}')
+      copy += 1
     shutil.move(str(self.directory / str(step)), str(damaged))
     self._manager.close()
     self._manager = self._open()

@@ -44,6 +44,18 @@ def start_two(idx_dir, workdir):
           for i in range(2)]
 
 
+def start_two_until_first_checkpoint(idx_dir, workdir):
+  """Two processes, returned once epoch 1's checkpoint is complete."""
+  processes = start_two(idx_dir, workdir)
+  done = workdir / checkpoints.CHECKPOINT_DIR / str(STEPS_PER_EPOCH)
+  deadline = time.monotonic() + 240
+  while not (done / 'commit_success.txt').exists():
+    assert all(p.poll() is None for p in processes), 'ended before the kill'
+    assert time.monotonic() < deadline
+    time.sleep(0.02)
+  return processes
+
+
 def finish(processes):
   for p in processes:
     _, err = p.communicate(timeout=300)
@@ -70,13 +82,7 @@ def test_two_processes_follow_one_and_resume_after_kill_9(idx_dir, tmp_path):
 
   # kill -9 of both once epoch 1's checkpoint is complete, then resume.
   killed = tmp_path / 'killed'
-  processes = start_two(idx_dir, killed)
-  done = killed / checkpoints.CHECKPOINT_DIR / str(STEPS_PER_EPOCH)
-  deadline = time.monotonic() + 240
-  while not (done / 'commit_success.txt').exists():
-    assert all(p.poll() is None for p in processes), 'ended before the kill'
-    assert time.monotonic() < deadline
-    time.sleep(0.02)
+  processes = start_two_until_first_checkpoint(idx_dir, killed)
   for p in processes:
     p.kill()
     p.wait()
@@ -139,14 +145,7 @@ def test_a_process_left_alone_says_so_and_gives_up_in_time(idx_dir, tmp_path):
 
 
 def test_a_lost_peer_is_one_line_and_a_prompt_exit(idx_dir, tmp_path):
-  workdir = tmp_path / 'lost'
-  processes = start_two(idx_dir, workdir)
-  done = workdir / checkpoints.CHECKPOINT_DIR / str(STEPS_PER_EPOCH)
-  deadline = time.monotonic() + 240
-  while not (done / 'commit_success.txt').exists():
-    assert all(p.poll() is None for p in processes), 'ended before the kill'
-    assert time.monotonic() < deadline
-    time.sleep(0.02)
+  processes = start_two_until_first_checkpoint(idx_dir, tmp_path / 'lost')
   processes[1].kill()
   processes[1].wait()
   start = time.monotonic()

@@ -75,3 +75,16 @@ def test_plot_schedule_overflowing_values_are_one_line(tmp_path, flag,
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert message in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize('args', [
+    ('--config.schedule=wsd', '--config.decay_epochs=0.001'),  # one step
+    ('--config.schedule=step', '--config.step_epochs=(5, 9.9999)'),  # at T
+])
+def test_plot_schedule_with_a_key_step_at_the_end(tmp_path, args):
+  result = run_tool('tools/plot_schedule.py', f'--output={tmp_path / "k.png"}',
+                    *args)
+  assert result.returncode == 0, result.stderr[-2000:]
+  steps = [int(line.split()[0]) for line in result.stdout.splitlines()
+           if line.split() and line.split()[0].isdigit()]
+  assert max(steps) == 4679

@@ -324,3 +324,29 @@ def test_a_stacked_group_saves_on_a_signal_and_resumes_exactly(
   for a, b in zip(clean, stopped):
     assert ((b.workdir / run_logs.STEP_LOG).read_text() ==
             (a.workdir / run_logs.STEP_LOG).read_text())
+
+
+def test_a_refused_stacked_group_closes_every_store_and_lock(idx_dir,
+                                                             tmp_path,
+                                                             monkeypatch):
+  found = studies.members(stacked_config(idx_dir, num_epochs=1),
+                          studies.grid([]), 2, tmp_path)
+  other = found[1].config.copy_and_resolve_references()
+  with other.unlocked():
+    other.learning_rate = 0.3
+  train.train_and_evaluate(other, str(found[1].workdir))  # another config
+  (found[1].workdir / run_logs.CONFIG_JSON).unlink()  # only the checkpoint
+  opened, closed = [], []
+  real_init = checkpoints.CheckpointStore.__init__
+  real_close = checkpoints.CheckpointStore.close
+  monkeypatch.setattr(checkpoints.CheckpointStore, '__init__',
+                      lambda self, *a, **k: opened.append(self) or
+                      real_init(self, *a, **k))
+  monkeypatch.setattr(checkpoints.CheckpointStore, 'close',
+                      lambda self: closed.append(self) or real_close(self))
+  with pytest.raises(errors.ResumeError, match='learning_rate=0.3 there'):
+    studies.train_stacked(found)
+  assert len(opened) == 2 and set(map(id, closed)) == set(map(id, opened))
+  for member in found:
+    with workdir_lib.locked(member.workdir):  # released
+      pass

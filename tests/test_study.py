@@ -38,7 +38,7 @@ def test_study_writes_every_file(small_study):
   assert list(rows[0]) == [
       'member', 'seed', 'schedule', 'warmup_epochs', 'final_test_accuracy',
       'best_test_accuracy', 'best_epoch', 'epochs_to_target',
-      'final_test_loss', 'wall_s', 'finished', 'data_fingerprint']
+      'final_test_loss', 'wall_s', 'finished', 'diverged', 'data_fingerprint']
   assert len({r['data_fingerprint'] for r in rows}) == 1  # one dataset
   assert len(rows[0]['data_fingerprint']) == 16
   assert {r['seed'] for r in rows} == {'0', '1'}
