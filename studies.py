@@ -40,8 +40,10 @@ import numpy as np
 import optax
 
 import input_pipeline
+from configs import default
 from machinery import bookkeeping
 from machinery import checkpoints
+from machinery import cli
 from machinery import errors
 from machinery import run_logs
 from machinery import files
@@ -69,13 +71,51 @@ MAX_MEMBERS = 10_000
 MAX_NAME_CHARS = 80
 
 
+# The axis whose values are whole config files: a method, which may be
+# several fields at once (schedule-free SGD: optimizer, schedule, rate).
+CONFIG_AXIS = 'config'
+
+
+def method_fields(path) -> dict:
+  """The fields the config file at `path` sets apart from configs/default.py.
+
+  That difference is the method: configs/wsd.py is schedule, decay_epochs
+  and decay_shape; configs/default.py itself is no field at all.
+
+  Raises:
+    ConfigError: the file cannot be loaded, or sets a field the defaults
+      do not have.
+  """
+  where = f'--vary={CONFIG_AXIS}=...{path}'
+  config = cli.load_config_file(path, where)
+  base = default.get_config()
+  unknown = sorted(set(config.keys()) - set(base.keys()))
+  if unknown:
+    raise errors.ConfigError(f'{where} sets {unknown[0]!r}, which '
+                             'configs/default.py has no field for.')
+  return {key: value for key, value in config.items()
+          if _normal(value) != _normal(base[key])}
+
+
+def _normal(value):
+  return list(value) if isinstance(value, tuple) else value
+
+
 def parse_vary(text: str, config) -> tuple[str, list]:
-  """'FIELD=V1,V2,...' -> (field, [values typed like config.FIELD])."""
+  """'FIELD=V1,V2,...' -> (field, [values typed like config.FIELD]).
+
+  `config=FILE1,FILE2,...` varies whole config files (see method_fields).
+  """
   field, sep, values = text.partition('=')
   field = field.strip()
   if not sep or not values.strip():
     raise errors.ConfigError(f'--vary={text!r} is invalid: write '
                              'FIELD=VALUE1,VALUE2,...')
+  if field == CONFIG_AXIS:
+    paths = [v.strip() for v in values.split(',')]
+    for path in paths:
+      method_fields(path)  # one line now, not in the middle of the study
+    return field, _without_repeats(text, field, paths)
   if field not in config:
     raise errors.ConfigError(f'--vary={text!r} is invalid: config has no '
                              f'field {field!r}.')
@@ -83,11 +123,15 @@ def parse_vary(text: str, config) -> tuple[str, list]:
     raise errors.ConfigError('--vary=seed=... is invalid: use --seeds=N, '
                              'which pairs the seeds across the grid.')
   typed = [_typed(field, v.strip(), config[field]) for v in values.split(',')]
-  repeated = sorted({_text(v) for v in typed if typed.count(v) > 1})
+  return field, _without_repeats(text, field, typed)
+
+
+def _without_repeats(text, field, values):
+  repeated = sorted({_text(v) for v in values if values.count(v) > 1})
   if repeated:
     raise errors.ConfigError(f'--vary={text!r} is invalid: {field} takes the '
                              f'value {repeated[0]} twice.')
-  return field, typed
+  return values
 
 
 def _typed(field, text, like):
@@ -176,14 +220,26 @@ class Member:
 
 
 def members(base, points, seeds: int, workdir) -> list[Member]:
-  """Every (point, seed), each config validated before anything runs."""
+  """Every (point, seed), each config validated before anything runs.
+
+  A member's config is `base` (the study's --config and --config.X), then
+  the fields of its `config` axis file that differ from configs/default.py
+  (its method), then its other varied fields, the most specific last.
+  """
   out = []
   root = pathlib.Path(workdir) / 'members'
+  methods = {}
   for point in points:
     for seed in range(seeds):
       config = base.copy_and_resolve_references()
+      fields = dict(point)
+      if CONFIG_AXIS in fields:
+        path = fields.pop(CONFIG_AXIS)
+        if path not in methods:
+          methods[path] = method_fields(path)
+        fields = {**methods[path], **fields}
       with config.unlocked():
-        config.update(point)
+        config.update(fields)
         config.seed = seed
         config.progress_bar = 'never'  # a bar per member would be noise
       validation.validate_config(config)
@@ -714,23 +770,38 @@ def json_safe(value):
 
 REPORT_FILES = ('study.csv', 'study_epochs.csv', 'study.json', 'study.md',
                 'study.png')
+SPEC_JSON = 'study_spec.json'  # what the study was: enough to rebuild it
+ROW_FIELDS = ('member', 'seed', 'final_test_accuracy', 'best_test_accuracy',
+              'best_epoch', 'epochs_to_target', 'final_test_loss', 'wall_s',
+              'finished', 'diverged', 'data_fingerprint')
+EPOCH_ROW_FIELDS = ('member', 'epoch', 'test_accuracy', 'test_loss',
+                    'train_loss')
 
 
-def write_report(workdir, members_, varied, points, baseline, seeds, target,
-                 extra) -> str:
-  """The study's five files (REPORT_FILES) in `workdir`; returns study.md."""
+def write_report(workdir, members_, spec: dict) -> str:
+  """The study's files (REPORT_FILES and SPEC_JSON) in `workdir`, read back
+  from its members; returns study.md."""
   workdir = pathlib.Path(workdir)
-  rows = [member_result(m, target) for m in members_]
-  fields = [f for f, _ in varied]
-  write_csv(workdir / 'study.csv', rows,
-            ['member', 'seed', *fields, 'final_test_accuracy',
-             'best_test_accuracy', 'best_epoch', 'epochs_to_target',
-             'final_test_loss', 'wall_s', 'finished', 'diverged',
-             'data_fingerprint'])
+  rows = [member_result(m, spec['target_accuracy']) for m in members_]
   per_epoch = [r for m in members_ for r in epoch_rows(m)]
-  write_csv(workdir / 'study_epochs.csv', per_epoch,
-            ['member', 'epoch', 'test_accuracy', 'test_loss', 'train_loss'])
-  summary = {**summarize(rows, points, baseline, seeds), **extra}
+  fields = [f for f, _ in spec['vary']]
+  write_csv(workdir / 'study.csv', rows,
+            [*ROW_FIELDS[:2], *fields, *ROW_FIELDS[2:]])
+  write_csv(workdir / 'study_epochs.csv', per_epoch, EPOCH_ROW_FIELDS)
+  spec = {**spec, 'data_fingerprints': sorted(
+      {r['data_fingerprint'] for r in rows if r['data_fingerprint']}),
+          'members_wall_s': round(sum(r.get('wall_s', 0) for r in rows), 1)}
+  files.write_text(workdir / SPEC_JSON, json.dumps(spec, indent=2))
+  return write_tables(workdir, rows, per_epoch, spec)
+
+
+def write_tables(workdir, rows, per_epoch, spec) -> str:
+  """study.json, study.md and study.png from the rows alone."""
+  varied = [(field, values) for field, values in spec['vary']]
+  points = grid(varied)
+  target = spec['target_accuracy']
+  summary = {**summarize(rows, points, spec['baseline'], spec['seeds']),
+             **spec.get('extra', {})}
   files.write_text(workdir / 'study.json',
                    json.dumps(json_safe(summary), indent=2, allow_nan=False))
   text = markdown(summary, rows, target)
@@ -740,6 +811,68 @@ def write_report(workdir, members_, varied, points, baseline, seeds, target,
                                  if r['member'] in finished], points), target,
                    workdir / 'study.png', heatmap(varied, summary))
   return text
+
+
+def _read_csv(path) -> list[dict]:
+  if not path.is_file():
+    raise errors.WorkdirError(f'{path} is missing: is it a study folder that '
+                              'tools/study.py wrote or published?')
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def _number(text, kind=float):
+  return '' if text in ('', None) else kind(float(text))
+
+
+def rebuild(folder) -> str:
+  """Rewrites study.json, study.md and study.png of a finished study from
+  its study.csv, study_epochs.csv and study_spec.json alone (no members,
+  no training): a published study's tables and pictures can always be
+  rebuilt from its committed files. Returns study.md."""
+  folder = pathlib.Path(folder)
+  spec_path = folder / SPEC_JSON
+  if not spec_path.is_file():
+    raise errors.WorkdirError(f'{spec_path} is missing: is {folder} a study '
+                              'folder that tools/study.py wrote or published?')
+  spec = json.loads(spec_path.read_text())
+  typed = {field: {str(v): v for v in values} for field, values in spec['vary']}
+  rows = []
+  for row in _read_csv(folder / 'study.csv'):
+    out = {key: row[key] for key in ('member', 'data_fingerprint')}
+    out.update({field: typed[field][row[field]] for field in typed})
+    out.update(seed=int(row['seed']), finished=int(row['finished']),
+               diverged=int(row.get('diverged') or 0))
+    for key in ('final_test_accuracy', 'best_test_accuracy',
+                'final_test_loss', 'wall_s'):
+      if row[key] != '':
+        out[key] = float(row[key])
+    for key in ('best_epoch', 'epochs_to_target'):
+      out[key] = _number(row[key], int)
+    rows.append(out)
+  point_of = {r['member']: label({f: r[f] for f in typed}) for r in rows}
+  per_epoch = [{'member': r['member'], 'point': point_of[r['member']],
+                'epoch': int(r['epoch']),
+                **{key: float(r[key]) for key in EPOCH_ROW_FIELDS[2:]}}
+               for r in _read_csv(folder / 'study_epochs.csv')]
+  return write_tables(folder, rows, per_epoch, spec)
+
+
+def publish(workdir, members_, destination) -> pathlib.Path:
+  """Copies a study's results to `destination` (e.g. docs/studies/NAME):
+  its REPORT_FILES, SPEC_JSON and every member's config.json (small; no
+  checkpoints), so that the tables and pictures can be rebuilt and every
+  member rerun from what is committed."""
+  workdir, destination = pathlib.Path(workdir), pathlib.Path(destination)
+  destination.mkdir(parents=True, exist_ok=True)
+  for name in (*REPORT_FILES, SPEC_JSON):
+    files.write_bytes(destination / name, (workdir / name).read_bytes())
+  for member in members_:
+    folder = destination / 'members' / member.name
+    folder.mkdir(parents=True, exist_ok=True)
+    files.write_bytes(folder / run_logs.CONFIG_JSON,
+                      (member.workdir / run_logs.CONFIG_JSON).read_bytes())
+  return destination
 
 
 def epoch_rows(member):

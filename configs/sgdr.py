@@ -1,7 +1,9 @@
 """SGDR (warm restarts): the defaults with cosine cycles of 3 then 6 epochs.
 
 After the 1-epoch warmup, the first cycle lasts 3 epochs and the next one
-twice as long, so the 10-epoch run ends at the bottom of the second cycle.
+twice as long (Loshchilov & Hutter's T_mult = 2), so the 10-epoch run ends at
+the bottom of the second cycle; restarts return to the full peak 0.1, as in
+the paper.
 """
 
 from configs import default

@@ -25,51 +25,68 @@ from ml_collections import config_flags
 from machinery import errors
 
 
-def define_config_flag() -> None:
+def define_config_flag(required=True) -> None:
   """--config; once per process, so tools can be imported side by side."""
   if 'config' in flags.FLAGS:
     return
   config_flags.DEFINE_config_file(
       'config', None, 'Path to a training configuration file.',
       lock_config=True)
-  flags.mark_flag_as_required('config')
+  if required:
+    flags.mark_flag_as_required('config')
 
 
 def _config_path(argv):
-  """The file named by --config=FILE[:args] or --config FILE, or None."""
+  """FILE[:ARG] as --config=FILE[:ARG] or --config FILE[:ARG] names it, or
+  None."""
   for i, arg in enumerate(argv[1:], start=1):
     if arg.startswith('--config='):
-      return arg[len('--config='):].split(':')[0]
+      return arg[len('--config='):]
     if arg == '--config' and i + 1 < len(argv):
-      return argv[i + 1].split(':')[0]
+      return argv[i + 1]
   return None
 
 
-def check_config_file(path) -> None:
-  """Exits with one line unless `path` is a config file with get_config().
+def load_config_file(path, where=None):
+  """`get_config()` of the config file at `path` (FILE or FILE:ARG, as
+  ml_collections takes it: get_config(ARG)), checked.
 
   ml_collections reports a missing file, a syntax error or a failing
   get_config() as a traceback, or (without get_config) as a field named
-  'config_config'; this loads the file once first to say which it is.
+  'config_config'; this says in one line which it is.
+
+  Raises:
+    ConfigError: naming `where` (default: --config=PATH) and the problem.
   """
-  where = f'--config={path}'
+  where = where or f'--config={path}'
+  path, _, argument = str(path).partition(':')
   if not pathlib.Path(path).is_file():
-    sys.exit(f'Error: {where}: no such file.')
+    raise errors.ConfigError(f'{where}: no such file.')
   spec = importlib.util.spec_from_file_location('_checked_config', path)
   module = importlib.util.module_from_spec(spec)
   try:
     spec.loader.exec_module(module)
   except SyntaxError as e:
-    sys.exit(f'Error: {where} has a syntax error at line {e.lineno}: '
-             f'{e.msg}.')
+    raise errors.ConfigError(f'{where} has a syntax error at line '
+                             f'{e.lineno}: {e.msg}.') from None
   except Exception as e:  # pylint: disable=broad-except
-    sys.exit(f'Error: {where} failed to load: {type(e).__name__}: {e}')
+    raise errors.ConfigError(f'{where} failed to load: {type(e).__name__}: '
+                             f'{e}') from None
   if not callable(getattr(module, 'get_config', None)):
-    sys.exit(f'Error: {where} defines no get_config() function.')
+    raise errors.ConfigError(f'{where} defines no get_config() function.')
   try:
-    module.get_config()
+    return module.get_config(argument) if argument else module.get_config()
   except Exception as e:  # pylint: disable=broad-except
-    sys.exit(f'Error: {where}: get_config() raised {type(e).__name__}: {e}')
+    raise errors.ConfigError(f'{where}: get_config() raised '
+                             f'{type(e).__name__}: {e}') from None
+
+
+def check_config_file(path) -> None:
+  """Exits with one line unless `path` is a config file with get_config()."""
+  try:
+    load_config_file(path)
+  except errors.ConfigError as e:
+    sys.exit(f'Error: {e}')
 
 
 def parse_flags(argv):

@@ -40,6 +40,27 @@ def _save(fig, output) -> None:
     plt.close(fig)
 
 
+# The EMA weight of curves.png's loss line: about a 50-step window, what
+# TensorBoard's smoothing slider shows at 0.98 (its default, 0.6, leaves
+# per-step noise a band).
+LOSS_SMOOTHING = 0.98
+
+
+def smoothed(values, weight=LOSS_SMOOTHING) -> np.ndarray:
+  """TensorBoard's smoothing: a debiased exponential moving average.
+
+  s_t = weight * s_{t-1} + (1 - weight) * v_t from s_{-1} = 0, divided by
+  1 - weight**(t+1) so that the first values are not pulled toward 0.
+  """
+  values = np.asarray(values, np.float64)
+  out = np.empty_like(values)
+  average = 0.0
+  for t, value in enumerate(values):
+    average = weight * average + (1 - weight) * value
+    out[t] = average / (1 - weight ** (t + 1))
+  return out
+
+
 def _mark_epochs(ax, epoch_starts) -> None:
   for boundary in epoch_starts:
     ax.axvline(boundary, color='gray', ls=':', lw=0.8)
@@ -78,9 +99,13 @@ def plot_run(workdir, output) -> None:
   ax_lr.set_ylabel('learning rate')
   finite = np.isfinite(steps['loss']) & (steps['loss'] > 0)
   ax_loss.plot(steps['step'][finite], steps['loss'][finite],
-               color='tab:orange', lw=0.6)
+               color='tab:orange', lw=0.5, alpha=0.25, label='per step')
+  ax_loss.plot(steps['step'][finite], smoothed(steps['loss'][finite]),
+               color='tab:orange', lw=1.2,
+               label=f'smoothed (EMA, weight {LOSS_SMOOTHING})')
   ax_loss.set_yscale('log')
-  ax_loss.set_ylabel('train loss (per step)')
+  ax_loss.set_ylabel('train loss')
+  ax_loss.legend(loc='upper right', fontsize=8)
   ax_loss.set_xlabel('step')
   for ax in (ax_lr, ax_loss):
     _mark_epochs(ax, epochs['step'][:-1])

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 
 import jax
@@ -15,6 +16,7 @@ from machinery import bookkeeping
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
+from machinery import validation
 from machinery import workdir as workdir_lib
 import studies
 import train
@@ -203,9 +205,9 @@ def test_diverged_members_count_nowhere_in_either_mode(idx_dir, tmp_path):
     steps = run_logs.read_steps(found[1].workdir)
     assert not np.isfinite(steps['loss'][-1])  # its rows end at the NaN
     assert np.all(np.isfinite(steps['loss'][:-1]))
-    text = studies.write_report(found[0].workdir.parent.parent, found,
-                                [('learning_rate', [0.05, 1e30])], points,
-                                {'learning_rate': 1e30}, 1, 0.9, {})
+    text = studies.write_report(found[0].workdir.parent.parent, found, {
+        'vary': [('learning_rate', [0.05, 1e30])], 'seeds': 1,
+        'baseline': {'learning_rate': 1e30}, 'target_accuracy': 0.9})
     summary = no_nan_constants(
         (found[0].workdir.parent.parent / 'study.json').read_text())
     bad = summary['points']['learning_rate=1e+30']
@@ -350,3 +352,67 @@ def test_a_refused_stacked_group_closes_every_store_and_lock(idx_dir,
   for member in found:
     with workdir_lib.locked(member.workdir):  # released
       pass
+
+
+# ------------------------------------------------------ methods as an axis
+
+CONFIGS = studies.pathlib.Path(__file__).resolve().parent.parent / 'configs'
+
+
+def test_a_config_file_is_the_fields_it_sets_apart_from_the_defaults():
+  assert studies.method_fields(CONFIGS / 'default.py') == {}
+  assert studies.method_fields(CONFIGS / 'wsd.py') == {
+      'schedule': 'wsd', 'decay_shape': '1-sqrt'}  # decay_epochs is default's
+  assert studies.method_fields(CONFIGS / 'schedule_free.py') == {
+      'optimizer': 'schedule_free_sgd', 'schedule': 'constant',
+      'learning_rate': 3.0}
+
+
+def test_methods_cross_with_fields_and_seeds(tmp_path):
+  base = small_config('x', num_epochs=10)
+  files = [str(CONFIGS / 'default.py'), str(CONFIGS / 'schedule_free.py')]
+  varied = [studies.parse_vary('config=' + ','.join(files), base),
+            studies.parse_vary('warmup_epochs=0,2', base)]
+  found = studies.members(base, studies.grid(varied), 2, tmp_path)
+  assert len(found) == 8
+  by_point = {(m.point['config'], m.point['warmup_epochs'], m.seed): m.config
+              for m in found}
+  plain = by_point[(files[0], 0.0, 1)]
+  assert plain.optimizer == 'sgd' and plain.learning_rate == 0.1
+  assert plain.seed == 1 and plain.data_source == 'idx'  # the base's own
+  free = by_point[(files[1], 2.0, 0)]
+  assert (free.optimizer, free.schedule, free.learning_rate) == (
+      'schedule_free_sgd', 'constant', 3.0)
+  assert free.warmup_epochs == 2.0  # the varied field is the most specific
+  assert studies.parse_baseline(f'config={files[1]}', varied, base) == {
+      'config': files[1]}
+
+
+@pytest.mark.parametrize('content,message', [
+    (None, 'no such file'),
+    ('def get_config(:\n', 'has a syntax error at line 1'),
+    ('x = 1\n', 'defines no get_config() function'),
+    ('from configs import default\ndef get_config():\n  c = '
+     'default.get_config()\n  c.unknown = 1\n  return c\n',
+     "sets 'unknown', which configs/default.py has no field for"),
+])
+def test_bad_config_axis_values_are_one_line(tmp_path, content, message):
+  path = tmp_path / 'method.py'
+  if content is not None:
+    path.write_text(content)
+  with pytest.raises(errors.ConfigError, match=re.escape(message)) as error:
+    studies.parse_vary(f'config={CONFIGS / "default.py"},{path}',
+                       small_config('x'))
+  assert '\n' not in str(error.value)
+  with pytest.raises(errors.ConfigError, match='takes the value'):
+    studies.parse_vary(f'config={CONFIGS / "wsd.py"},{CONFIGS / "wsd.py"}',
+                       small_config('x'))
+
+
+@pytest.mark.parametrize('name', ['step', 'linear', 'onecycle', 'constant',
+                                  'sgdr', 'wsd', 'schedule_free', 'default'])
+def test_every_method_config_is_valid_and_says_why(name):
+  config = studies.cli.load_config_file(CONFIGS / f'{name}.py')
+  validation.validate_config(config)
+  doc = (CONFIGS / f'{name}.py').read_text().split('"""')[1]
+  assert len(doc.split()) >= 10  # a docstring that explains its fields

@@ -191,3 +191,72 @@ def test_vary_values_cannot_move_a_member_out_of_the_study(tmp_path, idx_dir):
   assert not (tmp_path / 'ESCAPED').exists()
   [member] = (tmp_path / 'study' / 'members').iterdir()
   assert (member / 'epochs.csv').is_file()
+
+
+def test_a_method_member_is_exactly_main_py_on_its_config_file(tmp_path,
+                                                               idx_dir):
+  """--vary=config=...: the wsd member is `main.py --config=configs/wsd.py`
+  with the study's flags, byte for byte."""
+  wsd = PROJECT_DIR / 'configs' / 'wsd.py'
+  default = PROJECT_DIR / 'configs' / 'default.py'
+  flags = (f'--config.idx_dir={idx_dir}', *DATA, '--config.num_epochs=3',
+           '--config.decay_epochs=1.0')
+  study = run_tool('tools/study.py', f'--workdir={tmp_path / "study"}',
+                   '--seeds=1', f'--vary=config={default},{wsd}',
+                   f'--baseline=config={default}', *flags)
+  assert study.returncode == 0, study.stderr[-2000:]
+  single = tmp_path / 'single'
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'), f'--config={wsd}',
+       f'--workdir={single}', *flags], capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  [member] = (tmp_path / 'study' / 'members').glob('config-*wsd.py_seed0-*')
+  assert ((member / 'train_steps.csv').read_text() ==
+          (single / 'train_steps.csv').read_text())
+  text = (tmp_path / 'study' / 'study.md').read_text()
+  assert f'`config={wsd}` vs `config={default}`' in text
+
+
+def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
+                                                         tmp_path):
+  workdir, _, _ = small_study
+  published = tmp_path / 'docs' / 'studies' / 'small'
+  args = (f'--workdir={workdir}', '--seeds=2',
+          '--vary=schedule=constant,warmup_cosine', '--vary=warmup_epochs=0,1',
+          '--baseline=schedule=constant', '--target_accuracy=0.9',
+          f'--config.idx_dir={idx_dir}', *DATA, f'--publish={published}')
+  result = run_tool('tools/study.py', *args)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '8 members, 0 to train' in result.stderr
+  configs = sorted(published.glob('members/*/config.json'))
+  assert len(configs) == 8 and not list(published.glob('members/*/check*'))
+  spec = json.loads((published / 'study_spec.json').read_text())
+  assert spec['seeds'] == 2 and spec['machine']['jax_version']
+  assert len(spec['data_fingerprints']) == 1
+  original = {name: (published / name).read_bytes()
+              for name in ('study.json', 'study.md')}
+  for name in ('study.json', 'study.md', 'study.png'):
+    (published / name).unlink()
+  rebuilt = run_tool('tools/study.py', '--rebuild', f'--workdir={published}',
+                     config=None)
+  assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+  for name, content in original.items():
+    assert (published / name).read_bytes() == content, name
+  assert png_size(published / 'study.png') == (800, 500)
+
+
+def test_a_recorded_member_config_reruns_the_member(small_study, tmp_path):
+  """configs/recorded.py:config.json is the member's config, field for field:
+  main.py on it writes the member's train_steps.csv byte for byte."""
+  workdir, _, _ = small_study
+  member = sorted((workdir / 'members').iterdir())[3]
+  rerun = tmp_path / 'rerun'
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "recorded.py"}:'
+       f'{member / "config.json"}', f'--workdir={rerun}'],
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ((rerun / 'train_steps.csv').read_text() ==
+          (member / 'train_steps.csv').read_text())

@@ -4,6 +4,12 @@
       --seeds=5 --vary=schedule=constant,warmup_cosine,sgdr \
       [--vary=warmup_epochs=0,1,2] [--baseline=schedule=constant] \
       [--config.num_epochs=5 ...]
+  python tools/study.py --config=configs/default.py --workdir=runs/methods \
+      --vary=config=configs/default.py,configs/wsd.py,configs/schedule_free.py
+
+A value of `--vary=config=...` is a whole config file: its fields that
+differ from configs/default.py (a method, often several fields at once),
+applied over --config and --config.X; other --vary fields apply last.
 
 Trains every grid point (the cross product of the --vary values) for seeds
 0..N-1 (see studies.py for how: one after another, or stacked into one
@@ -20,13 +26,19 @@ those fields and its own in the others.
 Writes into WORKDIR: study.csv (a row per member), study_epochs.csv (per
 member and epoch), study.json (the statistics), study.md (the table a person
 reads), study.png (test accuracy per epoch, mean and 95% band per point; with
-two numeric varied fields also a heatmap). Members live in WORKDIR/members/,
+two numeric varied fields also a heatmap) and study_spec.json (the command,
+the grid, the machine and versions: enough for --rebuild). With
+--publish=docs/studies/NAME the results and every member's config.json are
+copied there; `--rebuild --workdir=docs/studies/NAME` rewrites the tables and
+the picture from those files alone. Members live in WORKDIR/members/,
 each a workdir as main.py writes it, named by a readable part of its values
 and a hash of them. Run the same command again to resume:
 finished members are not trained again.
 """
 
+import os
 import pathlib
+import platform
 import sys
 import time
 
@@ -55,13 +67,51 @@ flags.DEFINE_enum('mode', 'auto', studies.MODES, 'auto: stacked (vmap) on '
                   'GPU/TPU, sequential on CPU, the faster there.')
 flags.DEFINE_bool('allow_large_study', False, 'Train a grid of more than '
                   f'{studies.MAX_MEMBERS:,} members.')
+flags.DEFINE_string('publish', None, 'Also copy the results (and every '
+                    "member's config.json) to this folder, e.g. "
+                    'docs/studies/NAME.')
+flags.DEFINE_bool('rebuild', False, 'Only rewrite study.json, study.md and '
+                  'study.png of --workdir from its study.csv, '
+                  'study_epochs.csv and study_spec.json; trains nothing.')
 flags.mark_flag_as_required('workdir')
-cli.define_config_flag()
+cli.define_config_flag(required=False)
 
+
+
+def machine() -> dict:
+  """Where the study ran: what its wall times and last digits depend on."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return {'host': platform.node(), 'processor': _cpu_name(),
+          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
+          'jax_version': jax.__version__, 'backend': jax.default_backend(),
+          'device_kind': jax.devices()[0].device_kind,
+          'devices': jax.device_count()}
+
+
+def _cpu_name() -> str:
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
+def rebuild_only():
+  with cli.one_line_errors():
+    text = studies.rebuild(FLAGS.workdir)
+  print(text)
+  print(f'Rebuilt {FLAGS.workdir}/study.json, study.md and study.png from '
+        f'its study.csv, study_epochs.csv and {studies.SPEC_JSON}.')
 
 
 def main(argv):
   del argv
+  if FLAGS.rebuild:
+    return rebuild_only()
+  if FLAGS.config is None:
+    sys.exit('Error: --config=FILE is required (except with --rebuild).')
   workdir = pathlib.Path(FLAGS.workdir)
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)
@@ -87,12 +137,20 @@ def main(argv):
       start = time.perf_counter()
       studies.train_members(todo, mode, data)
       studies.check_all_done(members)
-      extra = {'mode': mode, 'members_trained_now': len(todo),
-               'wall_s_now': round(time.perf_counter() - start, 1)}
-      text = studies.write_report(workdir, members, varied, points, baseline,
-                                  FLAGS.seeds, FLAGS.target_accuracy, extra)
+      spec = {'command': ' '.join(sys.argv), 'vary': varied,
+              'baseline': baseline, 'seeds': FLAGS.seeds,
+              'target_accuracy': FLAGS.target_accuracy, 'machine': machine(),
+              'extra': {'mode': mode, 'members_trained_now': len(todo),
+                        'wall_s_now': round(time.perf_counter() - start, 1)}}
+      text = studies.write_report(workdir, members, spec)
+      if FLAGS.publish:
+        studies.publish(workdir, members, FLAGS.publish)
   print(text)
   print('Wrote ' + ', '.join(str(workdir / f) for f in studies.REPORT_FILES))
+  if FLAGS.publish:
+    print(f'Published to {FLAGS.publish} (with {studies.SPEC_JSON} and every '
+          'member\'s config.json); rebuild its tables with --rebuild '
+          f'--workdir={FLAGS.publish}.')
 
 
 if __name__ == '__main__':
