@@ -1,0 +1,184 @@
+"""Two other lowerings of the CNN's convolutions, timed in the whole step.
+
+  .venv/bin/python docs/experiments/conv_lowerings.py LOWERING BATCH MICRO DEVICES
+
+LOWERING is `xla` (lax.conv_general_dilated, what models.py uses),
+`patches` (one matmul over the 3x3 patches; autodiff gives the backward) or
+`matmul_grad` (XLA's forward convolution, with a custom_vjp whose input
+gradient is a forward convolution of the flipped kernel and whose kernel
+gradient is one matmul of the patches). All three give the same parameters
+and the same math up to float summation order (relative error ~1e-6).
+Prints the images/s of train.train_epoch over 12,800 generated images (best
+of two epochs after compiling). Not used by the project: measured, and slower
+where it counts (see docs/performance.md).
+"""
+
+import os
+import sys
+import time
+
+DEVICES = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+jax.config.update('jax_num_cpu_devices', DEVICES)
+from flax import linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jax import lax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
+import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from machinery import parallel  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+              dimension_numbers, feature_group_count):
+  """Whether the call is what this CNN's layers ask: stride 1, 'SAME',
+  no dilation, NHWC x HWIO, one group, an odd square kernel."""
+  numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
+  return (tuple(window_strides) == (1, 1) and padding == 'SAME'
+          and not any(d not in (None, (1, 1)) for d in (lhs_dilation,
+                                                        rhs_dilation))
+          and lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                         dimension_numbers) == numbers
+          and feature_group_count == 1 and rhs.shape[0] == rhs.shape[1]
+          and rhs.shape[0] % 2 == 1)
+
+
+def shifted_windows(x, size):
+  """The size x size windows of a 'SAME'-padded NHWC batch, as `size**2`
+  shifted copies in (row, column) order, each [N, H, W, C]."""
+  half = size // 2
+  padded = jnp.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))
+  h, w = x.shape[1], x.shape[2]
+  return [padded[:, i:i + h, j:j + w, :]
+          for i in range(size) for j in range(size)]
+
+
+def patches_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                 rhs_dilation=None, dimension_numbers=None,
+                 feature_group_count=1, precision=None, **kwargs):
+  """`lax.conv_general_dilated` as one matmul over the 3x3 patches.
+
+  The same math up to float summation order: out[n, y, x, f] =
+  sum over (i, j, c) of window(i, j)[n, y, x, c] * kernel[i, j, c, f].
+  Why: XLA:CPU lowers this CNN's convolution backward passes (above all the
+  kernel gradient, and the input gradient of the second convolution) to
+  slow paths; written as a patches matmul, autodiff turns both into plain
+  matmuls and shifted adds, which XLA:CPU runs near its matmul speed (see
+  docs/performance.md). The parameters are the same arrays as nn.Conv's
+  (the kernel [kh, kw, in, out] is only reshaped), so checkpoints do not
+  change. Calls other than the plain case fall back to lax.
+  """
+  if not _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
+                   rhs_dilation, dimension_numbers, feature_group_count):
+    return lax.conv_general_dilated(
+        lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count, precision=precision,
+        **kwargs)
+  size, _, channels, features = rhs.shape
+  patches = jnp.concatenate(shifted_windows(lhs, size), axis=-1)
+  return jnp.dot(patches, rhs.reshape(size * size * channels, features),
+                 precision=precision)
+
+
+def _xla_same_conv(x, kernel):
+  return lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
+                                  dimension_numbers=NHWC)
+
+
+@jax.custom_vjp
+def _conv_with_matmul_grads(x, kernel):
+  return _xla_same_conv(x, kernel)
+
+
+def _conv_forward(x, kernel):
+  return _xla_same_conv(x, kernel), (x, kernel)
+
+
+def _conv_backward(saved, grad):
+  """dX as XLA's own forward convolution of the gradient with the flipped
+  kernel; dW as one matmul of the patches with the gradient."""
+  x, kernel = saved
+  size, _, channels, features = kernel.shape
+  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+  grad_x = _xla_same_conv(grad, flipped)
+  patches = jnp.concatenate(shifted_windows(x, size), axis=-1)
+  grad_kernel = jnp.dot(patches.reshape(-1, size * size * channels).T,
+                        grad.reshape(-1, features))
+  return grad_x, grad_kernel.reshape(kernel.shape)
+
+
+_conv_with_matmul_grads.defvjp(_conv_forward, _conv_backward)
+
+
+def matmul_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                     rhs_dilation=None, dimension_numbers=None,
+                     feature_group_count=1, precision=None, **kwargs):
+  """XLA's convolution forward, with its gradients computed as above."""
+  if not _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
+                   rhs_dilation, dimension_numbers, feature_group_count):
+    return lax.conv_general_dilated(
+        lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count, precision=precision,
+        **kwargs)
+  return _conv_with_matmul_grads(lhs, rhs)
+
+
+LOWERINGS = {'patches': patches_conv, 'xla': lax.conv_general_dilated,
+             'matmul_grad': matmul_grad_conv}
+
+
+class CNN(nn.Module):
+  """models.CNN with its convolutions computed by `conv`."""
+  conv: object = lax.conv_general_dilated
+  num_classes: int = 10
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(32, (3, 3), conv_general_dilated=self.conv)(x)
+    x = nn.avg_pool(nn.relu(x), (2, 2), strides=(2, 2))
+    x = nn.Conv(64, (3, 3), conv_general_dilated=self.conv)(x)
+    x = nn.avg_pool(nn.relu(x), (2, 2), strides=(2, 2))
+    x = nn.relu(nn.Dense(256)(x.reshape((x.shape[0], -1))))
+    return nn.Dense(self.num_classes)(x)
+
+
+def main():
+  lowering, batch, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+  models.CNN = lambda: CNN(conv=LOWERINGS[lowering])
+  size = 12800
+  rng = np.random.default_rng(0)
+  data = {'image': rng.integers(0, 255, (size, 28, 28, 1), dtype=np.uint8),
+          'label': rng.integers(0, 10, size).astype(np.int32)}
+  config = default.get_config()
+  config.batch_size = batch
+  rate = train.create_learning_rate_fn(config, 0.1, size // batch)
+  mesh = parallel.create_mesh()
+  state = parallel.put_replicated(
+      train.create_train_state(jax.random.key(0), config, rate), mesh)
+  train_ds = parallel.put_replicated(data, mesh)
+
+  def epoch(state, seed):
+    return jax.block_until_ready(train.train_epoch(
+        state, train_ds, batch, jax.random.key(seed), rate, mesh=mesh,
+        micro_batches=micro)[0])
+
+  state = epoch(state, 0)
+  best = 0.0
+  for seed in (1, 2):
+    start = time.perf_counter()
+    state = epoch(state, seed)
+    best = max(best, size // batch * batch / (time.perf_counter() - start))
+  print(f'{lowering} batch {batch} micro {micro} devices {DEVICES}: '
+        f'{best:,.0f} img/s')
+
+
+if __name__ == '__main__':
+  main()
