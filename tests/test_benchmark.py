@@ -42,6 +42,31 @@ def test_throughput_table_reports_min_median_max_and_ratio():
   assert '2 CPU device(s), 2 micro-batch(es)' in table
 
 
+def test_the_project_is_compared_with_the_fastest_peer_and_the_peak():
+  def run(images_per_s):
+    return {'steps_per_s': images_per_s / 32, 'images_per_s': images_per_s,
+            'epoch_s': 60000 / images_per_s, 'compile_s': 1.0,
+            'peak_rss_mb': 700.0, 'devices': 2, 'micro_batches': 1}
+  peers = {'PyTorch eager': [run(v) for v in (3800, 3900)],
+           'PyTorch torch.compile': [run(v) for v in (4800, 5000)]}
+  table = benchmark.throughput_table([run(v) for v in (4400, 4500)],
+                                     [run(v) for v in (5800, 6000)], peers,
+                                     matmul_peak=274.0)
+  lines = table.splitlines()
+  assert lines[0].startswith('| metric (min / median / max of 2) | '
+                             'seed-style loop | PyTorch eager | PyTorch '
+                             'torch.compile | this project (2 CPU device(s)')
+  images = next(line for line in lines if line.startswith('| images/s'))
+  assert images.endswith('| 1.20x |')  # 5,900 / torch.compile's 4,900
+  flops = next(line for line in lines if line.startswith('| GFLOP/s'))
+  # 5,900 images/s x 27,411,456 FLOP = 161.7 GFLOP/s
+  assert '| 159 / 162 / 164 |' in flops
+  share = next(line for line in lines if line.startswith('| share of'))
+  assert share.startswith('| share of the matmul peak (274 GFLOP/s) |')
+  assert '| 58% / 59% / 60% |' in share
+  assert benchmark.FLOPS_PER_IMAGE == 27_411_456
+
+
 def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
                                                                tmp_path):
   data = ['--config.data_source=idx', f'--config.idx_dir={idx_dir}',

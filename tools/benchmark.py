@@ -12,9 +12,15 @@ jitted `train_step` per batch, one `jax.device_get` of all metrics at the end
 of the epoch. The project's loop is `train.train_epoch`: device-resident data
 gathered on the device, donated state, micro-batches, metrics fetched every
 `log_every_steps`, and the CPU split into `config.cpu_devices` devices.
-Reported: steps/s, images/s and epoch wall time (one full epoch after
-compilation), compile time (the first step), peak RSS; min/median/max over
---repeats; and the ratio of the medians.
+With PyTorch importable (see --torch_python; it is never a requirement:
+`python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0
+numpy`), each repetition also runs the same CNN in PyTorch, eager and with
+torch.compile (machinery/torch_peer.py), on the same training split.
+Reported: steps/s, images/s, GFLOP/s (27.4 MFLOP per image) and its share
+of a float32 matmul's GFLOP/s measured in the same run (before and after
+each batch size), epoch wall time (one full epoch after compilation),
+compile time (the first step), peak RSS; min/median/max over --repeats;
+and the project against the fastest other loop, by the medians.
 
 Time to accuracy (--time_to_accuracy): wall time from the start of training
 (after data loading; compilation and evaluation included) until the test
@@ -26,13 +32,16 @@ Writes OUTPUT/benchmark.md and OUTPUT/benchmark.json, and prints the table.
 """
 
 import json
+import math
+import os
+import pathlib
 import resource
 import shutil
 import statistics
 import subprocess
-import time
-import pathlib
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -61,8 +70,11 @@ flags.DEFINE_string('speedrun_config', None,
                     'target accuracy.')
 flags.DEFINE_float('target_accuracy', 0.99, 'Target test accuracy.',
                    lower_bound=0, upper_bound=1)
+flags.DEFINE_string('torch_python', None, 'A Python that has torch, for the '
+                    'PyTorch rows; default: .venv-torch/bin/python, else this '
+                    'one if it has torch, else no PyTorch rows.')
 flags.DEFINE_enum('worker', None, ['seed', 'project', 'seed_tta',
-                                   'project_tta'],
+                                   'project_tta', 'matmul_peak'],
                   'Internal: run one measurement and print it as JSON.')
 flags.DEFINE_string('worker_workdir', None,
                     'Internal: workdir of a project_tta run.')
@@ -235,6 +247,8 @@ def run_worker(kind, config, target, workdir) -> None:
       result = seed_throughput(config)
     elif kind == 'project':
       result = project_throughput(config)
+    elif kind == 'matmul_peak':
+      result = {'gflops': matmul_peak_gflops()}
     elif kind == 'seed_tta':
       result = seed_time_to_accuracy(config, target)
     else:
@@ -276,29 +290,57 @@ def summarize(runs: list[dict], key) -> dict:
           'max': max(values)}
 
 
-def throughput_table(seed_runs, project_runs) -> str:
+# FLOPs of one training image (forward and backward) of models.CNN,
+# counted by hand: forward multiply-adds conv1 28*28*32*9 = 225,792, conv2
+# 14*14*64*9*32 = 3,612,672, dense1 3136*256 = 802,816, dense2 256*10 =
+# 2,560 (4,643,840 in all); the backward is twice that, less conv1's input
+# gradient (the data needs none): 3 * 4,643,840 - 225,792 multiply-adds.
+FLOPS_PER_IMAGE = 2 * (3 * 4_643_840 - 225_792)
+
+
+def throughput_table(seed_runs, project_runs, peers=None,
+                     matmul_peak=None) -> str:
+  """min / median / max per loop; the project against the fastest other.
+
+  `peers`: {column name: runs} besides the seed-style loop (PyTorch);
+  `matmul_peak`: GFLOP/s of a float32 matmul in the same run, for the
+  achieved share of it.
+  """
+  columns = {'seed-style loop': seed_runs, **(peers or {})}
+  project = project_runs[0]
+  name = (f'this project ({project["devices"]} CPU device(s), '
+          f'{project["micro_batches"]} micro-batch(es), '
+          f'{project.get("steps_per_call", 1)} step(s) per call)')
+  columns[name] = project_runs
+  for runs in columns.values():
+    for run in runs:
+      run.setdefault('gflops', run['images_per_s'] * FLOPS_PER_IMAGE / 1e9)
+      if matmul_peak:
+        run.setdefault('peak_share', run['gflops'] / matmul_peak)
   rows = [('steps/s', 'steps_per_s', '{:.1f}'),
           ('images/s', 'images_per_s', '{:,.0f}'),
-          ('epoch wall time (s)', 'epoch_s', '{:.1f}'),
-          ('compile time (s)', 'compile_s', '{:.2f}'),
-          ('peak RSS (MB)', 'peak_rss_mb', '{:,.0f}')]
-  project = project_runs[0]
-  lines = [
-      f'| metric (min / median / max of {len(seed_runs)}) | seed-style loop '
-      f'| this project ({project["devices"]} CPU device(s), '
-      f'{project["micro_batches"]} micro-batch(es), '
-      f'{project.get("steps_per_call", 1)} step(s) per call) '
-      '| ratio of medians |',
-      '|---|---|---|---|']
-  for name, key, fmt in rows:
+          ('GFLOP/s (27.4 MFLOP per image)', 'gflops', '{:.0f}')]
+  if matmul_peak:
+    rows.append((f'share of the matmul peak ({matmul_peak:.0f} GFLOP/s)',
+                 'peak_share', '{:.0%}'))
+  rows += [('epoch wall time (s)', 'epoch_s', '{:.1f}'),
+           ('compile time (s)', 'compile_s', '{:.2f}'),
+           ('peak RSS (MB)', 'peak_rss_mb', '{:,.0f}')]
+  fastest = max((runs for key, runs in columns.items() if key != name),
+                key=lambda runs: statistics.median(r['images_per_s']
+                                                   for r in runs))
+  lines = [f'| metric (min / median / max of {len(seed_runs)}) | ' +
+           ' | '.join(columns) + ' | this project / the fastest other loop '
+           '(medians) |', '|---' * (len(columns) + 2) + '|']
+  for label, key, fmt in rows:
     cells = []
-    for runs in (seed_runs, project_runs):
+    for runs in columns.values():
       s = summarize(runs, key)
       cells.append(' / '.join(fmt.format(s[k]) for k in ('min', 'median',
                                                           'max')))
     ratio = (statistics.median(r[key] for r in project_runs) /
-             statistics.median(r[key] for r in seed_runs))
-    lines.append(f'| {name} | {cells[0]} | {cells[1]} | {ratio:.2f}x |')
+             statistics.median(r[key] for r in fastest))
+    lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {ratio:.2f}x |')
   return '\n'.join(lines) + '\n'
 
 
@@ -315,17 +357,88 @@ def tta_table(results: dict, target) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def throughput_runs(config_path, overrides):
-  """--repeats alternating seed and project runs; ([seed], [project])."""
+def throughput_runs(config_path, overrides, torch_python=None,
+                    torch_data=None, batch_size=None):
+  """--repeats of the loops, alternated: seed, project, then PyTorch eager
+  and compiled where `torch_python` is given; ([seed], [project], {peers})."""
   seed_runs, project_runs = [], []
+  peers = {'PyTorch eager': [], 'PyTorch torch.compile': []} if (
+      torch_python) else {}
   for repeat in range(FLAGS.repeats):
     seed_runs.append(spawn('seed', config_path, overrides))
     project_runs.append(spawn('project', config_path, overrides))
-    logging.info('Batch %d, repeat %d: seed %.0f img/s, project %.0f img/s.',
+    for name, runs in peers.items():
+      runs.append(spawn_torch(torch_python, torch_data, batch_size,
+                              compiled='compile' in name))
+    logging.info('Batch %d, repeat %d: seed %.0f img/s, project %.0f img/s%s.',
                  project_runs[-1]['batch_size'], repeat + 1,
                  seed_runs[-1]['images_per_s'],
-                 project_runs[-1]['images_per_s'])
-  return seed_runs, project_runs
+                 project_runs[-1]['images_per_s'],
+                 ''.join(f', {n} {r[-1]["images_per_s"]:.0f} img/s'
+                         for n, r in peers.items()))
+  return seed_runs, project_runs, peers
+
+
+def matmul_peak_gflops() -> float:
+  """GFLOP/s of a float32 2048 x 2048 matmul (jnp.dot), best of 10."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jnp.ones((2048, 2048), jnp.float32)
+  dot = jax.jit(jnp.dot)
+  dot(a, a).block_until_ready()
+  best = math.inf
+  for _ in range(10):
+    start = time.perf_counter()
+    dot(a, a).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * 2048**3 / best / 1e9
+
+
+TORCH_PEER = pathlib.Path(__file__).resolve().parent.parent / 'machinery' / (
+    'torch_peer.py')
+TORCH_VENV_PYTHON = pathlib.Path(__file__).resolve().parent.parent / (
+    '.venv-torch/bin/python')
+TORCH_INSTALL = ('python3 -m venv .venv-torch && .venv-torch/bin/pip install '
+                 'torch==2.13.0 numpy')
+
+
+def find_torch_python(flag):
+  """The Python that has torch: --torch_python, else .venv-torch, else this
+  one if it imports torch; None (with how to get one) if there is none."""
+  candidates = [flag] if flag else [str(TORCH_VENV_PYTHON), sys.executable]
+  for python in candidates:
+    if python and pathlib.Path(python).exists() and subprocess.run(
+        [python, '-c', 'import torch, numpy'], capture_output=True,
+        check=False).returncode == 0:
+      return python
+  if flag:
+    raise errors.ConfigError(f'--torch_python={flag} cannot import torch and '
+                             'numpy.')
+  logging.warning('No PyTorch rows: torch is not importable here. It stays '
+                  'out of requirements.txt; for the rows, install it apart: '
+                  '%s', TORCH_INSTALL)
+  return None
+
+
+def spawn_torch(python, data, batch_size, compiled) -> dict:
+  command = [python, str(TORCH_PEER), f'--data={data}',
+             f'--batch_size={batch_size}',
+             f'--threads={os.cpu_count() or 1}'] + (
+                 ['--compile'] if compiled else [])
+  result = subprocess.run(command, capture_output=True, text=True,
+                          check=False)
+  lines = [line for line in result.stdout.splitlines()
+           if line.startswith(RESULT_PREFIX)]
+  if result.returncode or not lines:
+    sys.exit(f'Error: the PyTorch peer failed:\n{result.stderr[-3000:]}')
+  return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+def save_training_split(config, path) -> None:
+  """The config's training split, as the project loads it, for the peer."""
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  data = input_pipeline.load_datasets(config)
+  np.savez(path, image=data.train['image'], label=data.train['label'])
 
 
 # Written into each time-to-accuracy workdir the benchmark makes: only
@@ -371,18 +484,33 @@ def run_driver(argv) -> None:
       names = ['tta_default', 'tta_fast'] + (
           ['tta_speedrun'] if FLAGS.speedrun_config else [])
       workdirs = {name: fresh_workdir(output, name) for name in names}
+    torch_python = find_torch_python(FLAGS.torch_python)
   overrides = config_overrides(sys.argv)
   report, text = {'throughput': {}}, ''
+  peaks = [float(spawn('matmul_peak', config_path, overrides)['gflops'])]
   batch_sizes = FLAGS.batch_sizes or [str(FLAGS.config.batch_size)]
-  for batch_size in batch_sizes:
-    extra = [] if batch_size == str(FLAGS.config.batch_size) else [
-        f'--config.batch_size={batch_size}']
-    seed_runs, project_runs = throughput_runs(config_path,
-                                              overrides + extra)
-    report['throughput'][batch_size] = {'seed': seed_runs,
-                                        'project': project_runs}
-    text += (f'## Throughput, batch {batch_size}\n\n' +
-             throughput_table(seed_runs, project_runs) + '\n')
+  with tempfile.TemporaryDirectory() as tmp:
+    torch_data = pathlib.Path(tmp) / 'train.npz'
+    if torch_python:
+      with cli.one_line_errors():
+        save_training_split(FLAGS.config, torch_data)
+    for batch_size in batch_sizes:
+      extra = [] if batch_size == str(FLAGS.config.batch_size) else [
+          f'--config.batch_size={batch_size}']
+      seed_runs, project_runs, peers = throughput_runs(
+          config_path, overrides + extra, torch_python, torch_data,
+          int(batch_size))
+      peaks.append(float(spawn('matmul_peak', config_path,
+                               overrides)['gflops']))
+      report['throughput'][batch_size] = {'seed': seed_runs,
+                                          'project': project_runs, **peers}
+      text += (f'## Throughput, batch {batch_size}\n\n' +
+               throughput_table(seed_runs, project_runs, peers,
+                                statistics.median(peaks)) + '\n')
+  report['matmul_peak_gflops'] = peaks
+  text += (f'Matmul peak (float32 2048 x 2048 `jnp.dot`, best of 10, measured '
+           f'{len(peaks)} times in this run): {min(peaks):.0f}–'
+           f'{max(peaks):.0f} GFLOP/s; the table uses the median so far.\n\n')
   if FLAGS.time_to_accuracy:
     tta = {
         f'seed-style loop, {config_path}': spawn('seed_tta', config_path,
