@@ -25,7 +25,6 @@ import optax
 
 import input_pipeline
 from machinery import bookkeeping
-from machinery import checkpoints
 from machinery import errors
 from machinery import parallel
 from machinery import plots
