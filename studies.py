@@ -357,8 +357,8 @@ def train_members(todo: list[Member], mode: str, data: dict) -> None:
     stacked = (choose_mode(mode) == 'stacked'
                and member.config.optimizer == 'sgd')  # its rate is injected
     check_mode(member, stacked)
-    key = ('stacked' if stacked else 'sequential',
-           tuple(str(member.config[f]) for f in GROUP_FIELDS))
+    key = (('stacked', tuple(str(member.config[f]) for f in GROUP_FIELDS))
+           if stacked else ('sequential', ()))  # in the grid's order
     groups.setdefault(key, []).append(member)
   for (kind, _), group in groups.items():
     if kind == 'sequential':
