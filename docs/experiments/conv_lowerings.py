@@ -61,32 +61,30 @@ def shifted_windows(x, size):
           for i in range(size) for j in range(size)]
 
 
-def patches_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                 rhs_dilation=None, dimension_numbers=None,
-                 feature_group_count=1, precision=None, **kwargs):
-  """`lax.conv_general_dilated` as one matmul over the 3x3 patches.
+def plain_case_only(fast):
+  """A conv_general_dilated for nn.Conv: `fast(lhs, rhs)` in the plain case
+  (_is_plain), lax.conv_general_dilated otherwise."""
 
-  The same math up to float summation order: out[n, y, x, f] =
-  sum over (i, j, c) of window(i, j)[n, y, x, c] * kernel[i, j, c, f].
-  Why: XLA:CPU lowers this CNN's convolution backward passes (above all the
-  kernel gradient, and the input gradient of the second convolution) to
-  slow paths; written as a patches matmul, autodiff turns both into plain
-  matmuls and shifted adds, which XLA:CPU runs near its matmul speed (see
-  docs/performance.md). The parameters are the same arrays as nn.Conv's
-  (the kernel [kh, kw, in, out] is only reshaped), so checkpoints do not
-  change. Calls other than the plain case fall back to lax.
-  """
-  if not _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
-                   rhs_dilation, dimension_numbers, feature_group_count):
+  def conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+           rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+           precision=None, **kwargs):
+    if _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
+                 rhs_dilation, dimension_numbers, feature_group_count):
+      return fast(lhs, rhs)
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
         feature_group_count=feature_group_count, precision=precision,
         **kwargs)
+  return conv
+
+
+def _patches_matmul(lhs, rhs):
+  """The convolution as one matmul over the 3x3 patches; autodiff gives
+  the backward (matmuls and shifted adds)."""
   size, _, channels, features = rhs.shape
   patches = jnp.concatenate(shifted_windows(lhs, size), axis=-1)
-  return jnp.dot(patches, rhs.reshape(size * size * channels, features),
-                 precision=precision)
+  return jnp.dot(patches, rhs.reshape(size * size * channels, features))
 
 
 def _xla_same_conv(x, kernel):
@@ -119,20 +117,6 @@ def _conv_backward(saved, grad):
 _conv_with_matmul_grads.defvjp(_conv_forward, _conv_backward)
 
 
-def matmul_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                     rhs_dilation=None, dimension_numbers=None,
-                     feature_group_count=1, precision=None, **kwargs):
-  """XLA's convolution forward, with its gradients computed as above."""
-  if not _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
-                   rhs_dilation, dimension_numbers, feature_group_count):
-    return lax.conv_general_dilated(
-        lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count, precision=precision,
-        **kwargs)
-  return _conv_with_matmul_grads(lhs, rhs)
-
-
 def _conv_backward_shifted(saved, grad):
   """As _conv_backward, but the kernel gradient as one [C, N] x [N, F] dot
   per shifted window, without building the 9x patches."""
@@ -155,22 +139,10 @@ def _conv_with_shifted_grads(x, kernel):
 _conv_with_shifted_grads.defvjp(_conv_forward, _conv_backward_shifted)
 
 
-def shifted_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                      rhs_dilation=None, dimension_numbers=None,
-                      feature_group_count=1, precision=None, **kwargs):
-  if not _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
-                   rhs_dilation, dimension_numbers, feature_group_count):
-    return lax.conv_general_dilated(
-        lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-        feature_group_count=feature_group_count, precision=precision,
-        **kwargs)
-  return _conv_with_shifted_grads(lhs, rhs)
-
-
-LOWERINGS = {'patches': patches_conv, 'xla': lax.conv_general_dilated,
-             'matmul_grad': matmul_grad_conv,
-             'shifted_grad': shifted_grad_conv}
+LOWERINGS = {'xla': lax.conv_general_dilated,
+             'patches': plain_case_only(_patches_matmul),
+             'matmul_grad': plain_case_only(_conv_with_matmul_grads),
+             'shifted_grad': plain_case_only(_conv_with_shifted_grads)}
 
 
 class CNN(nn.Module):
