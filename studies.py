@@ -29,7 +29,9 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import pathlib
+import platform
 import re
 
 from absl import logging
@@ -776,6 +778,25 @@ ROW_FIELDS = ('member', 'seed', 'final_test_accuracy', 'best_test_accuracy',
               'finished', 'diverged', 'data_fingerprint')
 EPOCH_ROW_FIELDS = ('member', 'epoch', 'test_accuracy', 'test_loss',
                     'train_loss')
+
+
+def machine() -> dict:
+  """Where the study ran: what its wall times and last digits depend on."""
+  return {'host': platform.node(), 'processor': _cpu_name(),
+          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
+          'jax_version': jax.__version__, 'backend': jax.default_backend(),
+          'device_kind': jax.devices()[0].device_kind,
+          'devices': jax.device_count()}
+
+
+def _cpu_name() -> str:
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
 
 
 def write_report(workdir, members_, spec: dict) -> str:

@@ -20,6 +20,12 @@ def _temporary_name(path: pathlib.Path) -> pathlib.Path:
   return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
 
 
+def link_error(path) -> WorkdirError:
+  """The one line for a symlink where the project would write."""
+  return WorkdirError(f'{path} is a symbolic link; the project does not write '
+                      'through links: remove it.')
+
+
 def check_not_directory(path) -> None:
   path = pathlib.Path(path)
   if path.is_dir() and not path.is_symlink():
@@ -71,8 +77,7 @@ def open_append(path, newline=''):
                  0o644)
   except OSError as e:
     if path.is_symlink():
-      raise WorkdirError(f'{path} is a symbolic link; the project does not '
-                         'write through links: remove it.') from None
+      raise link_error(path) from None
     raise WorkdirError(f'Cannot write {path}: {e.strerror or e}.') from None
   return open(fd, 'a', newline=newline)
 

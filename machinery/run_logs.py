@@ -62,18 +62,19 @@ def read_columns(path, allow_empty=False, fields=()) -> dict:
     raise WorkdirError(f'{path} is damaged: its header lacks '
                        f'{", ".join(missing)}. Restore it, or use a new '
                        '--workdir.')
-  fields = header
   if not rows and not allow_empty:
     raise WorkdirError(f'{path} holds no rows yet: the run has not recorded '
                        'a step.')
-  try:
-    return {key: np.array([float(row[key]) for row in rows])
-            for key in fields}
-  except (TypeError, ValueError):
-    bad = next(i for i, row in enumerate(rows, start=2)
-               if not all(_is_number(row[key]) for key in fields))
-    raise WorkdirError(f'{path} is damaged: line {bad} is not a row of '
-                       'numbers.') from None
+  _check_numbers(path, rows, header)
+  return {key: np.array([float(row[key]) for row in rows]) for key in header}
+
+
+def _check_numbers(path, rows, fields) -> None:
+  """One line naming the first row whose `fields` are not all numbers."""
+  for line, row in enumerate(rows, start=2):
+    if not all(_is_number(row.get(key)) for key in fields):
+      raise WorkdirError(f'{path} is damaged: line {line} is not a row of '
+                         'numbers. Restore it, or use a new --workdir.')
 
 
 def _is_number(text) -> bool:
@@ -150,10 +151,7 @@ def _rows(path, fields):
     return []
   with open(path, newline='') as f:
     rows = list(csv.DictReader(f))
-  for line, row in enumerate(rows, start=2):
-    if any(not _is_number(row.get(key)) for key in fields):
-      raise WorkdirError(f'{path} is damaged: line {line} is not a row of '
-                         'numbers. Restore it, or use a new --workdir.')
+  _check_numbers(path, rows, fields)
   return rows
 
 
@@ -200,8 +198,7 @@ def purge_events(directory, resume_step: int) -> None:
 def _tensorboard_writer(directory, resume_step):
   import tensorboardX  # pylint: disable=g-import-not-at-top
   if directory.is_symlink():
-    raise WorkdirError(f'{directory} is a symbolic link; the project does not '
-                       'write through links: remove it.')
+    raise files.link_error(directory)
   purge_events(directory, resume_step)
   return tensorboardX.SummaryWriter(
       str(directory), purge_step=resume_step if resume_step else None,

@@ -12,6 +12,7 @@ import os
 import pathlib
 
 from machinery import checkpoints
+from machinery import files
 from machinery.errors import WorkdirError
 
 LOCK_FILE = '.lock'
@@ -63,9 +64,7 @@ def locked(workdir):
                  0o644)
   except OSError as e:
     if (path / LOCK_FILE).is_symlink():
-      raise WorkdirError(
-          f'{path / LOCK_FILE} is a symbolic link; the project does not write '
-          'through links: remove it.') from None
+      raise files.link_error(path / LOCK_FILE) from None
     raise WorkdirError(f'Cannot write in --workdir={path}: '
                        f'{e.strerror or e}.') from None
   try:

@@ -36,9 +36,7 @@ and a hash of them. Run the same command again to resume:
 finished members are not trained again.
 """
 
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -76,26 +74,6 @@ flags.DEFINE_bool('rebuild', False, 'Only rewrite study.json, study.md and '
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag(required=False)
 
-
-
-def machine() -> dict:
-  """Where the study ran: what its wall times and last digits depend on."""
-  import jax  # pylint: disable=g-import-not-at-top
-  return {'host': platform.node(), 'processor': _cpu_name(),
-          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
-          'jax_version': jax.__version__, 'backend': jax.default_backend(),
-          'device_kind': jax.devices()[0].device_kind,
-          'devices': jax.device_count()}
-
-
-def _cpu_name() -> str:
-  try:
-    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-      if line.startswith('model name'):
-        return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor()
 
 
 def rebuild_only():
@@ -139,7 +117,7 @@ def main(argv):
       studies.check_all_done(members)
       spec = {'command': ' '.join(sys.argv), 'vary': varied,
               'baseline': baseline, 'seeds': FLAGS.seeds,
-              'target_accuracy': FLAGS.target_accuracy, 'machine': machine(),
+              'target_accuracy': FLAGS.target_accuracy, 'machine': studies.machine(),
               'extra': {'mode': mode, 'members_trained_now': len(todo),
                         'wall_s_now': round(time.perf_counter() - start, 1)}}
       text = studies.write_report(workdir, members, spec)
