@@ -33,6 +33,7 @@ import os
 import pathlib
 import platform
 import re
+import subprocess
 
 from absl import logging
 import jax
@@ -786,7 +787,24 @@ def machine() -> dict:
           'cpu_count': os.cpu_count(), 'python': platform.python_version(),
           'jax_version': jax.__version__, 'backend': jax.default_backend(),
           'device_kind': jax.devices()[0].device_kind,
-          'devices': jax.device_count()}
+          'devices': jax.device_count(), 'code_version': code_version()}
+
+
+def code_version():
+  """The git commit of this project's source (with `+changes` when the
+  tracked files differ from it), or None outside a git checkout: a member's
+  last digits depend on the code as much as on the machine."""
+  source = pathlib.Path(__file__).resolve().parent
+
+  def git(*args):
+    return subprocess.run(['git', '-C', str(source), *args], check=True,
+                          capture_output=True, text=True, timeout=10).stdout
+  try:
+    commit = git('rev-parse', 'HEAD').strip()
+    changed = git('status', '--porcelain', '--untracked-files=no').strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return commit + ('+changes' if changed else '')
 
 
 def _cpu_name() -> str:

@@ -5,11 +5,13 @@ import json
 import os
 import re
 import signal
+import subprocess
 
 import jax
 import numpy as np
 import pytest
 
+from conftest import PROJECT_DIR
 from conftest import small_config
 import input_pipeline
 from machinery import bookkeeping
@@ -416,3 +418,22 @@ def test_every_method_config_is_valid_and_says_why(name):
   validation.validate_config(config)
   doc = (CONFIGS / f'{name}.py').read_text().split('"""')[1]
   assert len(doc.split()) >= 10  # a docstring that explains its fields
+
+
+def test_machine_names_the_code_commit_it_ran():
+  """A member's last digits depend on the code: the study's machine record
+  names the project's commit, as git itself reports it."""
+  head = subprocess.run(['git', '-C', str(PROJECT_DIR), 'rev-parse', 'HEAD'],
+                        capture_output=True, text=True, check=False)
+  if head.returncode != 0:
+    pytest.skip('not a git checkout')
+  version = studies.machine()['code_version']
+  assert version.split('+')[0] == head.stdout.strip()
+  assert version in (head.stdout.strip(), head.stdout.strip() + '+changes')
+
+
+def test_code_version_is_none_without_git(monkeypatch):
+  def no_git(*args, **kwargs):
+    raise FileNotFoundError('git')
+  monkeypatch.setattr(studies.subprocess, 'run', no_git)
+  assert studies.code_version() is None
