@@ -142,22 +142,31 @@ DECAY_SHAPES = {
 }
 
 
-def wsd_decay_start(total_steps, decay_steps) -> tuple[int, int]:
-  """(S, D): the decay's first step and length, D = max(round(decay), 1)."""
-  length = max(int(round(decay_steps)), 1)
+def wsd_decay_start(total_steps, decay_steps,
+                    decay_fraction=0.0) -> tuple[int, int]:
+  """(S, D): the decay's first step and length, D = max(round(decay), 1).
+
+  The decay is `decay_fraction` x T steps when that is set (> 0), so that
+  runs of every length cool down over the same share of themselves (what
+  tools/budgets.py branches from one trunk); otherwise `decay_steps`.
+  """
+  decay = decay_fraction * total_steps if decay_fraction else decay_steps
+  length = max(int(round(decay)), 1)
   return total_steps - length, length
 
 
 def wsd_schedule(init_value, peak, floor, warmup_steps, total_steps,
-                 decay_steps, decay_shape) -> optax.Schedule:
+                 decay_steps, decay_shape, decay_fraction) -> optax.Schedule:
   """Warmup-stable-decay (MiniCPM, arXiv 2404.06395; arXiv 2405.18392).
 
-  With D = round(decay_steps), S = T - D and p = clip((t - S) / D, 0, 1):
-  lr(t) = floor + (peak - floor) * f(p) for t >= W, where f is
-  `DECAY_SHAPES[decay_shape]`: 1 - p, 0.5 * (1 + cos(pi * p)) or 1 - sqrt(p).
-  So lr(S) = peak and lr(T) = floor, as with the seed's cosine.
+  With D = round(decay_steps) (or round(decay_fraction x T)), S = T - D and
+  p = clip((t - S) / D, 0, 1): lr(t) = floor + (peak - floor) * f(p) for
+  t >= W, where f is `DECAY_SHAPES[decay_shape]`: 1 - p,
+  0.5 * (1 + cos(pi * p)) or 1 - sqrt(p). So lr(S) = peak and lr(T) =
+  floor, as with the seed's cosine. Before S the rate does not depend on T:
+  a longer run is the same run up to its own S.
   """
-  start, length = wsd_decay_start(total_steps, decay_steps)
+  start, length = wsd_decay_start(total_steps, decay_steps, decay_fraction)
   shape = DECAY_SHAPES[decay_shape]
 
   def body(count):
@@ -231,9 +240,19 @@ def _check_step(config):
 
 def _check_wsd(config):
   room = config.num_epochs - config.warmup_epochs
-  checks.check_real(config, 'decay_epochs', 0, room,
-                    f'must lie in (0, num_epochs - warmup_epochs = {room:g}] '
-                    '(the decay follows the warmup)', low_open=True)
+  checks.check_real(config, 'decay_fraction', 0, 1,
+                    'must lie in [0, 1] (0: the decay is decay_epochs long; '
+                    'otherwise that share of num_epochs)')
+  if not config.decay_fraction:
+    checks.check_real(config, 'decay_epochs', 0, room,
+                      f'must lie in (0, num_epochs - warmup_epochs = '
+                      f'{room:g}] (the decay follows the warmup)',
+                      low_open=True)
+  elif config.decay_fraction * config.num_epochs > room:
+    checks.fail('decay_fraction', config.decay_fraction,
+                f'must be at most (num_epochs - warmup_epochs) / num_epochs = '
+                f'{room / config.num_epochs:g} here (the decay follows the '
+                'warmup)')
   checks.check_choice(config, 'decay_shape', DECAY_SHAPES)
 
 
@@ -291,15 +310,16 @@ def _describe_step(peak, floor, drop_steps, decay_factor, steps_per_epoch):
           + (f', floor {floor:g}' if floor else ''))
 
 
-def _wsd_steps(total_steps, decay_steps):
-  start, length = wsd_decay_start(total_steps, decay_steps)
+def _wsd_steps(total_steps, decay_steps, decay_fraction):
+  start, length = wsd_decay_start(total_steps, decay_steps, decay_fraction)
   return {'start of decay (last step at the peak)': start,
           'first decay step': start + 1,
           'middle of the decay': start + length // 2}
 
 
-def _describe_wsd(peak, floor, total_steps, decay_steps, decay_shape):
-  start, length = wsd_decay_start(total_steps, decay_steps)
+def _describe_wsd(peak, floor, total_steps, decay_steps, decay_shape,
+                  decay_fraction):
+  start, length = wsd_decay_start(total_steps, decay_steps, decay_fraction)
   return (f'hold {peak:g} until step {start}, then {decay_shape} decay to '
           f'{floor:g} over the last {length} steps')
 
@@ -356,9 +376,11 @@ SCHEDULES_TABLE = {
         fields={'step_epochs': 'drop_steps', 'step_decay': 'decay_factor'},
         check=_check_step, key_steps=_step_steps, describe=_describe_step),
     'wsd': ScheduleKind(
-        summary='hold learning_rate, then decay over the last decay_epochs',
+        summary='hold learning_rate, then decay over the last decay_epochs '
+        '(or decay_fraction of the run)',
         build=wsd_schedule,
-        fields={'decay_epochs': 'decay_steps', 'decay_shape': 'decay_shape'},
+        fields={'decay_epochs': 'decay_steps', 'decay_shape': 'decay_shape',
+                'decay_fraction': 'decay_fraction'},
         check=_check_wsd, key_steps=_wsd_steps, describe=_describe_wsd),
     'linear': ScheduleKind(
         summary='linear decay from learning_rate to min_learning_rate',

@@ -77,9 +77,11 @@ def get_config():
   config.step_epochs = (5, 8)
   config.step_decay = 0.1
   # wsd: the decay takes the last decay_epochs (may be fractional) and has
-  # the shape 'linear', 'cosine' or '1-sqrt'.
+  # the shape 'linear', 'cosine' or '1-sqrt'. decay_fraction > 0 makes the
+  # decay that share of num_epochs instead (tools/budgets.py's cooldowns).
   config.decay_epochs = 2.0
   config.decay_shape = 'linear'
+  config.decay_fraction = 0.0
   # onecycle: as in fastai / PyTorch's OneCycleLR.
   config.div_factor = 25.0
   config.final_div_factor = 1e4

@@ -313,6 +313,36 @@ def test_wsd_before_the_decay_is_the_peak_after_the_warmup():
                                 np.float32(0.1))
 
 
+def test_wsd_decay_fraction_is_that_share_of_the_run():
+  # 10 epochs x 50 steps, 20%: the decay takes the last 100 steps, whatever
+  # decay_epochs says (9.5 would be refused on its own).
+  config = schedule_config(schedule='wsd', decay_fraction=0.2,
+                           decay_epochs=9.5, decay_shape='linear')
+  fn = train.create_learning_rate_fn(config, 0.1, 50)
+  assert float(fn(400)) == np.float32(0.1)     # S = 500 - 100: still the peak
+  assert float(fn(450)) == pytest.approx(0.05, rel=1e-6)   # half-way down
+  assert float(fn(499)) == pytest.approx(0.001, rel=1e-4)  # last step
+  assert schedules.key_steps(config, 50)['start of decay (last step at the '
+                                         'peak)'] == 400
+
+
+def test_wsd_runs_of_every_length_agree_before_their_own_decay():
+  # What tools/budgets.py's branches rest on: up to S_B the rate of a B-epoch
+  # run is bitwise the rate of the longest run (warmup, then the peak).
+  longest = train.create_learning_rate_fn(
+      schedule_config(schedule='wsd', num_epochs=10, decay_fraction=0.2,
+                      warmup_init_lr=0.01), 0.1, 7)
+  for budget in (2, 3, 5):
+    config = schedule_config(schedule='wsd', num_epochs=budget,
+                             decay_fraction=0.2, warmup_init_lr=0.01)
+    fn = train.create_learning_rate_fn(config, 0.1, 7)
+    start, _ = schedules.wsd_decay_start(budget * 7, 0, 0.2)
+    steps = np.arange(start + 1)
+    np.testing.assert_array_equal(np.asarray(fn(steps)),
+                                  np.asarray(longest(steps)))
+    assert float(fn(budget * 7 - 1)) < 0.1 * 0.5
+
+
 @pytest.mark.parametrize('epochs,warmup,spe,floor', [
     (10, 1.0, 468, 0.0), (3, 0.0, 10, 0.01), (5, 0.5, 7, 0.0)])
 def test_linear_goes_straight_to_the_floor(epochs, warmup, spe, floor):

@@ -135,6 +135,13 @@ BAD_SCHEDULES = [
     ({'schedule': 'wsd', 'warmup_epochs': 9.0, 'decay_epochs': 2.0},
      'config.decay_epochs=2.0 is invalid: must lie in (0, num_epochs - '
      'warmup_epochs = 1]'),
+    ({'schedule': 'wsd', 'decay_fraction': 1.5}, 'config.decay_fraction=1.5 '
+     'is invalid: must lie in [0, 1] (0: the decay is decay_epochs long'),
+    ({'schedule': 'wsd', 'decay_fraction': -0.1},
+     'config.decay_fraction=-0.1 is invalid'),
+    ({'schedule': 'wsd', 'decay_fraction': 0.95}, 'config.decay_fraction=0.95 '
+     'is invalid: must be at most (num_epochs - warmup_epochs) / num_epochs '
+     '= 0.9 here'),
     ({'schedule': 'wsd', 'decay_shape': 'sqrt'}, "config.decay_shape='sqrt' "
      "is invalid: must be one of ('linear', 'cosine', '1-sqrt')"),
     ({'schedule': 'onecycle', 'div_factor': 1.0}, 'config.div_factor=1.0 is '
