@@ -481,20 +481,22 @@ class StackedGroup:
   def step(self) -> int:
     return int(self.states.step[0])
 
-  def train_epoch(self, epoch, report, stop) -> bool:
-    """The rest of `epoch` for every member; polls `stop` after each step."""
+  def train_epoch(self, epoch, report, stop, until_step=None) -> bool:
+    """The rest of `epoch` (up to `until_step`) for every member; polls
+    `stop` after each step."""
     indices = jnp.stack([train.epoch_indices(
         jax.random.fold_in(rng, epoch), len(self.data.train['label']),
         self.config.batch_size) for rng in self.data_rngs])
     first = self.step
     pending = []
-    for i in range(first % self.steps_per_epoch, self.steps_per_epoch):
+    end = train.epoch_end(first, self.steps_per_epoch, until_step)
+    for i in range(first % self.steps_per_epoch, end):
       self.states, metrics = stacked_step(self.states, self._train_ds,
                                           indices, self._rates)
       pending.append(metrics)
       stopped = bool(stop())
       if (len(pending) == self.config.log_every_steps or stopped
-          or i == self.steps_per_epoch - 1):
+          or i == end - 1):
         fetched = jax.device_get(pending)
         report(first, [{key: np.array([m[key][j] for m in fetched])
                         for key in fetched[0]} for j in range(self.size)])

@@ -244,8 +244,10 @@ def epoch_indices(rng, train_size, batch_size, sharding=None):
 
 def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
                 report=None, report_every=100, stop=lambda: False,
-                mesh=None, micro_batches=1, steps_per_call=1):
-  """Runs the rest of an epoch, from step `state.step % steps_per_epoch`.
+                mesh=None, micro_batches=1, steps_per_call=1,
+                until_step=None):
+  """Runs the rest of an epoch, from step `state.step % steps_per_epoch`
+  (or up to the global step `until_step`, if that comes first).
 
   The training set lives on the device(s) (`train_ds` is copied there if it
   is a NumPy dict) and each step gathers its own batch there, so the host
@@ -274,9 +276,10 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
   pending, pending_steps = [], 0
   in_flight = parallel.InFlightLimit(mesh)
   i = first_pending % steps_per_epoch
-  while i < steps_per_epoch:
+  end = epoch_end(first_pending, steps_per_epoch, until_step)
+  while i < end:
     k = steps_per_call
-    if k > 1 and i % k == 0 and i + k <= steps_per_epoch:
+    if k > 1 and i % k == 0 and i + k <= end:
       state, metrics = train_steps_on_device(
           state, train_ds, indices, learning_rate_fn, micro_batches,
           batch_sharding, num_steps=k)
@@ -290,7 +293,7 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
     pending_steps += k
     i += k
     stopped = bool(stop())
-    if pending_steps >= report_every or i == steps_per_epoch or stopped:
+    if pending_steps >= report_every or i == end or stopped:
       if report is not None:
         fetched = jax.device_get(pending)
         report(first_pending, {key: np.concatenate(
@@ -300,6 +303,15 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
     if stopped:
       return state, True
   return state, False
+
+
+def epoch_end(step, steps_per_epoch, until_step=None) -> int:
+  """The position in the epoch of `step` where training stops: the epoch's
+  end, or `until_step` if that lies inside the epoch."""
+  if until_step is None:
+    return steps_per_epoch
+  return min(steps_per_epoch,
+             until_step - step // steps_per_epoch * steps_per_epoch)
 
 
 def eval_batches(test_ds, batch_size):
@@ -460,15 +472,17 @@ class SingleRun:
   def step(self) -> int:
     return int(self.state.step)
 
-  def train_epoch(self, epoch, report, stop) -> bool:
-    """The rest of `epoch`; report(first_step, [metrics]) per group."""
+  def train_epoch(self, epoch, report, stop, until_step=None) -> bool:
+    """The rest of `epoch` (up to `until_step`); report(first_step,
+    [metrics]) per group."""
     run = self.run
     self.state, stopped = train_epoch(
         self.state, self._train_ds, self.config.batch_size,
         jax.random.fold_in(self.data_rngs[0], epoch), run.learning_rate_fn,
         report=lambda first, metrics: report(first, [metrics]),
         report_every=self.config.log_every_steps, stop=stop, mesh=run.mesh,
-        micro_batches=run.micro_batches, steps_per_call=run.steps_per_call)
+        micro_batches=run.micro_batches, steps_per_call=run.steps_per_call,
+        until_step=until_step)
     return stopped
 
   def evaluate(self):
@@ -480,9 +494,12 @@ class SingleRun:
     return self.state
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> train_state.TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       until_step=None) -> train_state.TrainState:
   """Trains for `config.num_epochs`, evaluating after every epoch.
+
+  With `until_step`, pauses at that global step with a checkpoint there
+  (see train_group): the same call without it finishes the very same run.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` if there is
   one. Writes to `workdir`: config.json, train_steps.csv (step, epoch,
@@ -509,7 +526,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   group = SingleRun(run)
   book = bookkeeping.Book(workdir, config, run.data.fingerprint, logdir)
   train_group(group, [book], tensorboard=(config.tensorboard and
-                                          parallel.is_main_process()))
+                                          parallel.is_main_process()),
+              until_step=until_step)
   if book.diverged:
     raise book.diverged
   plots.plot_run(logdir, logdir / run_logs.CURVES_PNG)
@@ -518,7 +536,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return group.state
 
 
-def train_group(group, books, tensorboard=None) -> None:
+def train_group(group, books, tensorboard=None, until_step=None) -> None:
   """The one epoch driver: a single run, or a stacked group of members.
 
   Holds every member's workdir lock, refuses records of another run,
@@ -528,6 +546,11 @@ def train_group(group, books, tensorboard=None) -> None:
   saves every member at the current step and raises errors.Interrupted.
   A single run is the group of one (`SingleRun`), so runs and study
   members behave the same by construction.
+
+  With `until_step`, training pauses at that global step (mid-epoch too):
+  every member is saved there and the function returns; the same call
+  without it goes on exactly as if it had never paused (tools/budgets.py's
+  trunks).
   """
   with contextlib.ExitStack() as stack:
     for book in books:
@@ -547,7 +570,7 @@ def train_group(group, books, tensorboard=None) -> None:
                          book.config.tensorboard if tensorboard is None
                          else tensorboard)
     with signals.stop_on_signals() as stop:
-      _train_epochs(group, books, stop)
+      _train_epochs(group, books, stop, until_step)
 
 
 class _AllDiverged(Exception):
@@ -572,13 +595,15 @@ def _recorder(books, epoch, epoch_progress):
   return report
 
 
-def _train_epochs(group, books, stop):
+def _train_epochs(group, books, stop, until_step=None):
   """The epoch loop of train_group, from wherever the group's step is."""
   config, steps_per_epoch = group.config, group.steps_per_epoch
   start_step = group.step
   if start_step >= group.total_steps:
     logging.info('The run is already complete (step %d); nothing to train.',
                  start_step)
+  if until_step is not None and start_step >= until_step:
+    return
   bar = progress.use_bar(config.progress_bar)
   run_start = time.perf_counter()
   for epoch in range(start_step // steps_per_epoch + 1, config.num_epochs + 1):
@@ -589,11 +614,15 @@ def _train_epochs(group, books, stop):
     try:
       stopped = group.train_epoch(epoch, _recorder(books, epoch,
                                                    epoch_progress),
-                                  lambda: stop)
+                                  lambda: stop, until_step)
     except _AllDiverged:
       return
     finally:
       epoch_progress.close()
+    paused = until_step is not None and group.step >= until_step
+    if paused and not stopped and group.step < epoch * steps_per_epoch:
+      _save_live(group, books, epoch)  # the pause lies inside the epoch
+      return
     # A stop after the epoch's last step still evaluates and records the
     # epoch: its checkpoint lies on the boundary, and a resumed run would
     # never come back to it.
@@ -626,14 +655,17 @@ def _train_epochs(group, books, stop):
       _save_and_stop(group, books, epoch, stop)
       return
     every = config.checkpoint_every_epochs
-    if (every and epoch % every == 0) or epoch == config.num_epochs:
+    if (every and epoch % every == 0) or epoch == config.num_epochs or paused:
       for i, book in _live(books):
         book.store.save(group.member_state(i), group.data_rngs[i], epoch,
                         book.config)
+    if paused:
+      return
 
 
-def _save_and_stop(group, books, epoch, stop):
-  """Saves every member at the current step (if finite) and stops."""
+def _save_live(group, books, epoch) -> list:
+  """Saves every member whose state is finite at the current step; marks
+  the others diverged. Returns the checkpoints' paths."""
   paths = []
   for i, book in _live(books):
     problem = bookkeeping.nonfinite_state(book.store, group.member_state(i))
@@ -643,6 +675,12 @@ def _save_and_stop(group, books, epoch, stop):
     paths.append(book.store.save(group.member_state(i), group.data_rngs[i],
                                  epoch, book.config))
     book.writer.flush()
+  return paths
+
+
+def _save_and_stop(group, books, epoch, stop):
+  """Saves every member at the current step (if finite) and stops."""
+  paths = _save_live(group, books, epoch)
   if not paths:
     return  # every member diverged: the caller reports it
   saved = (paths[0] if len(paths) == 1

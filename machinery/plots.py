@@ -196,3 +196,25 @@ def _plot_heatmap(ax, x_name, x_values, y_name, y_values, means) -> None:
             fontsize=9)
   ax.set_title('mean final test accuracy (%)', fontsize=10)
   ax.figure.colorbar(image, ax=ax)
+
+
+def plot_budgets(wsd, comparison, comparison_name, output) -> None:
+  """Final test accuracy against the epochs budget: the WSD branches and,
+  if given, runs trained separately at each budget; mean and 95% band.
+
+  `wsd`, `comparison`: (budgets, mean, low, high) or None.
+  """
+  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+  for curve, name in ((wsd, 'WSD: one trunk, a cooldown branch per budget'),
+                      (comparison, comparison_name)):
+    if curve is None:
+      continue
+    budgets, mean, low, high = (np.asarray(v, float) for v in curve)
+    line, = ax.plot(budgets, 100 * mean, 'o-', label=name)
+    if np.all(np.isfinite(low)):
+      ax.fill_between(budgets, 100 * low, 100 * high,
+                      color=line.get_color(), alpha=0.2)
+  ax.set_xlabel('epochs budget')
+  ax.set_ylabel('final test accuracy (%), mean and 95% interval over seeds')
+  ax.legend(loc='lower right', fontsize=8)
+  _save(fig, output)

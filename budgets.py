@@ -1,0 +1,359 @@
+"""How many epochs? A whole budget curve from one WSD trunk per seed.
+
+Up to its decay a warmup-stable-decay run does not depend on its length
+(schedules.wsd_schedule): with the cooldown a fixed share of the run
+(`decay_fraction`), a B-epoch run is the peak-rate run up to its own
+S_B = T_B - round(decay_fraction x T_B), then a short cooldown. So one trunk
+per seed, trained at the peak up to the largest S_B and paused at every S_B,
+can be branched into every budget: each branch copies the trunk's records
+and its state at S_B into a run directory of its own, with the config of
+the B-epoch run, and resumes there (exact resume), which makes it that run
+step for step (MiniCPM, arXiv 2404.06395; Hägele et al., arXiv 2405.18392).
+
+The trunk is the longest budget's own run, paused (train.train_group's
+`until_step`): its config.json says what it is. Layout under the workdir:
+
+  seed<S>/trunk/          the trunk (checkpoints at every S_B)
+  seed<S>/budget<B>/      one normal run directory per budget (main.py's)
+  budgets.csv, budgets.json, budgets.md, budgets.png, cost.json
+
+Everything resumes: a trunk from its last checkpoint, a branch already made
+is not made again, a finished branch is not trained again.
+"""
+
+import json
+import pathlib
+import shutil
+import time
+
+from absl import logging
+
+from machinery import checkpoints
+from machinery import errors
+from machinery import files
+from machinery import plots
+from machinery import run_logs
+from machinery import stats
+from machinery import validation
+import schedules
+import studies
+import train
+
+TRUNK = 'trunk'
+PARTIAL = '.partial'           # a branch being made; renamed when complete
+MARKER = '.made_by_budgets'    # what this tool made (and may remove)
+COST_JSON = 'cost.json'
+ROW_FIELDS = ('budget', 'seed', 'final_test_accuracy', 'best_test_accuracy',
+              'final_test_loss', 'cooldown_start_step',
+              'cooldown_epochs_trained')
+REPORT_FILES = ('budgets.csv', 'budgets.json', 'budgets.md', 'budgets.png')
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+  """'2,3,5,10' -> (2, 3, 5, 10): whole epochs, increasing."""
+  allowed = ('must be whole epochs >= 1 in increasing order, e.g. '
+             '--budgets=2,3,5,10')
+  try:
+    budgets = tuple(int(v) for v in str(text).split(','))
+  except ValueError:
+    raise errors.ConfigError(f'--budgets={text} is invalid: {allowed}.'
+                             ) from None
+  if not budgets or any(b < 1 for b in budgets) or any(
+      b <= a for a, b in zip(budgets, budgets[1:])):
+    raise errors.ConfigError(f'--budgets={text} is invalid: {allowed}.')
+  return budgets
+
+
+def budget_config(config, budget: int, decay_fraction: float, seed: int):
+  """The config of the B-epoch run that branch B must equal."""
+  config = config.copy_and_resolve_references()
+  config.num_epochs = budget
+  config.decay_fraction = decay_fraction
+  config.seed = seed
+  return config
+
+
+def check_plan(config, budgets, decay_fraction, seeds) -> None:
+  """Every refusal before any training: one line each."""
+  if config.schedule != 'wsd':
+    raise errors.ConfigError(
+        f"config.schedule={config.schedule!r} is invalid for "
+        "tools/budgets.py: it branches warmup-stable-decay runs, whose rate "
+        "before the cooldown does not depend on the run's length; use "
+        "--config=configs/wsd.py (or --config.schedule=wsd).")
+  if not (isinstance(decay_fraction, (int, float)) and
+          0 < decay_fraction <= 1):
+    raise errors.ConfigError(
+        f'--decay_fraction={decay_fraction} is invalid: must lie in (0, 1] '
+        '(the share of each budget its cooldown takes).')
+  if seeds < 1:
+    raise errors.ConfigError(f'--seeds={seeds} is invalid: must be >= 1.')
+  for budget in budgets:
+    cooldown = decay_fraction * budget
+    if config.warmup_epochs + cooldown > budget:
+      raise errors.ConfigError(
+          f'--budgets: a budget of {budget} epoch(s) is shorter than '
+          f'warmup_epochs ({config.warmup_epochs:g}) plus its cooldown '
+          f'({cooldown:g} = {decay_fraction:g} x {budget}); drop it or '
+          'shorten the warmup.')
+    validation.validate_config(budget_config(config, budget, decay_fraction,
+                                             0))
+
+
+def cooldown_start(config, steps_per_epoch: int) -> int:
+  """S_B: the first step of the budget's cooldown (its last step at the
+  peak), as its own schedule computes it."""
+  total = config.num_epochs * steps_per_epoch
+  start, _ = schedules.wsd_decay_start(
+      total, config.decay_epochs * steps_per_epoch, config.decay_fraction)
+  return start
+
+
+def check_call_grouping(config, starts, steps_per_epoch) -> None:
+  """With several steps per jitted call a branch point must lie on a call
+  boundary, or the branch would group its steps unlike the B-epoch run."""
+  k = config.steps_per_call
+  for start in starts:
+    if k > 1 and start % steps_per_epoch % k:
+      raise errors.ConfigError(
+          f'config.steps_per_call={k} is invalid here: a cooldown starts at '
+          f'step {start}, inside a call of {k} steps, so its branch would '
+          'not be the run it stands for; use --config.steps_per_call=1.')
+
+
+def seed_dir(workdir, seed) -> pathlib.Path:
+  return pathlib.Path(workdir) / f'seed{seed}'
+
+
+def branch_dir(workdir, seed, budget) -> pathlib.Path:
+  return seed_dir(workdir, seed) / f'budget{budget}'
+
+
+def is_finished(run_dir, config) -> bool:
+  """Whether `run_dir` holds this config's run, complete.
+
+  Raises:
+    ResumeError: it holds a run of another config.
+  """
+  recorded = run_logs.read_config(run_dir)
+  if not recorded:
+    return False
+  recorded.pop('run_environment', None)
+  checkpoints.check_same_config(recorded, config, f'The run in {run_dir}')
+  epochs = run_logs.read_epochs(run_dir, allow_empty=True)
+  return bool(len(epochs['epoch'])) and int(epochs['epoch'][-1]) == (
+      config.num_epochs)
+
+
+def make_branch(trunk, trunk_config, destination, config, start) -> None:
+  """destination: a run directory of `config` paused at step `start`.
+
+  The trunk's records (the branch's run truncates them to `start` when it
+  resumes) and its state at `start`, saved under the branch's own config.
+  Built in a `.partial` folder and renamed into place, so a crash leaves
+  either nothing or a whole branch.
+  """
+  partial = destination.with_name(destination.name + PARTIAL)
+  if partial.exists() or partial.is_symlink():
+    if partial.is_symlink() or not (partial / MARKER).is_file():
+      raise errors.WorkdirError(
+          f'{partial} is in the way and was not made by tools/budgets.py: '
+          'move it away.')
+    shutil.rmtree(partial)  # an unfinished branch of ours
+  partial.mkdir(parents=True)
+  files.write_text(partial / MARKER, 'made by tools/budgets.py\n')
+  for name in (run_logs.STEP_LOG, run_logs.EPOCH_LOG):
+    if (trunk / name).is_file():
+      files.write_bytes(partial / name, (trunk / name).read_bytes())
+  if (trunk / run_logs.TENSORBOARD_DIR).is_dir():
+    shutil.copytree(trunk / run_logs.TENSORBOARD_DIR,
+                    partial / run_logs.TENSORBOARD_DIR)
+  run = train.setup(config)
+  source = checkpoints.CheckpointStore(trunk, trunk_config.keep_checkpoints,
+                                       run.data.fingerprint)
+  try:
+    restored = source.restore_latest(run.state, trunk_config, at_most=start)
+  finally:
+    source.close()
+  if restored is None or restored.step != start:
+    raise errors.ResumeError(
+        f'The trunk in {trunk} no longer holds its checkpoint of step '
+        f'{start} (the start of budget {config.num_epochs}\'s cooldown): '
+        f'remove {trunk} to train it again, or use a new --workdir.')
+  target = checkpoints.CheckpointStore(partial, config.keep_checkpoints,
+                                       run.data.fingerprint)
+  try:
+    target.save(restored.state, restored.data_rng, restored.epoch, config)
+  finally:
+    target.close()
+  partial.rename(destination)
+
+
+class Cost:
+  """Measured wall time per run segment, kept across invocations."""
+
+  def __init__(self, workdir):
+    self.path = pathlib.Path(workdir) / COST_JSON
+    self.seconds = (json.loads(self.path.read_text())
+                    if self.path.is_file() else {})
+
+  def timed(self, key, fn):
+    start = time.perf_counter()
+    try:
+      return fn()
+    finally:
+      self.seconds[key] = round(self.seconds.get(key, 0.0)
+                                + time.perf_counter() - start, 2)
+      files.write_text(self.path, json.dumps(self.seconds, indent=2))
+
+
+def train_seed(config, budgets, decay_fraction, seed, workdir, cost) -> None:
+  """The trunk of one seed, its branches, and their cooldowns."""
+  trunk = seed_dir(workdir, seed) / TRUNK
+  trunk_config = budget_config(config, budgets[-1], decay_fraction, seed)
+  for budget in budgets:
+    destination = branch_dir(workdir, seed, budget)
+    if destination.exists():
+      continue
+    branch = budget_config(config, budget, decay_fraction, seed)
+    start = cooldown_start(branch, train.setup(branch).steps_per_epoch)
+    logging.info('Seed %d: trunk to step %d (budget %d starts its cooldown '
+                 'there).', seed, start, budget)
+    cost.timed(f'seed{seed}/{TRUNK}', lambda s=start: train.train_and_evaluate(
+        trunk_config, str(trunk), until_step=s))
+    cost.timed(f'seed{seed}/budget{budget}', lambda d=destination, b=branch,
+               s=start: make_branch(trunk, trunk_config, d, b, s))
+  for budget in budgets:
+    destination = branch_dir(workdir, seed, budget)
+    branch = budget_config(config, budget, decay_fraction, seed)
+    if is_finished(destination, branch):
+      continue
+    logging.info('Seed %d: cooldown of budget %d.', seed, budget)
+    cost.timed(f'seed{seed}/budget{budget}',
+               lambda d=destination, b=branch: train.train_and_evaluate(
+                   b, str(d)))
+
+
+def branch_rows(config, budgets, decay_fraction, seeds, workdir,
+                steps_per_epoch) -> list[dict]:
+  """A row per (budget, seed) from the branches' epochs.csv."""
+  rows = []
+  for seed in range(seeds):
+    for budget in budgets:
+      branch = budget_config(config, budget, decay_fraction, seed)
+      epochs = run_logs.read_epochs(branch_dir(workdir, seed, budget))
+      start = cooldown_start(branch, steps_per_epoch)
+      rows.append({
+          'budget': budget, 'seed': seed,
+          'final_test_accuracy': float(epochs['test_accuracy'][-1]),
+          'best_test_accuracy': float(max(epochs['test_accuracy'])),
+          'final_test_loss': float(epochs['test_loss'][-1]),
+          'cooldown_start_step': start,
+          'cooldown_epochs_trained': round(budget - start / steps_per_epoch,
+                                           4)})
+  return rows
+
+
+def read_comparison(study_dir) -> dict:
+  """{(num_epochs, seed): final test accuracy} of a finished study over
+  num_epochs (e.g. warmup_cosine at every budget, trained separately)."""
+  path = pathlib.Path(study_dir) / 'study.csv'
+  if not path.is_file():
+    raise errors.WorkdirError(f'--compare_study={study_dir} has no '
+                              'study.csv: run tools/study.py there first.')
+  rows = studies._read_csv(path)  # pylint: disable=protected-access
+  if not rows or 'num_epochs' not in rows[0]:
+    raise errors.ConfigError(f'--compare_study={study_dir} does not vary '
+                             'num_epochs (--vary=num_epochs=2,3,5,10).')
+  return {(int(r['num_epochs']), int(r['seed'])): float(
+      r['final_test_accuracy']) for r in rows
+          if r['finished'] == 'True' and r['diverged'] != 'True'}
+
+
+def summarize(rows, budgets, seeds, comparison=None) -> dict:
+  """Per budget: mean and 95% interval over seeds, and against the
+  comparison run at that budget, paired by seed, where it has every seed."""
+  summary = {}
+  for budget in budgets:
+    values = [r['final_test_accuracy'] for r in rows if r['budget'] == budget]
+    entry = {'final_test_accuracy': stats.mean_interval(values).as_dict()}
+    if comparison is not None:
+      other = [comparison.get((budget, s)) for s in range(seeds)]
+      if all(v is not None for v in other):
+        difference = stats.paired_difference(values, other)
+        entry['comparison_final_test_accuracy'] = stats.mean_interval(
+            other).as_dict()
+        entry['paired_difference'] = difference.as_dict()
+        entry['verdict'] = stats.verdict(difference)
+    summary[str(budget)] = entry
+  return summary
+
+
+def cost_summary(rows, budgets, seeds, seconds) -> dict:
+  """Epochs trained per seed — the trunk up to the largest S_B, then every
+  cooldown — against separate runs of every budget, and the wall time
+  measured over every invocation (cost.json)."""
+  cooldowns = {r['budget']: r['cooldown_epochs_trained'] for r in rows}
+  trunk = budgets[-1] - cooldowns[budgets[-1]]
+  return {'epochs_trained_per_seed': round(trunk + sum(cooldowns.values()), 4),
+          'trunk_epochs_per_seed': round(trunk, 4),
+          'separate_runs_epochs_per_seed': sum(budgets),
+          'seeds': seeds,
+          'measured_wall_s': round(sum(seconds.values()), 1)}
+
+
+def markdown(summary, cost, decay_fraction, compare_name) -> str:
+  lines = ['| budget (epochs) | n | WSD branch: final test acc. [95% CI] |'
+           + (f' {compare_name} [95% CI] | paired diff. (pp) [95% CI] | '
+              'verdict |' if compare_name else ''),
+           '|---|---|---|' + ('---|---|---|' if compare_name else '')]
+  for budget, entry in summary.items():
+    mine = entry['final_test_accuracy']
+    line = (f'| {budget} | {mine["n"]} | {_pct(mine)} |')
+    if compare_name:
+      if 'paired_difference' in entry:
+        d = entry['paired_difference']
+        line += (f' {_pct(entry["comparison_final_test_accuracy"])} | '
+                 f'{100 * d["mean"]:+.2f} [{100 * d["ci95_low"]:+.2f}, '
+                 f'{100 * d["ci95_high"]:+.2f}] | {entry["verdict"]} |')
+      else:
+        line += ' (not every seed) | | |'
+    lines.append(line)
+  lines += ['', f'Cooldowns: the last {decay_fraction:g} of each budget. '
+            f'Epochs trained per seed: {cost["epochs_trained_per_seed"]:g} '
+            f'(a trunk of {cost["trunk_epochs_per_seed"]:g} and the '
+            f'cooldowns) against {cost["separate_runs_epochs_per_seed"]} for '
+            f'separate runs; measured wall time {cost["measured_wall_s"]:g} s '
+            f'for {cost["seeds"]} seed(s).']
+  return '\n'.join(lines) + '\n'
+
+
+def _pct(interval) -> str:
+  if interval['n'] < 2:
+    return f'{100 * interval["mean"]:.2f}%'
+  return (f'{100 * interval["mean"]:.2f}% [{100 * interval["ci95_low"]:.2f}, '
+          f'{100 * interval["ci95_high"]:.2f}]')
+
+
+def write_report(workdir, rows, summary, cost, spec) -> str:
+  workdir = pathlib.Path(workdir)
+  studies.write_csv(workdir / 'budgets.csv', rows, ROW_FIELDS)
+  files.write_text(workdir / 'budgets.json', json.dumps(studies.json_safe(
+      {'spec': spec, 'budgets': summary, 'cost': cost}), indent=2,
+                                                        allow_nan=False))
+  text = markdown(summary, cost, spec['decay_fraction'],
+                  spec.get('compare_name'))
+  files.write_text(workdir / 'budgets.md', text)
+  plots.plot_budgets(_curve(summary, 'final_test_accuracy'),
+                     _curve(summary, 'comparison_final_test_accuracy'),
+                     spec.get('compare_name'), workdir / 'budgets.png')
+  return text
+
+
+def _curve(summary, key):
+  points = [(int(b), e[key]) for b, e in summary.items() if key in e]
+  if not points:
+    return None
+  return ([b for b, _ in points], [i['mean'] for _, i in points],
+          [i['ci95_low'] for _, i in points],
+          [i['ci95_high'] for _, i in points])

@@ -1,0 +1,218 @@
+"""tools/budgets.py: WSD cooldown branches of one trunk (budgets.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import small_config
+import budgets as budgets_lib
+from machinery import errors
+from machinery import run_logs
+from runs import assert_same_params
+from runs import final_params
+from runs import run_tool
+from runs import STEPS_PER_EPOCH
+from runs import step_log
+import train
+
+# 16 steps per epoch; with 30% cooldowns budget 2 starts its cooldown at
+# step 32 - round(9.6) = 22 and budget 3 at 48 - round(14.4) = 34: both in
+# the middle of an epoch.
+BUDGETS = (2, 3)
+FRACTION = 0.3
+STARTS = (22, 34)
+
+
+def wsd_config(idx_dir, **overrides):
+  fields = dict(schedule='wsd', decay_shape='1-sqrt', warmup_epochs=0.5,
+                log_every_steps=5)
+  return small_config(idx_dir, **{**fields, **overrides})
+
+
+@pytest.fixture(scope='module')
+def trained(idx_dir, tmp_path_factory):
+  """One seed's trunk and branches, and the separate run of each budget."""
+  config = wsd_config(idx_dir)
+  workdir = tmp_path_factory.mktemp('budgets')
+  budgets_lib.train_seed(config, BUDGETS, FRACTION, 0, workdir,
+                         budgets_lib.Cost(workdir))
+  separate = {}
+  for budget in BUDGETS:
+    folder = tmp_path_factory.mktemp(f'separate{budget}')
+    train.train_and_evaluate(budgets_lib.budget_config(
+        config, budget, FRACTION, 0), str(folder))
+    separate[budget] = folder
+  return config, workdir, separate
+
+
+def test_cooldowns_start_inside_epochs(idx_dir):
+  config = wsd_config(idx_dir)
+  assert tuple(budgets_lib.cooldown_start(
+      budgets_lib.budget_config(config, b, FRACTION, 0), STEPS_PER_EPOCH)
+               for b in BUDGETS) == STARTS
+  assert all(s % STEPS_PER_EPOCH for s in STARTS)
+
+
+@pytest.mark.parametrize('budget', BUDGETS)
+def test_every_branch_is_the_run_of_its_budget(trained, budget):
+  """Byte for byte: the per-step log, the final parameters, and every
+  epoch's numbers but its timings."""
+  config, workdir, separate = trained
+  branch = budgets_lib.branch_dir(workdir, 0, budget)
+  assert step_log(branch) == step_log(separate[budget])
+  budget_config = budgets_lib.budget_config(config, budget, FRACTION, 0)
+  assert_same_params(final_params(branch, budget_config),
+                     final_params(separate[budget], budget_config))
+  mine = run_logs.read_epochs(branch)
+  theirs = run_logs.read_epochs(separate[budget])
+  for field in ('epoch', 'step', 'learning_rate_first', 'learning_rate_last',
+                'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy'):
+    np.testing.assert_array_equal(mine[field], theirs[field])
+  assert (run_logs.read_config(branch)['num_epochs'],
+          run_logs.read_config(branch)['decay_fraction']) == (budget, FRACTION)
+
+
+def test_the_trunk_stops_at_the_last_cooldown_start(trained):
+  _, workdir, _ = trained
+  trunk = budgets_lib.seed_dir(workdir, 0) / budgets_lib.TRUNK
+  steps = run_logs.read_steps(trunk)['step']
+  assert steps[-1] == STARTS[-1] - 1  # trained steps 0 .. S_max - 1 only
+  rates = run_logs.read_steps(trunk)['learning_rate']
+  assert rates[-1] == np.float32(0.1)  # still at the peak
+  seconds = json.loads((workdir / budgets_lib.COST_JSON).read_text())
+  assert set(seconds) == {'seed0/trunk', 'seed0/budget2', 'seed0/budget3'}
+
+
+def test_a_second_call_trains_nothing(trained, monkeypatch):
+  config, workdir, _ = trained
+
+  def no_training(*args, **kwargs):
+    raise AssertionError('trained again')
+  monkeypatch.setattr(train, 'train_and_evaluate', no_training)
+  budgets_lib.train_seed(config, BUDGETS, FRACTION, 0, workdir,
+                         budgets_lib.Cost(workdir))
+
+
+def test_a_finished_branch_of_another_config_is_refused(trained):
+  config, workdir, _ = trained
+  with pytest.raises(errors.ResumeError, match='different config'):
+    budgets_lib.train_seed(config, BUDGETS, 0.25, 0, workdir,
+                           budgets_lib.Cost(workdir))
+
+
+def test_rows_and_cost(trained):
+  config, workdir, separate = trained
+  rows = budgets_lib.branch_rows(config, BUDGETS, FRACTION, 1, workdir,
+                                 STEPS_PER_EPOCH)
+  final = run_logs.read_epochs(separate[3])['test_accuracy'][-1]
+  assert rows[1]['budget'] == 3 and rows[1]['final_test_accuracy'] == final
+  assert [r['cooldown_epochs_trained'] for r in rows] == [
+      round(2 - 22 / 16, 4), round(3 - 34 / 16, 4)]
+  cost = budgets_lib.cost_summary(rows, BUDGETS, 1, {'a': 1.0})
+  assert cost['trunk_epochs_per_seed'] == round(34 / 16, 4)
+  assert cost['epochs_trained_per_seed'] == round(
+      34 / 16 + (2 - 22 / 16) + (3 - 34 / 16), 4)
+  assert cost['separate_runs_epochs_per_seed'] == 5
+
+
+def test_an_unfinished_branch_of_ours_is_made_again(idx_dir, tmp_path):
+  config = wsd_config(idx_dir)
+  partial = budgets_lib.branch_dir(tmp_path, 0, 2).with_name(
+      'budget2' + budgets_lib.PARTIAL)
+  partial.mkdir(parents=True)
+  (partial / budgets_lib.MARKER).write_text('')
+  (partial / 'half-written').write_text('')
+  budgets_lib.train_seed(config, (2,), FRACTION, 0, tmp_path,
+                         budgets_lib.Cost(tmp_path))
+  assert not partial.exists()
+  assert budgets_lib.is_finished(budgets_lib.branch_dir(tmp_path, 0, 2),
+                                 budgets_lib.budget_config(config, 2,
+                                                           FRACTION, 0))
+
+
+def test_a_folder_in_the_way_that_is_not_ours_is_kept(idx_dir, tmp_path):
+  config = wsd_config(idx_dir)
+  partial = budgets_lib.seed_dir(tmp_path, 0) / ('budget2'
+                                                 + budgets_lib.PARTIAL)
+  partial.mkdir(parents=True)
+  (partial / 'mine.txt').write_text('a user file')
+  with pytest.raises(errors.WorkdirError, match='not made by tools/budgets'):
+    budgets_lib.train_seed(config, (2,), FRACTION, 0, tmp_path,
+                           budgets_lib.Cost(tmp_path))
+  assert (partial / 'mine.txt').read_text() == 'a user file'
+
+
+@pytest.mark.parametrize('text,message', [
+    ('3,2', 'increasing'), ('2,2', 'increasing'), ('0,2', '>= 1'),
+    ('2,x', 'whole epochs'), ('2.5', 'whole epochs'), ('', 'whole epochs')])
+def test_bad_budgets_are_one_line(text, message):
+  with pytest.raises(errors.ConfigError, match=message):
+    budgets_lib.parse_budgets(text)
+
+
+@pytest.mark.parametrize('overrides,budgets,fraction,message', [
+    ({'schedule': 'warmup_cosine'}, (2, 3), 0.2, "schedule='warmup_cosine' "
+     'is invalid for tools/budgets.py'),
+    ({}, (2, 3), 0.0, r'--decay_fraction=0.0 is invalid: must lie in \(0, 1\]'),
+    ({}, (2, 3), 1.5, r'--decay_fraction=1.5 is invalid'),
+    ({'warmup_epochs': 1.0}, (1, 3), 0.2, 'a budget of 1 epoch'),
+])
+def test_bad_plans_are_refused_before_training(idx_dir, overrides, budgets,
+                                               fraction, message):
+  config = wsd_config(idx_dir, **overrides)
+  with pytest.raises(errors.ConfigError, match=message):
+    budgets_lib.check_plan(config, budgets, fraction, 1)
+
+
+def test_steps_per_call_across_a_branch_point_is_refused(idx_dir):
+  config = wsd_config(idx_dir, steps_per_call=4)
+  with pytest.raises(errors.ConfigError, match='inside a call of 4 steps'):
+    budgets_lib.check_call_grouping(config, STARTS, STEPS_PER_EPOCH)
+  budgets_lib.check_call_grouping(config, (20, 36), STEPS_PER_EPOCH)
+
+
+def test_budgets_against_a_separate_schedule_are_paired_by_seed():
+  accuracies = (0.90, 0.91, 0.92)
+  rows = [{'budget': 2, 'seed': s, 'final_test_accuracy': a}
+          for s, a in enumerate(accuracies)]
+  ahead = {(2, s): a - 0.01 for s, a in enumerate(accuracies)}
+  summary = budgets_lib.summarize(rows, (2,), 3, ahead)['2']
+  assert summary['paired_difference']['mean'] == pytest.approx(0.01)
+  assert summary['verdict'] == 'better'  # +0.01 on every seed
+  mixed = {(2, 0): 0.89, (2, 1): 0.92, (2, 2): 0.915}  # +0.01, -0.01, +0.005
+  summary = budgets_lib.summarize(rows, (2,), 3, mixed)['2']
+  assert summary['paired_difference']['n'] == 3
+  assert summary['verdict'] == 'no detectable difference'
+  del mixed[(2, 0)]  # a seed missing: no pairing, no verdict
+  assert 'verdict' not in budgets_lib.summarize(rows, (2,), 3, mixed)['2']
+
+
+def test_the_tool_writes_its_report(idx_dir, tmp_path):
+  workdir = tmp_path / 'budgets'
+  result = run_tool(
+      'tools/budgets.py', f'--workdir={workdir}', '--budgets=2,3',
+      '--seeds=2', f'--decay_fraction={FRACTION}', '--config.data_source=idx',
+      f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
+      '--config.batch_size=32', '--config.warmup_epochs=0.5',
+      '--config.cpu_devices=1', config='wsd.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = (workdir / 'budgets.csv').read_text().splitlines()
+  assert rows[0].split(',') == list(budgets_lib.ROW_FIELDS)
+  assert len(rows) == 1 + 2 * 2
+  report = json.loads((workdir / 'budgets.json').read_text())
+  assert set(report['budgets']) == {'2', '3'}
+  assert report['budgets']['3']['final_test_accuracy']['n'] == 2
+  assert report['cost']['separate_runs_epochs_per_seed'] == 5
+  assert 'Epochs trained per seed' in (workdir / 'budgets.md').read_text()
+  assert (workdir / 'budgets.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_the_tool_refuses_bad_input_in_one_line(tmp_path):
+  result = run_tool('tools/budgets.py', f'--workdir={tmp_path / "b"}',
+                    '--budgets=5,3', config='wsd.py')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'Error: --budgets=5,3 is invalid')
+  assert 'Traceback' not in result.stderr
+  assert not (tmp_path / 'b').exists()

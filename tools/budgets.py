@@ -1,0 +1,95 @@
+"""How many epochs? A whole budget curve from one WSD run per seed.
+
+  python tools/budgets.py --config=configs/wsd.py --workdir=runs/budgets \
+      --budgets=2,3,5,10 [--seeds=5] [--decay_fraction=0.2] \
+      [--compare_study=DIR] [--config.X=Y ...]
+
+For a budget of B epochs the cooldown takes the last decay_fraction x B
+epochs. One trunk per seed trains the warmup and the constant peak up to the
+largest budget's cooldown start, pausing at every budget's (mid-epoch steps
+included); each budget is then a normal run directory (config.json,
+train_steps.csv, epochs.csv, checkpoints) branched from the trunk there and
+cooled down to its end. Each branch is the run
+
+  python main.py --config=configs/wsd.py --config.num_epochs=B \
+      --config.decay_fraction=F --config.seed=S
+
+step for step (see budgets.py). For budgets 2,3,5,10 with 20% cooldowns a
+seed costs 8 + 4 = 12 epochs instead of 20.
+
+Writes budgets.csv (a row per budget and seed), budgets.json (per budget:
+mean and 95% Student-t interval over seeds; the cost), budgets.md and
+budgets.png into WORKDIR. --compare_study names a finished tools/study.py
+study with --vary=num_epochs=... and the same seeds (e.g. warmup_cosine at
+every budget, trained separately): each budget is then compared with it,
+paired by seed. Run the same command again to resume.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
+from absl import logging
+
+import budgets as budgets_lib
+from machinery import cli
+from machinery import workdir as workdir_lib
+import studies
+import train
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('workdir', None, 'Folder of the trunks and branches.')
+flags.DEFINE_string('budgets', None, 'Epochs budgets, increasing: 2,3,5,10.')
+flags.DEFINE_integer('seeds', 5, 'Seeds 0..N-1: one trunk each.')
+flags.DEFINE_float('decay_fraction', 0.2, 'Share of each budget its '
+                   'cooldown takes, in (0, 1].')
+flags.DEFINE_string('compare_study', None, 'A finished study over num_epochs '
+                    'to compare every budget with, paired by seed.')
+flags.DEFINE_string('compare_name', 'warmup_cosine, a run per budget',
+                    'How the comparison is labelled.')
+flags.mark_flags_as_required(['workdir', 'budgets'])
+cli.define_config_flag()
+
+
+def main(argv):
+  del argv
+  workdir = pathlib.Path(FLAGS.workdir)
+  config, fraction, seeds = FLAGS.config, FLAGS.decay_fraction, FLAGS.seeds
+  with cli.one_line_errors():
+    workdir_lib.check_usable(workdir)
+    budgets = budgets_lib.parse_budgets(FLAGS.budgets)
+    budgets_lib.check_plan(config, budgets, fraction, seeds)
+    comparison = (budgets_lib.read_comparison(FLAGS.compare_study)
+                  if FLAGS.compare_study else None)
+    with workdir_lib.locked(workdir):
+      steps_per_epoch = train.setup(budgets_lib.budget_config(
+          config, budgets[0], fraction, 0)).steps_per_epoch
+      starts = [budgets_lib.cooldown_start(budgets_lib.budget_config(
+          config, b, fraction, 0), steps_per_epoch) for b in budgets]
+      budgets_lib.check_call_grouping(config, starts, steps_per_epoch)
+      logging.info('Budgets %s: cooldowns start at steps %s (%d steps per '
+                   'epoch); %d seed(s).', budgets, starts, steps_per_epoch,
+                   seeds)
+      cost = budgets_lib.Cost(workdir)
+      for seed in range(seeds):
+        budgets_lib.train_seed(config, budgets, fraction, seed, workdir, cost)
+      rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
+                                     workdir, steps_per_epoch)
+      summary = budgets_lib.summarize(rows, budgets, seeds, comparison)
+      spent = budgets_lib.cost_summary(rows, budgets, seeds, cost.seconds)
+      spec = {'command': ' '.join(sys.argv), 'budgets': list(budgets),
+              'seeds': seeds, 'decay_fraction': fraction,
+              'compare_study': FLAGS.compare_study,
+              'compare_name': FLAGS.compare_name if comparison else None,
+              'machine': studies.machine()}
+      text = budgets_lib.write_report(workdir, rows, summary, spent, spec)
+  print(text)
+  print('Wrote ' + ', '.join(str(workdir / f)
+                             for f in budgets_lib.REPORT_FILES))
+
+
+if __name__ == '__main__':
+  cli.run(main)
