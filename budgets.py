@@ -207,7 +207,8 @@ class Cost:
       files.write_text(self.path, json.dumps(self.seconds, indent=2))
 
 
-def train_seed(config, budgets, decay_fraction, seed, workdir, cost) -> None:
+def train_seed(config, budgets, decay_fraction, seed, workdir, cost,
+               steps_per_epoch) -> None:
   """The trunk of one seed, its branches, and their cooldowns."""
   trunk = seed_dir(workdir, seed) / TRUNK
   trunk_config = budget_config(config, budgets[-1], decay_fraction, seed)
@@ -216,7 +217,7 @@ def train_seed(config, budgets, decay_fraction, seed, workdir, cost) -> None:
     if destination.exists():
       continue
     branch = budget_config(config, budget, decay_fraction, seed)
-    start = cooldown_start(branch, train.setup(branch).steps_per_epoch)
+    start = cooldown_start(branch, steps_per_epoch)
     logging.info('Seed %d: trunk to step %d (budget %d starts its cooldown '
                  'there).', seed, start, budget)
     cost.timed(f'seed{seed}/{TRUNK}', lambda s=start: train.train_and_evaluate(
@@ -261,13 +262,13 @@ def read_comparison(study_dir) -> dict:
   if not path.is_file():
     raise errors.WorkdirError(f'--compare_study={study_dir} has no '
                               'study.csv: run tools/study.py there first.')
-  rows = studies._read_csv(path)  # pylint: disable=protected-access
+  rows = studies.read_csv(path)
   if not rows or 'num_epochs' not in rows[0]:
     raise errors.ConfigError(f'--compare_study={study_dir} does not vary '
                              'num_epochs (--vary=num_epochs=2,3,5,10).')
   return {(int(r['num_epochs']), int(r['seed'])): float(
       r['final_test_accuracy']) for r in rows
-          if r['finished'] == 'True' and r['diverged'] != 'True'}
+          if int(r['finished']) and not int(r.get('diverged') or 0)}
 
 
 def summarize(rows, budgets, seeds, comparison=None) -> dict:

@@ -854,7 +854,7 @@ def write_tables(workdir, rows, per_epoch, spec) -> str:
   return text
 
 
-def _read_csv(path) -> list[dict]:
+def read_csv(path) -> list[dict]:
   if not path.is_file():
     raise errors.WorkdirError(f'{path} is missing: is it a study folder that '
                               'tools/study.py wrote or published?')
@@ -879,7 +879,7 @@ def rebuild(folder) -> str:
   spec = json.loads(spec_path.read_text())
   typed = {field: {str(v): v for v in values} for field, values in spec['vary']}
   rows = []
-  for row in _read_csv(folder / 'study.csv'):
+  for row in read_csv(folder / 'study.csv'):
     out = {key: row[key] for key in ('member', 'data_fingerprint')}
     out.update({field: typed[field][row[field]] for field in typed})
     out.update(seed=int(row['seed']), finished=int(row['finished']),
@@ -895,7 +895,7 @@ def rebuild(folder) -> str:
   per_epoch = [{'member': r['member'], 'point': point_of[r['member']],
                 'epoch': int(r['epoch']),
                 **{key: float(r[key]) for key in EPOCH_ROW_FIELDS[2:]}}
-               for r in _read_csv(folder / 'study_epochs.csv')]
+               for r in read_csv(folder / 'study_epochs.csv')]
   return write_tables(folder, rows, per_epoch, spec)
 
 

@@ -36,7 +36,7 @@ def trained(idx_dir, tmp_path_factory):
   config = wsd_config(idx_dir)
   workdir = tmp_path_factory.mktemp('budgets')
   budgets_lib.train_seed(config, BUDGETS, FRACTION, 0, workdir,
-                         budgets_lib.Cost(workdir))
+                         budgets_lib.Cost(workdir), STEPS_PER_EPOCH)
   separate = {}
   for budget in BUDGETS:
     folder = tmp_path_factory.mktemp(f'separate{budget}')
@@ -91,14 +91,14 @@ def test_a_second_call_trains_nothing(trained, monkeypatch):
     raise AssertionError('trained again')
   monkeypatch.setattr(train, 'train_and_evaluate', no_training)
   budgets_lib.train_seed(config, BUDGETS, FRACTION, 0, workdir,
-                         budgets_lib.Cost(workdir))
+                         budgets_lib.Cost(workdir), STEPS_PER_EPOCH)
 
 
 def test_a_finished_branch_of_another_config_is_refused(trained):
   config, workdir, _ = trained
   with pytest.raises(errors.ResumeError, match='different config'):
     budgets_lib.train_seed(config, BUDGETS, 0.25, 0, workdir,
-                           budgets_lib.Cost(workdir))
+                           budgets_lib.Cost(workdir), STEPS_PER_EPOCH)
 
 
 def test_rows_and_cost(trained):
@@ -124,7 +124,7 @@ def test_an_unfinished_branch_of_ours_is_made_again(idx_dir, tmp_path):
   (partial / budgets_lib.MARKER).write_text('')
   (partial / 'half-written').write_text('')
   budgets_lib.train_seed(config, (2,), FRACTION, 0, tmp_path,
-                         budgets_lib.Cost(tmp_path))
+                         budgets_lib.Cost(tmp_path), STEPS_PER_EPOCH)
   assert not partial.exists()
   assert budgets_lib.is_finished(budgets_lib.branch_dir(tmp_path, 0, 2),
                                  budgets_lib.budget_config(config, 2,
@@ -139,7 +139,7 @@ def test_a_folder_in_the_way_that_is_not_ours_is_kept(idx_dir, tmp_path):
   (partial / 'mine.txt').write_text('a user file')
   with pytest.raises(errors.WorkdirError, match='not made by tools/budgets'):
     budgets_lib.train_seed(config, (2,), FRACTION, 0, tmp_path,
-                           budgets_lib.Cost(tmp_path))
+                           budgets_lib.Cost(tmp_path), STEPS_PER_EPOCH)
   assert (partial / 'mine.txt').read_text() == 'a user file'
 
 
@@ -186,6 +186,22 @@ def test_budgets_against_a_separate_schedule_are_paired_by_seed():
   assert summary['verdict'] == 'no detectable difference'
   del mixed[(2, 0)]  # a seed missing: no pairing, no verdict
   assert 'verdict' not in budgets_lib.summarize(rows, (2,), 3, mixed)['2']
+
+
+def test_the_comparison_is_read_from_a_study_over_num_epochs(tmp_path):
+  (tmp_path / 'study.csv').write_text(
+      'member,seed,num_epochs,final_test_accuracy,finished,diverged\n'
+      'a,0,2,0.91,1,0\n'
+      'b,1,2,0.92,1,0\n'
+      'c,0,3,0.5,0,0\n'     # unfinished: left out
+      'd,1,3,0.1,1,1\n')    # diverged: left out
+  assert budgets_lib.read_comparison(tmp_path) == {(2, 0): 0.91,
+                                                   (2, 1): 0.92}
+  (tmp_path / 'study.csv').write_text('member,seed,schedule\n')
+  with pytest.raises(errors.ConfigError, match='does not vary num_epochs'):
+    budgets_lib.read_comparison(tmp_path)
+  with pytest.raises(errors.WorkdirError, match='has no study.csv'):
+    budgets_lib.read_comparison(tmp_path / 'nothing')
 
 
 def test_the_tool_writes_its_report(idx_dir, tmp_path):

@@ -320,3 +320,25 @@ def test_config_json_records_what_else_shapes_the_numbers(idx_dir, tmp_path):
   assert environment['devices'] == 1  # the tests' CPU split
   assert environment['micro_batches'] == 1  # batch 32: one of 32 per device
   assert environment['steps_per_call'] == 1
+
+
+@pytest.mark.parametrize('pauses', [(STEPS_PER_EPOCH + 5,),  # mid-epoch
+                                    (2 * STEPS_PER_EPOCH,),  # an epoch's end
+                                    (3, 3, 40)])             # twice, and again
+def test_pausing_at_steps_then_finishing_is_the_uninterrupted_run(
+    idx_dir, tmp_path, reference, pauses):
+  """train_and_evaluate(..., until_step=S) stops at S with a checkpoint
+  there; the same call without it finishes the very run (budgets.py's
+  trunks rest on this)."""
+  config = run_config(idx_dir)
+  for pause in pauses:
+    train.train_and_evaluate(config, str(tmp_path), until_step=pause)
+    store = checkpoints.CheckpointStore(tmp_path, 3)
+    assert max(store.steps()) == pause
+    store.close()
+    logged = step_log(tmp_path).splitlines()
+    assert int(logged[-1].split(',')[0]) == pause - 1
+  train.train_and_evaluate(config, str(tmp_path))
+  assert step_log(tmp_path) == step_log(reference)
+  assert_same_params(final_params(tmp_path, config),
+                     final_params(reference, config))

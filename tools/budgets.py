@@ -75,7 +75,8 @@ def main(argv):
                    seeds)
       cost = budgets_lib.Cost(workdir)
       for seed in range(seeds):
-        budgets_lib.train_seed(config, budgets, fraction, seed, workdir, cost)
+        budgets_lib.train_seed(config, budgets, fraction, seed, workdir, cost,
+                               steps_per_epoch)
       rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
                                      workdir, steps_per_epoch)
       summary = budgets_lib.summarize(rows, budgets, seeds, comparison)
