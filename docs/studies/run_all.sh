@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The studies of "The answer this project exists to give", one after another,
+# each resumable: run this again and finished members are not retrained.
+#
+#   bash docs/studies/run_all.sh MNIST_IDX_DIR FASHION_IDX_DIR [STUDIES_DIR]
+#
+# Workdirs live outside the work tree (default $HOME/studies); each study
+# publishes its results (tables, pictures, every member's config.json) into
+# docs/studies/<name>/ when it finishes. On 2 CPU cores a 10-epoch member
+# takes 3-5 minutes: about 12 hours in all.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mnist=${1:?MNIST IDX folder}
+fashion=${2:?Fashion-MNIST IDX folder}
+out=${3:-$HOME/studies}
+python=${PYTHON:-.venv/bin/python}
+c=configs
+methods="config=$c/default.py,$c/constant.py,$c/step.py,$c/sgdr.py,$c/wsd.py,$c/linear.py,$c/onecycle.py,$c/schedule_free.py"
+
+study() {  # NAME DATA_DIR DATASET ARGS...
+  local name=$1 data=$2 dataset=$3
+  shift 3
+  "$python" tools/study.py --config=configs/default.py --workdir="$out/$name" \
+      --seeds=5 --publish="docs/studies/$name" --config.data_source=idx \
+      --config.dataset="$dataset" --config.idx_dir="$data" "$@"
+}
+
+# 1. MNIST, 10 epochs, all 8 methods, paired against warmup + cosine.
+study methods_mnist "$mnist" mnist --baseline=config=$c/default.py --vary="$methods"
+# 2. Fashion-MNIST, the same 8 methods.
+study methods_fashion "$fashion" fashion_mnist --baseline=config=$c/default.py --vary="$methods"
+# 3. The seed's question: warmup_epochs x num_epochs for warmup + cosine.
+study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
+    --vary=warmup_epochs=0,0.25,0.5,1,2 --vary=num_epochs=2,5,10
+# 2b (peaks x0.5 and x2 of the baseline and of the best other method) and
+# Goyal et al.'s large-peak warmup check follow from 1-3's results.
