@@ -304,7 +304,11 @@ def cost_summary(rows, budgets, seeds, seconds) -> dict:
 
 
 def markdown(summary, cost, decay_fraction, compare_name) -> str:
-  lines = ['| budget (epochs) | n | WSD branch: final test acc. [95% CI] |'
+  lines = ['Final test accuracy of each budget\'s WSD branch over seeds '
+           f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
+           + (f'; paired by seed against {compare_name}.' if compare_name
+              else '.'), '',
+           '| budget (epochs) | n | WSD branch: final test acc. [95% CI] |'
            + (f' {compare_name} [95% CI] | paired diff. (pp) [95% CI] | '
               'verdict |' if compare_name else ''),
            '|---|---|---|' + ('---|---|---|' if compare_name else '')]
@@ -320,7 +324,8 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
       else:
         line += ' (not every seed) | | |'
     lines.append(line)
-  lines += ['', f'Cooldowns: the last {decay_fraction:g} of each budget. '
+  lines += ['', f'Cooldowns: the last {100 * decay_fraction:g}% of each '
+            'budget. '
             f'Epochs trained per seed: {cost["epochs_trained_per_seed"]:g} '
             f'(a trunk of {cost["trunk_epochs_per_seed"]:g} and the '
             f'cooldowns) against {cost["separate_runs_epochs_per_seed"]} for '

@@ -136,15 +136,19 @@ def test_records_of_another_run_are_refused_without_checkpoints(idx_dir,
     assert (tmp_path / name).read_bytes() == content, name
 
 
-def test_a_checkpoint_from_before_a_new_field_resumes_at_its_old_value():
-  """A checkpoint written before `nesterov` existed ran without it."""
+@pytest.mark.parametrize('field,other', [('nesterov', True),
+                                         ('decay_fraction', 0.2)])
+def test_a_checkpoint_from_before_a_new_field_resumes_at_its_old_value(
+    field, other):
+  """A checkpoint written before `field` existed ran at its old value."""
   older = {'learning_rate': 0.1}
-  checkpoints._check_same_run(  # pylint: disable=protected-access
-      older, {'learning_rate': 0.1, 'nesterov': False}, 'here')
+  now = {'learning_rate': 0.1, **checkpoints.FIELDS_ADDED_LATER}
+  checkpoints._check_same_run(older, now, 'here')  # pylint: disable=protected-access
   with pytest.raises(checkpoints.ResumeError,
-                     match='nesterov=False there, True now'):
+                     match=f'{field}={checkpoints.FIELDS_ADDED_LATER[field]!r}'
+                     f' there, {other!r} now'):
     checkpoints._check_same_run(  # pylint: disable=protected-access
-        older, {'learning_rate': 0.1, 'nesterov': True}, 'here')
+        older, {**now, field: other}, 'here')
 
 
 def test_completed_run_is_not_trained_again(idx_dir, tmp_path, caplog):
