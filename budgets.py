@@ -31,6 +31,7 @@ from absl import logging
 from machinery import checkpoints
 from machinery import errors
 from machinery import files
+from machinery import parallel
 from machinery import plots
 from machinery import run_logs
 from machinery import stats
@@ -112,7 +113,7 @@ def cooldown_start(config, steps_per_epoch: int) -> int:
 def check_call_grouping(config, starts, steps_per_epoch) -> None:
   """With several steps per jitted call a branch point must lie on a call
   boundary, or the branch would group its steps unlike the B-epoch run."""
-  k = config.steps_per_call
+  k = parallel.steps_per_call(config)
   for start in starts:
     if k > 1 and start % steps_per_epoch % k:
       raise errors.ConfigError(
@@ -194,8 +195,14 @@ class Cost:
 
   def __init__(self, workdir):
     self.path = pathlib.Path(workdir) / COST_JSON
-    self.seconds = (json.loads(self.path.read_text())
-                    if self.path.is_file() else {})
+    self.seconds = {}
+    if self.path.is_file():
+      try:
+        self.seconds = dict(json.loads(self.path.read_text()))
+      except (ValueError, TypeError):
+        raise errors.WorkdirError(
+            f'{self.path} is damaged (not the JSON this tool writes): move '
+            'it away to start its count of wall time over.') from None
 
   def timed(self, key, fn):
     start = time.perf_counter()

@@ -172,6 +172,12 @@ def test_steps_per_call_across_a_branch_point_is_refused(idx_dir):
   budgets_lib.check_call_grouping(config, (20, 36), STEPS_PER_EPOCH)
 
 
+def test_a_damaged_cost_record_is_one_line(tmp_path):
+  (tmp_path / budgets_lib.COST_JSON).write_text('{"seed0/trunk": 1.')
+  with pytest.raises(errors.WorkdirError, match='cost.json is damaged'):
+    budgets_lib.Cost(tmp_path)
+
+
 def test_budgets_against_a_separate_schedule_are_paired_by_seed():
   accuracies = (0.90, 0.91, 0.92)
   rows = [{'budget': 2, 'seed': s, 'final_test_accuracy': a}
