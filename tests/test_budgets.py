@@ -213,7 +213,7 @@ def test_the_comparison_is_read_from_a_study_over_num_epochs(tmp_path):
 def test_the_tool_writes_its_report(idx_dir, tmp_path):
   workdir = tmp_path / 'budgets'
   result = run_tool(
-      'tools/budgets.py', f'--workdir={workdir}', '--budgets=2,3',
+      'tools/budgets.py', f'--workdir={workdir}', '--budgets=1,2',
       '--seeds=2', f'--decay_fraction={FRACTION}', '--config.data_source=idx',
       f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
       '--config.batch_size=32', '--config.warmup_epochs=0.5',
@@ -223,9 +223,9 @@ def test_the_tool_writes_its_report(idx_dir, tmp_path):
   assert rows[0].split(',') == list(budgets_lib.ROW_FIELDS)
   assert len(rows) == 1 + 2 * 2
   report = json.loads((workdir / 'budgets.json').read_text())
-  assert set(report['budgets']) == {'2', '3'}
-  assert report['budgets']['3']['final_test_accuracy']['n'] == 2
-  assert report['cost']['separate_runs_epochs_per_seed'] == 5
+  assert set(report['budgets']) == {'1', '2'}
+  assert report['budgets']['2']['final_test_accuracy']['n'] == 2
+  assert report['cost']['separate_runs_epochs_per_seed'] == 3
   assert 'Epochs trained per seed' in (workdir / 'budgets.md').read_text()
   assert (workdir / 'budgets.png').read_bytes()[:4] == b'\x89PNG'
 

@@ -7,7 +7,7 @@
 # Workdirs live outside the work tree (default $HOME/studies); each study
 # publishes its results (tables, pictures, every member's config.json) into
 # docs/studies/<name>/ when it finishes. On 2 CPU cores a 10-epoch member
-# takes 3-5 minutes: about 12 hours in all.
+# takes 3-5 minutes: about 14 hours in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mnist=${1:?MNIST IDX folder}
@@ -32,5 +32,9 @@ study methods_fashion "$fashion" fashion_mnist --baseline=config=$c/default.py -
 # 3. The seed's question: warmup_epochs x num_epochs for warmup + cosine.
 study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,0.25,0.5,1,2 --vary=num_epochs=2,5,10
-# 2b (peaks x0.5 and x2 of the baseline and of the best other method) and
-# Goyal et al.'s large-peak warmup check follow from 1-3's results.
+# 4. Goyal et al. (2017): warmup matters at large peak rates. One epoch of
+#    warmup against none, at the default peak and at 4x and 8x it.
+study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
+    --vary=warmup_epochs=0,1 --vary=learning_rate=0.1,0.4,0.8
+# 2b (peaks x0.5 and x2 of the baseline and of the best other method on
+# Fashion-MNIST) follows from study 2's result.
