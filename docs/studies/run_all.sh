@@ -28,7 +28,7 @@ study() {  # NAME DATA_DIR DATASET ARGS...
 # 1. MNIST, 10 epochs, all 8 methods, paired against warmup + cosine.
 study methods_mnist "$mnist" mnist --baseline=config=$c/default.py --vary="$methods"
 # 2. Fashion-MNIST, the same 8 methods.
-study methods_fashion "$fashion" fashion_mnist --baseline=config=$c/default.py --vary="$methods"
+study methods_fashion "$fashion" fashion_mnist --target_accuracy=0.9 --baseline=config=$c/default.py --vary="$methods"
 # 3. The seed's question: warmup_epochs x num_epochs for warmup + cosine.
 study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,0.25,0.5,1,2 --vary=num_epochs=2,5,10

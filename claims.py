@@ -1,0 +1,175 @@
+"""Claims from the literature, checked against this project's studies.
+
+Each claim is one entry of CLAIMS: what its authors found and where, the
+study metric that tests it here, and per dataset the published study
+(docs/studies/<name>/) and the two grid points to pair by seed. `check`
+reads the study's committed files alone (study.csv, study_epochs.csv), so
+the table is rebuilt without training: `tools/claims.py`.
+
+Our verdict follows the project's rule: a paired 95% Student-t interval
+over the same seeds (same initial parameters and data order); "better" or
+"worse" only when it excludes zero, otherwise "no detectable difference
+with N seeds". A study not run yet is listed as such, never guessed.
+"""
+
+import dataclasses
+import pathlib
+
+from machinery import stats
+import studies
+
+COSINE = {'config': 'configs/default.py'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  """Point `point` against point `reference` of the study `study`."""
+  dataset: str
+  study: str
+  point: dict
+  reference: dict
+  target: float = 0.0  # for 'epochs_to_target'
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  text: str
+  source: str          # the paper and its setting
+  metric: str          # 'final_test_accuracy' or 'epochs_to_target'
+  comparisons: tuple
+  higher_is_better: bool = True
+
+
+def _methods(config_file, metric='final_test_accuracy'):
+  """The claim's method against warmup + cosine in the two methods studies."""
+  targets = {'methods_mnist': 0.99, 'methods_fashion': 0.90}
+  return tuple(
+      Comparison(dataset, study, {'config': f'configs/{config_file}'}, COSINE,
+                 targets[study] if metric == 'epochs_to_target' else 0.0)
+      for dataset, study in (('MNIST', 'methods_mnist'),
+                             ('Fashion-MNIST', 'methods_fashion')))
+
+
+def _warmup_at(peak):
+  return Comparison('MNIST', 'warmup_peaks_mnist',
+                    {'warmup_epochs': '1.0', 'learning_rate': str(peak)},
+                    {'warmup_epochs': '0.0', 'learning_rate': str(peak)})
+
+
+CLAIMS = (
+    Claim('WSD with a short 1-sqrt cooldown matches cosine',
+          'Hägele et al. 2024, arXiv 2405.18392 (language-model '
+          'pretraining, AdamW)',
+          'final_test_accuracy', _methods('wsd.py')),
+    Claim('Linear decay to zero is at least as good as cosine',
+          'Bergsma et al. 2025, arXiv 2502.15938 (language models, '
+          'AdamW)', 'final_test_accuracy', _methods('linear.py')),
+    Claim('Schedule-free SGD matches a tuned decaying schedule',
+          'Defazio et al. 2024, arXiv 2405.15682 (image and language '
+          'benchmarks, the decaying schedule tuned)', 'final_test_accuracy',
+          _methods('schedule_free.py')),
+    Claim('Warm restarts reach a target accuracy earlier',
+          'Loshchilov & Hutter 2017, SGDR, ICLR (WRN on CIFAR-10/100)',
+          'epochs_to_target', _methods('sgdr.py', 'epochs_to_target'),
+          higher_is_better=False),
+    Claim('Warmup matters at large peak rates',
+          'Goyal et al. 2017, arXiv 1706.02677 (ResNet-50 on '
+          'ImageNet, batch 8k, linear scaling of the peak)',
+          'final_test_accuracy',
+          (_warmup_at(0.1), _warmup_at(0.4), _warmup_at(0.8))),
+)
+
+
+def _matches(row, point):
+  return all(row.get(field) == value for field, value in point.items())
+
+
+def _per_seed(rows, point, metric, epochs, target):
+  """{seed: value} of the finished members of `point`."""
+  values = {}
+  for row in rows:
+    if not _matches(row, point) or not int(row['finished']) or int(
+        row.get('diverged') or 0):
+      continue
+    if metric == 'epochs_to_target':
+      reached = [e for e, a in epochs.get(row['member'], []) if a >= target]
+      if reached:
+        values[int(row['seed'])] = float(min(reached))
+    else:
+      values[int(row['seed'])] = float(row[metric])
+  return values
+
+
+def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
+  """The paired difference (point - reference) over the seeds where both
+  have a value, and the verdict in the claim's terms; or why there is none.
+  """
+  folder = pathlib.Path(studies_dir) / comparison.study
+  if not (folder / 'study.csv').is_file():
+    return {'status': f'not run yet (docs/studies/{comparison.study}/)'}
+  rows = studies.read_csv(folder / 'study.csv')
+  epochs = {}
+  if claim.metric == 'epochs_to_target':
+    for r in studies.read_csv(folder / 'study_epochs.csv'):
+      epochs.setdefault(r['member'], []).append(
+          (int(r['epoch']), float(r['test_accuracy'])))
+  mine = _per_seed(rows, comparison.point, claim.metric, epochs,
+                   comparison.target)
+  theirs = _per_seed(rows, comparison.reference, claim.metric, epochs,
+                     comparison.target)
+  seeds = sorted(set(mine) & set(theirs))
+  if len(seeds) < 2:
+    return {'status': f'{len(seeds)} paired seed(s): no interval'}
+  difference = stats.paired_difference([mine[s] for s in seeds],
+                                       [theirs[s] for s in seeds])
+  verdict = stats.verdict(difference)
+  if not claim.higher_is_better and verdict != 'no detectable difference':
+    verdict = 'worse' if verdict == 'better' else 'better'
+  return {'status': 'checked', 'n': len(seeds), 'verdict': verdict,
+          'difference': difference.as_dict()}
+
+
+def _describe(point):
+  return ', '.join(f'{field}={value}' for field, value in point.items())
+
+
+def _cell(claim, result):
+  if result['status'] != 'checked':
+    return result['status'], ''
+  d = result['difference']
+  scale, unit = ((100, 'pp') if claim.metric != 'epochs_to_target'
+                 else (1, 'epochs'))
+  numbers = (f'{scale * d["mean"]:+.2f} {unit} [{scale * d["ci95_low"]:+.2f}, '
+             f'{scale * d["ci95_high"]:+.2f}], n={result["n"]}')
+  word = {'better': 'better', 'worse': 'worse'}.get(result['verdict'])
+  verdict = (word if word else
+             f'no detectable difference with {result["n"]} seeds')
+  return numbers, verdict
+
+
+def markdown(studies_dir) -> str:
+  """The claims table, from the published studies in `studies_dir`."""
+  lines = ['| claim | source and setting | dataset | compared here (paired by '
+           'seed) | difference [95% CI] | our verdict |',
+           '|---|---|---|---|---|---|']
+  for claim in CLAIMS:
+    for comparison in claim.comparisons:
+      numbers, verdict = _cell(claim, check(claim, comparison, studies_dir))
+      what = (f'`{_describe(comparison.point)}` vs '
+              f'`{_describe(comparison.reference)}`, {claim.metric}'
+              + (f' ({100 * comparison.target:g}%)'
+                 if claim.metric == 'epochs_to_target' else ''))
+      lines.append(f'| {claim.text} | {claim.source} | {comparison.dataset} '
+                   f'| {what} | {numbers} | {verdict} |')
+  return '\n'.join(lines) + '\n'
+
+
+def untestable() -> list[str]:
+  """What the literature claims that these studies cannot test."""
+  return [
+      'Effects at the scale the papers measured (language models of '
+      '10^8-10^9 parameters, ImageNet at batch 8k): a CNN on 28x28 images '
+      'trained for 10 epochs on 2 CPU cores is not that regime.',
+      "Goyal et al.'s linear scaling rule itself (peak proportional to the "
+      'batch size): the studies here keep batch 128.',
+  ]

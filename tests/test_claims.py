@@ -1,0 +1,94 @@
+"""claims.py: literature claims checked against published study files."""
+
+import csv
+
+import pytest
+
+import claims
+from runs import run_tool
+
+WSD, COSINE = 'configs/wsd.py', 'configs/default.py'
+ROW = ('member', 'seed', 'config', 'final_test_accuracy', 'finished',
+       'diverged')
+
+
+def write_study(folder, members, epochs=()):
+  """members: (name, seed, config, final accuracy, finished, diverged)."""
+  folder.mkdir(parents=True)
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(ROW)
+    writer.writerows(members)
+  with open(folder / 'study_epochs.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'epoch', 'test_accuracy', 'test_loss',
+                     'train_loss'))
+    writer.writerows((m, e, a, 0.1, 0.1) for m, e, a in epochs)
+
+
+def wsd_claim():
+  return claims.CLAIMS[0], claims.CLAIMS[0].comparisons[0]
+
+
+def test_a_study_not_run_yet_is_said_so(tmp_path):
+  claim, comparison = wsd_claim()
+  assert claims.check(claim, comparison, tmp_path)['status'].startswith(
+      'not run yet')
+
+
+def test_paired_by_seed_with_unfinished_and_diverged_left_out(tmp_path):
+  claim, comparison = wsd_claim()
+  write_study(tmp_path / comparison.study, [
+      ('w0', 0, WSD, 0.9930, 1, 0), ('c0', 0, COSINE, 0.9920, 1, 0),
+      ('w1', 1, WSD, 0.9925, 1, 0), ('c1', 1, COSINE, 0.9915, 1, 0),
+      ('w2', 2, WSD, 0.9935, 1, 0), ('c2', 2, COSINE, 0.9925, 1, 0),
+      ('w3', 3, WSD, 0.1, 0, 1), ('c3', 3, COSINE, 0.9920, 1, 0),  # diverged
+      ('w4', 4, WSD, 0.5, 0, 0), ('c4', 4, COSINE, 0.9920, 1, 0)])  # unfinished
+  result = claims.check(claim, comparison, tmp_path)
+  assert result['n'] == 3
+  assert result['difference']['mean'] == pytest.approx(0.001)
+  assert result['verdict'] == 'better'  # +0.1 pp on each of the 3 seeds
+
+
+def test_fewer_epochs_to_the_target_is_better(tmp_path):
+  claim = next(c for c in claims.CLAIMS if c.metric == 'epochs_to_target')
+  comparison = claim.comparisons[0]
+  sgdr = comparison.point['config']
+  members, epochs = [], []
+  for seed, (mine, theirs) in enumerate([(2, 4), (2, 5), (2, 4), (3, None)]):
+    members += [(f's{seed}', seed, sgdr, 0.99, 1, 0),
+                (f'c{seed}', seed, COSINE, 0.99, 1, 0)]
+    for name, hit in ((f's{seed}', mine), (f'c{seed}', theirs)):
+      epochs += [(name, e, 0.995 if hit and e >= hit else 0.98)
+                 for e in range(1, 7)]
+  write_study(tmp_path / comparison.study, members, epochs)
+  result = claims.check(claim, comparison, tmp_path)
+  assert result['n'] == 3  # seed 3's cosine never reached 99%
+  assert result['difference']['mean'] == pytest.approx((-2 - 3 - 2) / 3)
+  assert result['verdict'] == 'better'
+
+
+def test_one_paired_seed_gives_no_interval(tmp_path):
+  claim, comparison = wsd_claim()
+  write_study(tmp_path / comparison.study, [
+      ('w0', 0, WSD, 0.99, 1, 0), ('c0', 0, COSINE, 0.98, 1, 0)])
+  assert claims.check(claim, comparison, tmp_path)['status'] == (
+      '1 paired seed(s): no interval')
+
+
+def test_the_tool_writes_the_page(tmp_path):
+  claim, comparison = wsd_claim()
+  write_study(tmp_path / comparison.study, [
+      (f'{k}{s}', s, config, acc + 0.001 * s, 1, 0)
+      for s in range(5) for k, config, acc in (('w', WSD, 0.99),
+                                               ('c', COSINE, 0.9905))])
+  output = tmp_path / 'claims.md'
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    f'--output={output}', config=None)
+  assert result.returncode == 0, result.stderr[-2000:]
+  page = output.read_text()
+  assert ('| MNIST | `config=configs/wsd.py` vs `config=configs/default.py`, '
+          'final_test_accuracy | -0.05 pp [-0.05, -0.05], n=5 | worse |'
+          ) in page
+  assert 'not run yet (docs/studies/methods_fashion/)' in page
+  assert 'Not testable here' in page

@@ -1,0 +1,57 @@
+"""Claims from the literature, checked against the published studies.
+
+  python tools/claims.py [--studies_dir=docs/studies] [--output=docs/claims.md]
+
+Reads each published study's committed study.csv and study_epochs.csv (see
+claims.py for the claims and the pairs of grid points that test them) and
+writes the table: the claim, its source and setting, and per dataset our
+paired 95% interval and verdict, or "not run yet". Trains nothing.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+import claims
+from machinery import files
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('studies_dir', 'docs/studies', 'Published studies.')
+flags.DEFINE_string('output', 'docs/claims.md', 'The page to write.')
+
+HEADER = """# Claims from the literature, checked here
+
+Each row pairs two grid points of a published study (docs/studies/) over the
+same seeds — the same initial parameters and data order — and reports the
+paired difference with its 95% Student-t interval: "better" or "worse" only
+when that interval excludes zero, otherwise "no detectable difference with N
+seeds". Differences in final test accuracy are in percentage points; in
+epochs to a target accuracy, fewer is better (only seeds where both reached
+it are paired). Rebuilt from the committed study files, without training:
+
+```bash
+.venv/bin/python tools/claims.py --studies_dir=docs/studies --output=docs/claims.md
+```
+
+"""
+
+
+def main(argv):
+  del argv
+  studies_dir = pathlib.Path(FLAGS.studies_dir)
+  if not studies_dir.is_dir():
+    sys.exit(f'Error: --studies_dir={studies_dir} is not a folder.')
+  table = claims.markdown(studies_dir)
+  untestable = ''.join(f'- {line}\n' for line in claims.untestable())
+  files.write_text(pathlib.Path(FLAGS.output),
+                   HEADER + table + '\nNot testable here:\n\n' + untestable)
+  print(table)
+  print(f'Wrote {FLAGS.output}.')
+
+
+if __name__ == '__main__':
+  app.run(main)
