@@ -147,6 +147,60 @@ def _cell(claim, result):
   return numbers, verdict
 
 
+METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),
+           ('constant', 'constant.py'), ('step', 'step.py'),
+           ('SGDR', 'sgdr.py'), ('WSD, 1-sqrt cooldown', 'wsd.py'),
+           ('linear to zero', 'linear.py'), ('one-cycle', 'onecycle.py'),
+           ('schedule-free SGD', 'schedule_free.py'))
+METHOD_STUDIES = (('MNIST', 'methods_mnist'),
+                  ('Fashion-MNIST', 'methods_fashion'))
+
+
+def _accuracy(values) -> str:
+  interval = stats.mean_interval(values)
+  if interval.n < 2:
+    return f'{100 * interval.mean:.2f}%' if interval.n else '—'
+  return (f'{100 * interval.mean:.2f}% [{100 * interval.ci95_low:.2f}, '
+          f'{100 * interval.ci95_high:.2f}]')
+
+
+def methods_table(studies_dir) -> str:
+  """The answer table: every method's final test accuracy on each dataset
+  (mean, 95% interval) and its paired difference from warmup + cosine."""
+  header = '| method |' + ''.join(
+      f' {name}: final test acc. [95% CI] | vs warmup + cosine (pp) |'
+      for name, _ in METHOD_STUDIES)
+  lines = [header, '|---|' + '---|---|' * len(METHOD_STUDIES)]
+  for label, config_file in METHODS:
+    cells = []
+    for _, study in METHOD_STUDIES:
+      folder = pathlib.Path(studies_dir) / study
+      if not (folder / 'study.csv').is_file():
+        cells += ['not run yet', '']
+        continue
+      rows = studies.read_csv(folder / 'study.csv')
+      point = {'config': f'configs/{config_file}'}
+      mine = _per_seed(rows, point, 'final_test_accuracy', {}, 0.0)
+      cosine = _per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0)
+      cells.append(_accuracy(list(mine.values())))
+      seeds = sorted(set(mine) & set(cosine))
+      if point == COSINE:
+        cells.append('(baseline)')
+      elif len(seeds) < 2:
+        cells.append(f'{len(seeds)} paired seed(s)')
+      else:
+        d = stats.paired_difference([mine[s] for s in seeds],
+                                    [cosine[s] for s in seeds])
+        verdict = stats.verdict(d)
+        cells.append(f'{100 * d.mean:+.2f} [{100 * d.ci95_low:+.2f}, '
+                     f'{100 * d.ci95_high:+.2f}]: '
+                     + (verdict if verdict != 'no detectable difference'
+                        else f'no detectable difference ({len(seeds)} '
+                        'seeds)'))
+    lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def markdown(studies_dir) -> str:
   """The claims table, from the published studies in `studies_dir`."""
   lines = ['| claim | source and setting | dataset | compared here (paired by '

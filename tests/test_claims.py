@@ -92,3 +92,19 @@ def test_the_tool_writes_the_page(tmp_path):
           ) in page
   assert 'not run yet (docs/studies/methods_fashion/)' in page
   assert 'Not testable here' in page
+
+
+def test_the_answer_table_pairs_every_method_with_cosine(tmp_path):
+  linear = 'configs/linear.py'
+  write_study(tmp_path / 'methods_mnist', [
+      (f'{k}{s}', s, config, acc + 0.001 * s, 1, 0)
+      for s in range(5) for k, config, acc in (('l', linear, 0.992),
+                                               ('c', COSINE, 0.990))])
+  table = claims.methods_table(tmp_path)
+  rows = {line.split(' | ')[0]: line for line in table.splitlines()}
+  assert rows["| warmup + cosine (the seed's)"].startswith(
+      "| warmup + cosine (the seed's) | 99.20% [99.00, 99.40] | (baseline) "
+      '| not run yet |')
+  assert '| 99.40% [99.20, 99.60] | +0.20 [+0.20, +0.20]: better |' in rows[
+      '| linear to zero']
+  assert '| — | 0 paired seed(s) |' in rows['| step']
