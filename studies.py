@@ -744,15 +744,23 @@ def epoch_curves(epoch_rows, points) -> dict:
 
 
 def heatmap(varied, summary):
-  """(x, xs, y, ys, means) when exactly two numeric fields vary."""
+  """(x, xs, y, ys, cells) when exactly two numeric fields vary; each cell
+  is (mean, half-width of its 95% interval, whether it differs detectably
+  from its baseline point)."""
   if len(varied) != 2 or not all(
       isinstance(v[0], (int, float)) and not isinstance(v[0], bool)
       for _, v in varied):
     return None
   (y_name, ys), (x_name, xs) = varied
-  means = [[summary['points'][label({y_name: y, x_name: x})]['mean']
+
+  def cell(point):
+    half = (point.get('ci95_high', math.nan)
+            - point.get('ci95_low', math.nan)) / 2
+    return (point['mean'], half,
+            bool(point.get('vs_baseline', {}).get('excludes_zero')))
+  cells = [[cell(summary['points'][label({y_name: y, x_name: x})])
             for x in xs] for y in ys]
-  return x_name, xs, y_name, ys, means
+  return x_name, xs, y_name, ys, cells
 
 
 def write_csv(path, rows, fields):

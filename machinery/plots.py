@@ -155,7 +155,7 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
   """Test accuracy per epoch, mean and 95% band, one line per grid point.
 
   `curves`: {label: (epochs, mean, low, high)}; `heatmap`, if given, is
-  (x_name, x_values, y_name, y_values, mean final accuracy [y, x]) for a
+  (x_name, x_values, y_name, y_values, cells [y][x]) for a
   second panel.
   """
   panels = 2 if heatmap else 1
@@ -184,17 +184,26 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
   _save(fig, output)
 
 
-def _plot_heatmap(ax, x_name, x_values, y_name, y_values, means) -> None:
-  means = 100 * np.asarray(means)
+def _plot_heatmap(ax, x_name, x_values, y_name, y_values, cells) -> None:
+  """Mean final accuracy per cell, its 95% half-width, and * where the
+  cell differs detectably (paired) from its baseline point."""
+  means = 100 * np.asarray([[c[0] for c in row] for row in cells], float)
   image = ax.imshow(means, cmap='viridis', origin='lower', aspect='auto')
   ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
   ax.set_yticks(range(len(y_values)), [str(v) for v in y_values])
   ax.set_xlabel(x_name)
   ax.set_ylabel(y_name)
-  for (y, x), value in np.ndenumerate(means):
-    ax.text(x, y, f'{value:.2f}', ha='center', va='center', color='white',
-            fontsize=9)
-  ax.set_title('mean final test accuracy (%)', fontsize=10)
+  for y, row in enumerate(cells):
+    for x, (mean, half, detectable) in enumerate(row):
+      text = f'{100 * mean:.2f}' + ('*' if detectable else '')
+      if np.isfinite(half):
+        text += f'\n±{100 * half:.2f}'
+      red, green, blue, _ = image.cmap(image.norm(means[y, x]))
+      bright = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+      ax.text(x, y, text, ha='center', va='center', fontsize=8,
+              color='black' if bright else 'white')
+  ax.set_title('mean final test accuracy (%) ± 95% interval;\n* differs '
+               'detectably from its baseline (paired by seed)', fontsize=9)
   ax.figure.colorbar(image, ax=ax)
 
 

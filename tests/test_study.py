@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import PROJECT_DIR
+from machinery import plots
 from runs import png_size
 from runs import run_tool
 import studies
@@ -162,12 +163,21 @@ def test_bad_studies_stop_in_one_line_before_training(tmp_path, args,
 def test_two_numeric_fields_get_a_heatmap(tmp_path):
   varied = [('warmup_epochs', [0.0, 1.0]), ('learning_rate', [0.05, 0.1])]
   summary = {'points': {
-      f'warmup_epochs={w:g}, learning_rate={lr:g}': {'mean': 0.99 + w / 1000}
+      f'warmup_epochs={w:g}, learning_rate={lr:g}': {
+          'mean': 0.99 + w / 1000, 'ci95_low': 0.98, 'ci95_high': 0.996,
+          **({'vs_baseline': {'excludes_zero': lr == 0.1}} if w else {})}
       for w in (0.0, 1.0) for lr in (0.05, 0.1)}}
-  x, xs, y, ys, means = studies.heatmap(varied, summary)
+  x, xs, y, ys, cells = studies.heatmap(varied, summary)
   assert (x, xs, y, ys) == ('learning_rate', [0.05, 0.1], 'warmup_epochs',
                             [0.0, 1.0])
-  assert means == [[0.99, 0.99], [0.991, 0.991]]
+  assert [[c[0] for c in row] for row in cells] == [[0.99, 0.99],
+                                                    [0.991, 0.991]]
+  assert cells[0][0][1] == pytest.approx(0.008)   # half the interval
+  assert [[c[2] for c in row] for row in cells] == [[False, False],
+                                                    [False, True]]
+  output = tmp_path / 'heatmap.png'
+  plots.plot_study({}, 0.99, output, (x, xs, y, ys, cells))
+  assert png_size(output)[0] > 0
   assert studies.heatmap([('schedule', ['a', 'b']), ('seed', [1])], {}) is None
 
 
