@@ -45,11 +45,13 @@ import optax
 import input_pipeline
 from configs import default
 from machinery import bookkeeping
+from machinery import checks
 from machinery import checkpoints
 from machinery import cli
 from machinery import errors
 from machinery import run_logs
 from machinery import files
+from machinery import parallel
 from machinery import plots
 from machinery import stats
 from machinery import validation
@@ -253,6 +255,17 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
 
 def data_key(config) -> tuple:
   return tuple(str(config[f]) for f in DATA_FIELDS)
+
+
+def split_cpu(config) -> None:
+  """Splits the CPU into the devices main.py would use for `config`, before
+  anything starts JAX, so that a member is exactly main.py's run of its
+  config (otherwise every member trains on one device). Fields a --vary may
+  still set right are left to each member's own checks."""
+  fields = [config.cpu_devices, config.batch_size, config.eval_batch_size]
+  if all(checks.is_int(v) for v in fields) and config.cpu_devices >= 0 and (
+      min(fields[1:]) > 0):
+    parallel.set_cpu_devices(config)
 
 
 def load_data(todo: list[Member]) -> dict:

@@ -206,10 +206,13 @@ def test_vary_values_cannot_move_a_member_out_of_the_study(tmp_path, idx_dir):
 def test_a_method_member_is_exactly_main_py_on_its_config_file(tmp_path,
                                                                idx_dir):
   """--vary=config=...: the wsd member is `main.py --config=configs/wsd.py`
-  with the study's flags, byte for byte."""
+  with the study's flags, byte for byte — on the CPU devices main.py picks
+  by itself (the study used to start JAX before splitting the CPU, and
+  trained every member on one device)."""
   wsd = PROJECT_DIR / 'configs' / 'wsd.py'
   default = PROJECT_DIR / 'configs' / 'default.py'
-  flags = (f'--config.idx_dir={idx_dir}', *DATA, '--config.num_epochs=3',
+  automatic = [f for f in DATA if not f.startswith('--config.cpu_devices')]
+  flags = (f'--config.idx_dir={idx_dir}', *automatic, '--config.num_epochs=3',
            '--config.decay_epochs=1.0')
   study = run_tool('tools/study.py', f'--workdir={tmp_path / "study"}',
                    '--seeds=1', f'--vary=config={default},{wsd}',
@@ -222,6 +225,11 @@ def test_a_method_member_is_exactly_main_py_on_its_config_file(tmp_path,
       timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   [member] = (tmp_path / 'study' / 'members').glob('config-*wsd.py_seed0-*')
+  placement = ('devices', 'micro_batches', 'steps_per_call')
+  recorded = [json.loads((run / 'config.json').read_text())['run_environment']
+              for run in (member, single)]
+  assert [{k: r[k] for k in placement} for r in recorded] == [
+      {k: recorded[1][k] for k in placement}] * 2
   assert ((member / 'train_steps.csv').read_text() ==
           (single / 'train_steps.csv').read_text())
   text = (tmp_path / 'study' / 'study.md').read_text()
@@ -270,3 +278,25 @@ def test_a_recorded_member_config_reruns_the_member(small_study, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert ((rerun / 'train_steps.csv').read_text() ==
           (member / 'train_steps.csv').read_text())
+
+
+@pytest.mark.parametrize('environment,want', [
+    ({'backend': 'cpu', 'processes': 1, 'devices': 2, 'micro_batches': 4,
+      'steps_per_call': 1}, (2, 32, 1)),
+    ({'backend': 'cpu', 'processes': 1, 'devices': 1, 'micro_batches': 1,
+      'steps_per_call': 4}, (1, 128, 4)),
+    ({'backend': 'gpu', 'processes': 1, 'devices': 8, 'micro_batches': 1,
+      'steps_per_call': 1}, (0, 0, 0)),   # a GPU run keeps 'automatic'
+])
+def test_a_recorded_config_keeps_its_runs_cpu_placement(tmp_path, environment,
+                                                        want):
+  """The same digits on a machine with another core count: the recorded
+  device count, micro-batches and steps per call replace 'automatic'."""
+  from configs import default  # pylint: disable=g-import-not-at-top
+  from configs import recorded  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'config.json'
+  path.write_text(json.dumps({**default.get_config().to_dict(),
+                              'run_environment': environment}))
+  config = recorded.get_config(str(path))
+  assert (config.cpu_devices, config.micro_batch_size,
+          config.steps_per_call) == want

@@ -93,6 +93,7 @@ def main(argv):
   workdir = pathlib.Path(FLAGS.workdir)
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)
+    studies.split_cpu(FLAGS.config)  # before anything starts JAX
     varied = [studies.parse_vary(text, FLAGS.config) for text in FLAGS.vary]
     fields = [f for f, _ in varied]
     if len(set(fields)) != len(fields):
