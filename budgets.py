@@ -341,11 +341,8 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _pct(interval) -> str:
-  if interval['n'] < 2:
-    return f'{100 * interval["mean"]:.2f}%'
-  return (f'{100 * interval["mean"]:.2f}% [{100 * interval["ci95_low"]:.2f}, '
-          f'{100 * interval["ci95_high"]:.2f}]')
+def _pct(interval: dict) -> str:
+  return stats.percent(stats.Interval(**interval))
 
 
 def write_report(workdir, rows, summary, cost, spec) -> str:

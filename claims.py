@@ -156,14 +156,6 @@ METHOD_STUDIES = (('MNIST', 'methods_mnist'),
                   ('Fashion-MNIST', 'methods_fashion'))
 
 
-def _accuracy(values) -> str:
-  interval = stats.mean_interval(values)
-  if interval.n < 2:
-    return f'{100 * interval.mean:.2f}%' if interval.n else '—'
-  return (f'{100 * interval.mean:.2f}% [{100 * interval.ci95_low:.2f}, '
-          f'{100 * interval.ci95_high:.2f}]')
-
-
 def methods_table(studies_dir) -> str:
   """The answer table: every method's final test accuracy on each dataset
   (mean, 95% interval) and its paired difference from warmup + cosine."""
@@ -182,7 +174,7 @@ def methods_table(studies_dir) -> str:
       point = {'config': f'configs/{config_file}'}
       mine = _per_seed(rows, point, 'final_test_accuracy', {}, 0.0)
       cosine = _per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0)
-      cells.append(_accuracy(list(mine.values())))
+      cells.append(stats.percent(stats.mean_interval(list(mine.values()))))
       seeds = sorted(set(mine) & set(cosine))
       if point == COSINE:
         cells.append('(baseline)')

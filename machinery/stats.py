@@ -73,6 +73,15 @@ def paired_difference(values, baseline) -> Interval:
   return mean_interval(values - baseline)
 
 
+def percent(interval: Interval) -> str:
+  """An accuracy's interval as '99.28% [99.23, 99.34]': the mean alone
+  for one value, '—' for none."""
+  if interval.n < 2:
+    return f'{100 * interval.mean:.2f}%' if interval.n else '—'
+  return (f'{100 * interval.mean:.2f}% [{100 * interval.ci95_low:.2f}, '
+          f'{100 * interval.ci95_high:.2f}]')
+
+
 def verdict(difference: Interval) -> str:
   """'better', 'worse' or 'no detectable difference' from a paired interval."""
   if difference.n < 2 or not difference.excludes_zero:

@@ -108,3 +108,13 @@ def test_the_answer_table_pairs_every_method_with_cosine(tmp_path):
   assert '| 99.40% [99.20, 99.60] | +0.20 [+0.20, +0.20]: better |' in rows[
       '| linear to zero']
   assert '| — | 0 paired seed(s) |' in rows['| step']
+
+
+@pytest.mark.parametrize('output,message', [
+    ('nowhere/claims.md', 'is not a folder'), ('.', 'is a folder')])
+def test_a_bad_output_is_one_line(tmp_path, output, message):
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    f'--output={tmp_path / output}', config=None)
+  assert result.returncode == 1
+  assert message in result.stderr.strip().splitlines()[-1]
+  assert 'Traceback' not in result.stderr

@@ -56,3 +56,10 @@ def test_noise_alone_is_no_detectable_difference():
 def test_pairs_must_match():
   with pytest.raises(ValueError, match='same seeds'):
     stats.paired_difference([1, 2, 3], [1, 2])
+
+
+def test_percent_formats_an_accuracy_interval():
+  assert stats.percent(stats.mean_interval([0.99, 0.992])) == (
+      '99.10% [97.83, 100.37]')
+  assert stats.percent(stats.mean_interval([0.9912])) == '99.12%'
+  assert stats.percent(stats.mean_interval([])) == '—'

@@ -17,6 +17,7 @@ from absl import app
 from absl import flags
 
 import claims
+from machinery import cli
 from machinery import files
 
 FLAGS = flags.FLAGS
@@ -52,13 +53,18 @@ CLAIMS = """
 
 def main(argv):
   del argv
-  studies_dir = pathlib.Path(FLAGS.studies_dir)
+  studies_dir, output = pathlib.Path(FLAGS.studies_dir), pathlib.Path(
+      FLAGS.output)
   if not studies_dir.is_dir():
     sys.exit(f'Error: --studies_dir={studies_dir} is not a folder.')
+  if not output.parent.is_dir():
+    sys.exit(f'Error: --output={output}: {output.parent} is not a folder.')
+  with cli.one_line_errors():
+    files.check_not_directory(output)
   answer = claims.methods_table(studies_dir)
   table = claims.markdown(studies_dir)
   untestable = ''.join(f'- {line}\n' for line in claims.untestable())
-  files.write_text(pathlib.Path(FLAGS.output),
+  files.write_text(output,
                    HEADER + ANSWER + answer + CLAIMS + table
                    + '\nNot testable here:\n\n' + untestable)
   print(answer)
