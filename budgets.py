@@ -136,14 +136,8 @@ def is_finished(run_dir, config) -> bool:
   Raises:
     ResumeError: it holds a run of another config.
   """
-  recorded = run_logs.read_config(run_dir)
-  if not recorded:
-    return False
-  recorded.pop('run_environment', None)
-  checkpoints.check_same_config(recorded, config, f'The run in {run_dir}')
-  epochs = run_logs.read_epochs(run_dir, allow_empty=True)
-  return bool(len(epochs['epoch'])) and int(epochs['epoch'][-1]) == (
-      config.num_epochs)
+  studies.check_recorded_config(run_dir, config, f'The run in {run_dir}')
+  return studies.last_epoch_recorded(run_dir, config)
 
 
 def make_branch(trunk, trunk_config, destination, config, start) -> None:

@@ -303,21 +303,32 @@ def is_finished(member: Member) -> bool:
       this member's result.
     WorkdirError: the member's records are damaged.
   """
-  recorded = run_logs.read_config(member.workdir)
-  if recorded:
-    recorded.pop('run_environment', None)
-    checkpoints.check_same_config(recorded, member.config,
-                                  f'The study member in {member.workdir}')
+  check_recorded_config(member.workdir, member.config,
+                        f'The study member in {member.workdir}')
   if run_logs.read_diverged(member.workdir) is not None:
     return True
+  return last_epoch_recorded(member.workdir, member.config)
+
+
+def check_recorded_config(workdir, config, what) -> None:
+  """Raises ResumeError if `workdir`'s config.json is another run's."""
+  recorded = run_logs.read_config(workdir)
+  if recorded:
+    recorded.pop('run_environment', None)
+    checkpoints.check_same_config(recorded, config, what)
+
+
+def last_epoch_recorded(workdir, config) -> bool:
+  """Whether `workdir`'s epochs.csv ends with the run's last epoch (False
+  when there is none yet; WorkdirError when it is damaged)."""
   try:
-    epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
+    epochs = run_logs.read_epochs(workdir, allow_empty=True)
   except errors.WorkdirError:
-    if (member.workdir / run_logs.EPOCH_LOG).exists():
+    if (pathlib.Path(workdir) / run_logs.EPOCH_LOG).exists():
       raise  # damaged, not missing
     return False
   return bool(len(epochs['epoch'])) and int(epochs['epoch'][-1]) == (
-      member.config.num_epochs)
+      config.num_epochs)
 
 
 def check_all_done(members_: list[Member]) -> None:
