@@ -22,15 +22,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for the run\'s logs and metrics.')
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag()
-# Multi-host data parallelism (see machinery/parallel.py);
-# $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES and $JAX_PROCESS_ID work too.
-flags.DEFINE_string('coordinator_address', None,
-                    'host:port of process 0, or "auto" on SLURM/Cloud TPU.')
-flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
-flags.DEFINE_integer('process_id', None, 'This process\'s index.')
-flags.DEFINE_integer('distributed_timeout_s', 300, 'How long processes wait '
-                     'for each other to join before giving up.',
-                     lower_bound=1)
+# Multi-host data parallelism (see machinery/parallel.py).
+cli.define_distributed_flags()
 
 
 def main(argv):

@@ -25,6 +25,7 @@ checkpoints (a stacked group resumes together).
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -34,11 +35,14 @@ import pathlib
 import platform
 import re
 import subprocess
+import sys
 
 from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 
@@ -59,6 +63,8 @@ import schedules
 import train
 
 MODES = ('auto', 'stacked', 'sequential')
+# The mesh axis a stacked group's members are split along.
+MEMBER_AXIS = 'members'
 # Fields that give members the same shapes of computation (one program).
 # The fields that choose a member's data: members sharing them share a load.
 DATA_FIELDS = ('dataset', 'data_source', 'data_dir', 'idx_dir')
@@ -218,6 +224,7 @@ class Member:
   seed: int
   config: ml_collections.ConfigDict
   workdir: pathlib.Path
+  index: int = 0  # its place in the study's member list
 
   @property
   def name(self) -> str:
@@ -249,7 +256,7 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
         config.progress_bar = 'never'  # a bar per member would be noise
       validation.validate_config(config)
       out.append(Member(point, seed, config,
-                        root / member_folder_name(point, seed)))
+                        root / member_folder_name(point, seed), len(out)))
   return out
 
 
@@ -377,8 +384,10 @@ def check_mode(member: Member, stacked: bool) -> None:
       f'study with --mode={then}.')
 
 
-def train_members(todo: list[Member], mode: str, data: dict) -> None:
-  """Trains every member of `todo` (none finished) in `mode`."""
+def train_members(todo: list[Member], mode: str, data: dict,
+                  members_per_device: int = 0) -> None:
+  """Trains every member of `todo` (none finished) in `mode`; stacked
+  groups in programs of at most `members_per_device` per device (0: all)."""
   groups = {}
   for member in todo:
     stacked = (choose_mode(mode) == 'stacked'
@@ -392,7 +401,79 @@ def train_members(todo: list[Member], mode: str, data: dict) -> None:
       for member in group:
         _train_one(member)
     else:
-      train_stacked(group, data[data_key(group[0].config)])
+      train_stacked(group, data[data_key(group[0].config)],
+                    members_per_device=members_per_device)
+
+
+# ------------------------------------------------------ several processes
+
+
+@dataclasses.dataclass(frozen=True)
+class Share:
+  """The sequential members process `process_id` of `num_processes` trains:
+  those whose index in the study is process_id modulo num_processes. Fixed
+  by the grid, not by timing, so a restarted process resumes exactly its
+  own members and no two processes ever train the same one."""
+  process_id: int = 0
+  num_processes: int = 1
+
+  def owns(self, member: Member) -> bool:
+    return member.index % self.num_processes == self.process_id
+
+
+def sequential_share(settings) -> Share:
+  """The Share of parallel.distributed_settings' (address, count, index);
+  with --coordinator_address=auto, SLURM's task count and rank fill what
+  the flags leave out (no JAX job is joined: each process trains its own
+  members on its own devices, as main.py would)."""
+  address, count, index = settings
+  if address == 'auto':
+    count = count if count is not None else _env_int('SLURM_NTASKS')
+    index = index if index is not None else _env_int('SLURM_PROCID')
+  if count is None or index is None:
+    raise errors.ConfigError(
+        '--coordinator_address=auto with sequential members needs '
+        '--num_processes and --process_id (or SLURM_NTASKS and SLURM_PROCID).')
+  return Share(index, count)
+
+
+def _env_int(name):
+  text = os.environ.get(name, '')
+  return int(text) if text.isdigit() else None
+
+
+def mode_before_start(mode: str, settings) -> str:
+  """The mode of a study of several processes, known before JAX starts:
+  jax.distributed (which stacked groups over hosts need) must be joined
+  before any backend runs, so 'auto' asks a short child process which
+  backend this machine has."""
+  if mode != 'auto' or settings is None:
+    return mode
+  probe = subprocess.run(
+      [sys.executable, '-c', 'import jax; print(jax.default_backend())'],
+      capture_output=True, text=True, timeout=300, check=False)
+  backend = probe.stdout.strip().splitlines()[-1:] or ['cpu']
+  return 'sequential' if backend[0] == 'cpu' else 'stacked'
+
+
+def report_is_current(workdir, members_) -> bool:
+  """Whether the study's report is newer than every member's last epoch:
+  of two processes that finish together, only the first writes it."""
+  report = pathlib.Path(workdir) / 'study.json'
+  if not report.is_file():
+    return False
+  newest = max((m.workdir / run_logs.EPOCH_LOG).stat().st_mtime
+               for m in members_)
+  return report.stat().st_mtime >= newest
+
+
+def finished_quietly(member: Member) -> bool:
+  """is_finished for a member another process may be writing right now: a
+  record caught mid-write counts as not finished yet."""
+  try:
+    return is_finished(member)
+  except errors.WorkdirError:
+    return False
 
 
 def _train_one(member: Member) -> None:
@@ -404,14 +485,6 @@ def _train_one(member: Member) -> None:
 
 
 # ------------------------------------------------------- stacked training
-
-
-def _stack(trees):
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def _unstack(tree, i):
-  return jax.tree.map(lambda x: x[i], tree)
 
 
 def injected_sgd(momentum: float,
@@ -438,16 +511,30 @@ def _member_step(state, train_ds, indices, rates):
       _with_rate(state, rate_at(state.step)), train_ds, indices, rate_at)
 
 
-@jax.jit
-def stacked_step(states, train_ds, indices, rates):
+def _stacked_step(states, train_ds, indices, rates):
   """Every member's step at once: vmap over states, data orders and rates."""
   return jax.vmap(_member_step, in_axes=(0, None, 0, 0))(
       states, train_ds, indices, rates)
 
 
-@jax.jit
-def stacked_eval_step(states, batch):
+def _stacked_eval_step(states, batch):
   return jax.vmap(train.eval_step, in_axes=(0, None))(states, batch)
+
+
+def _take(states, i):
+  return jax.tree.map(lambda x: x[i], states)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_for(mesh: jax.sharding.Mesh):
+  """(step, eval_step, take) jitted for a members mesh: states stay split
+  along its axis; metrics, evaluations and one member's state come back
+  replicated, so every process can read them."""
+  along = NamedSharding(mesh, P(MEMBER_AXIS))
+  everywhere = NamedSharding(mesh, P())
+  return (jax.jit(_stacked_step, out_shardings=(along, everywhere)),
+          jax.jit(_stacked_eval_step, out_shardings=everywhere),
+          jax.jit(_take, out_shardings=everywhere))
 
 
 def _member_states(group, plans):
@@ -468,55 +555,107 @@ def _member_states(group, plans):
   return states, rngs
 
 
+def member_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh over `devices` (default: every device of every process)
+  whose axis is the members of a stacked group."""
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), (MEMBER_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=devices)
+
+
+def programs(group: list, devices: int, members_per_device: int = 0):
+  """`group` cut into the programs that train it: each at most
+  `members_per_device` x `devices` members (0: the whole group in one)."""
+  if members_per_device < 0:
+    raise errors.ConfigError(f'--members_per_device={members_per_device} is '
+                             'invalid: it must be 0 (automatic) or more.')
+  size = members_per_device * devices or len(group)
+  return [group[i:i + size] for i in range(0, len(group), size)]
+
+
+def slots(members_count: int, devices: int) -> int:
+  """A program's member slots: its members, padded up to a multiple of the
+  device count with copies of its last member, whose results are dropped
+  (every device gets the same number of members; none is left out)."""
+  return -(-members_count // devices) * devices
+
+
+def _host(tree):
+  """Host copies of a state's arrays (a replicated global array as this
+  process holds it)."""
+  return jax.tree.map(checkpoints.local_values, tree)
+
+
+def _padded(values: list, count: int) -> list:
+  return values + values[-1:] * (count - len(values))
+
+
 class StackedGroup:
   """Members of the same shapes as one program, for train.train_group.
 
   Answers the epoch driver's questions as train.SingleRun does, for every
   member at once: the driver, not this class, does the resume, records,
   NaN stop, signal stop, locks and checkpoints, exactly as for a run.
+
+  The members axis is split over `mesh` (every device of every process by
+  default): each device trains its share of the members on the whole
+  training set, which every device holds, as a data-parallel run's do.
   """
 
-  def __init__(self, group: list[Member], data):
+  def __init__(self, group: list[Member], data, mesh=None):
     self.config = group[0].config
     self.size = len(group)
     self.data = data
+    self.mesh = member_mesh() if mesh is None else mesh
+    self.slots = slots(self.size, self.mesh.size)
+    self._along = NamedSharding(self.mesh, P(MEMBER_AXIS))
+    self._step_fn, self._eval_fn, self._take_fn = compiled_for(self.mesh)
     train_size = len(data.train['label'])
     plans = [schedules.plan(m.config, train_size) for m in group]
     self.steps_per_epoch = plans[0].steps_per_epoch
     self.total_steps = plans[0].total_steps
     self.learning_rate_fns = [p.learning_rate_fn for p in plans]
-    self._rates = jnp.asarray(np.stack([
-        np.asarray(p.learning_rate_fn(np.arange(p.total_steps + 1)),
-                   np.float32) for p in plans]))
+    rates = [np.asarray(p.learning_rate_fn(np.arange(p.total_steps + 1)),
+                        np.float32) for p in plans]
+    self._rates = parallel.put_sharded(np.stack(_padded(rates, self.slots)),
+                                       self._along)
     self._fresh = _member_states(group, plans)
-    self.environment = train.run_environment(data, 1, 1, 1,
-                                             stacked_members=len(group))
+    self.environment = train.run_environment(
+        data, 1, 1, 1, stacked_members=len(group),
+        stacked_mesh_devices=self.mesh.size)
     self.states, self.data_rngs, self._train_ds = None, None, None
+    self._step = None
 
   def fresh(self):
     return self._fresh
 
   def start(self, states, data_rngs):
-    self.states, self.data_rngs = _stack(states), list(data_rngs)
-    self._train_ds = jax.device_put(
-        {k: np.asarray(v) for k, v in self.data.train.items()})
+    host = _stack_host(_padded([_host(s) for s in states], self.slots))
+    self._step = int(host.step[0])
+    self.states = parallel.put_sharded(host, self._along)
+    self.data_rngs = list(data_rngs)
+    self._train_ds = parallel.put_replicated(self.data.train, self.mesh)
 
   @property
   def step(self) -> int:
-    return int(self.states.step[0])
+    return self._step
 
   def train_epoch(self, epoch, report, stop, until_step=None) -> bool:
     """The rest of `epoch` (up to `until_step`) for every member; polls
     `stop` after each step."""
-    indices = jnp.stack([train.epoch_indices(
+    indices = parallel.put_sharded(np.stack([np.asarray(train.epoch_indices(
         jax.random.fold_in(rng, epoch), len(self.data.train['label']),
-        self.config.batch_size) for rng in self.data_rngs])
+        self.config.batch_size)) for rng in _padded(self.data_rngs,
+                                                    self.slots)]),
+                                   self._along)
     first = self.step
     pending = []
     end = train.epoch_end(first, self.steps_per_epoch, until_step)
     for i in range(first % self.steps_per_epoch, end):
-      self.states, metrics = stacked_step(self.states, self._train_ds,
-                                          indices, self._rates)
+      self.states, metrics = self._step_fn(self.states, self._train_ds,
+                                           indices, self._rates)
+      self._step += 1
       pending.append(metrics)
       stopped = bool(stop())
       if (len(pending) == self.config.log_every_steps or stopped
@@ -531,37 +670,68 @@ class StackedGroup:
     return False
 
   def evaluate(self):
-    return list(zip(*stacked_eval(self.states, self.data.test,
-                                  self.config.eval_batch_size)))
+    losses, accuracies = stacked_eval(self.states, self.data.test,
+                                      self.config.eval_batch_size,
+                                      self._eval_fn, self.mesh)
+    return list(zip(losses[:self.size], accuracies[:self.size]))
 
   def member_state(self, i):
-    return _unstack(self.states, i)
+    return self._take_fn(self.states, i)
 
 
-def train_stacked(group: list[Member], data=None) -> None:
-  """Trains `group` (same GROUP_FIELDS, optimizer sgd) as one program,
-  through the epoch driver a single run uses (train.train_group)."""
-  logging.info('Stacked group of %d members: %s.', len(group),
-               ', '.join(m.name for m in group))
+def _stack_host(trees):
+  return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def train_stacked(group: list[Member], data=None, mesh=None,
+                  members_per_device: int = 0) -> None:
+  """Trains `group` (same GROUP_FIELDS, optimizer sgd) through the epoch
+  driver a single run uses (train.train_group): split over `mesh` (default:
+  every device of every process) in programs of at most
+  `members_per_device` members per device (0: the whole group at once)."""
   if data is None:
     data = input_pipeline.load_datasets(group[0].config)
+  mesh = member_mesh() if mesh is None else mesh
   for m in group:
     validation.validate_placement(m.config, len(data.train['label']))
-  books = [bookkeeping.Book(m.workdir, m.config, data.fingerprint)
-           for m in group]
-  train.train_group(StackedGroup(group, data), books)
-  for m, book in zip(group, books):
-    if book.diverged:
-      logging.warning('Member %s diverged: %s', m.name, book.diverged)
+  for part in programs(group, mesh.size, members_per_device):
+    logging.info('Stacked program of %d member(s) on %d device(s) of %d '
+                 'process(es): %d slot(s) per device%s: %s.', len(part),
+                 mesh.size, jax.process_count(),
+                 slots(len(part), mesh.size) // mesh.size,
+                 _padding_note(len(part), mesh.size),
+                 ', '.join(m.name for m in part))
+    books = [bookkeeping.Book(m.workdir, m.config, data.fingerprint,
+                              process_logdir(m.workdir)) for m in part]
+    train.train_group(StackedGroup(part, data, mesh), books)
+    for m, book in zip(part, books):
+      if book.diverged:
+        logging.warning('Member %s diverged: %s', m.name, book.diverged)
 
 
-def stacked_eval(states, test_ds, batch_size):
+def _padding_note(count, devices):
+  padding = slots(count, devices) - count
+  return (f' ({padding} padding slot(s) repeat the last member; their '
+          'results are dropped)' if padding else '')
+
+
+def process_logdir(workdir) -> pathlib.Path:
+  """Where this process keeps a member's records: process 0 in the
+  member's workdir, the others beside them (as main.py's hosts do)."""
+  workdir = pathlib.Path(workdir)
+  if parallel.is_main_process():
+    return workdir
+  return workdir / f'process_{jax.process_index()}'
+
+
+def stacked_eval(states, test_ds, batch_size, eval_fn, mesh):
   """Each member's mean test loss and accuracy (as train.eval_model)."""
   num_examples = len(test_ds['label'])
   batch_size = min(batch_size, num_examples)
   loss, correct = 0.0, 0
   for batch in train.eval_batches(test_ds, batch_size):
-    totals = jax.device_get(stacked_eval_step(states, batch))
+    totals = jax.device_get(eval_fn(states,
+                                    parallel.put_replicated(batch, mesh)))
     loss = loss + totals['loss'].astype(np.float64)
     correct = correct + totals['correct'].astype(np.int64)
   return list(loss / num_examples), list(correct / num_examples)

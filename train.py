@@ -413,14 +413,15 @@ def _log_setup(run: Setup):
 
 
 def run_environment(data, mesh_size, micro_batches, steps_per_call,
-                    stacked_members=None) -> dict:
+                    stacked_members=None, stacked_mesh_devices=None) -> dict:
   """What else shapes a run's numbers, for its config.json.
 
   Same config, data fingerprint, versions, backend, device count,
   micro-batches and steps per call: bitwise the same run. Another device
   count, micro-batch size, backend or JAX version sums the same gradients
   in another order: the last digits differ (see the README). A member of a
-  stacked study group also records the group's size.
+  stacked study group also records the group's size and the devices its
+  members were split over (each member's own step runs on one device).
   """
   environment = {
       'data_fingerprint': data.fingerprint,
@@ -436,6 +437,7 @@ def run_environment(data, mesh_size, micro_batches, steps_per_call,
   }
   if stacked_members is not None:
     environment['stacked_members'] = stacked_members
+    environment['stacked_mesh_devices'] = stacked_mesh_devices
   return environment
 
 

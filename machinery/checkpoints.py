@@ -71,7 +71,7 @@ def tree_signature(tree) -> dict:
           for name, leaf in _named_leaves(tree)}
 
 
-def _local(leaf) -> np.ndarray:
+def local_values(leaf) -> np.ndarray:
   """A (replicated) array's values as held by this process."""
   if isinstance(leaf, jax.Array):
     return np.asarray(leaf.addressable_data(0))
@@ -80,7 +80,7 @@ def _local(leaf) -> np.ndarray:
 
 def tree_checksums(tree) -> dict:
   """{path: SHA-256 of the array's bytes} of every array in `tree`."""
-  return {name: hashlib.sha256(_local(leaf).tobytes()).hexdigest()
+  return {name: hashlib.sha256(local_values(leaf).tobytes()).hexdigest()
           for name, leaf in _named_leaves(tree)}
 
 

@@ -36,6 +36,22 @@ def define_config_flag(required=True) -> None:
     flags.mark_flag_as_required('config')
 
 
+def define_distributed_flags() -> None:
+  """--coordinator_address, --num_processes, --process_id and
+  --distributed_timeout_s: main.py's multi-host flags, which tools/study.py
+  takes with the same meaning (machinery/parallel.py); $JAX_COORDINATOR_ADDRESS,
+  $JAX_NUM_PROCESSES and $JAX_PROCESS_ID work too."""
+  if 'coordinator_address' in flags.FLAGS:
+    return
+  flags.DEFINE_string('coordinator_address', None,
+                      'host:port of process 0, or "auto" on SLURM/Cloud TPU.')
+  flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
+  flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+  flags.DEFINE_integer('distributed_timeout_s', 300, 'How long processes '
+                       'wait for each other to join before giving up.',
+                       lower_bound=1)
+
+
 def _config_path(argv):
   """FILE[:ARG] as --config=FILE[:ARG] or --config FILE[:ARG] names it, or
   None."""

@@ -45,8 +45,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from absl import flags
 from absl import logging
 
+import jax
+
 from machinery import cli
 from machinery import errors
+from machinery import parallel
 from machinery import workdir as workdir_lib
 import studies
 
@@ -63,6 +66,9 @@ flags.DEFINE_float('target_accuracy', 0.99, 'For epochs_to_target.',
                    lower_bound=0, upper_bound=1)
 flags.DEFINE_enum('mode', 'auto', studies.MODES, 'auto: stacked (vmap) on '
                   'GPU/TPU, sequential on CPU, the faster there.')
+flags.DEFINE_integer('members_per_device', 0, 'Stacked mode: at most this '
+                     'many members per device in one program (0: a whole '
+                     'group at once, split over every device).', lower_bound=0)
 flags.DEFINE_bool('allow_large_study', False, 'Train a grid of more than '
                   f'{studies.MAX_MEMBERS:,} members.')
 flags.DEFINE_string('publish', None, 'Also copy the results (and every '
@@ -73,6 +79,8 @@ flags.DEFINE_bool('rebuild', False, 'Only rewrite study.json, study.md and '
                   'study_epochs.csv and study_spec.json; trains nothing.')
 flags.mark_flag_as_required('workdir')
 cli.define_config_flag(required=False)
+# Several processes (see "Several devices and hosts" in docs/studies.md).
+cli.define_distributed_flags()
 
 
 
@@ -93,7 +101,8 @@ def main(argv):
   workdir = pathlib.Path(FLAGS.workdir)
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)
-    studies.split_cpu(FLAGS.config)  # before anything starts JAX
+    share, mode = join_processes()  # before anything starts JAX
+    studies.split_cpu(FLAGS.config)  # before anything starts JAX, too
     varied = [studies.parse_vary(text, FLAGS.config) for text in FLAGS.vary]
     fields = [f for f, _ in varied]
     if len(set(fields)) != len(fields):
@@ -104,26 +113,103 @@ def main(argv):
     points = studies.grid(varied)
     baseline = studies.parse_baseline(FLAGS.baseline, varied, FLAGS.config)
     members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
-    with workdir_lib.locked(workdir):
-      todo = [m for m in members if not studies.is_finished(m)]
+    with workdir_lib.locked(own_folder(workdir, share)):
+      mine = [m for m in members if share.owns(m)]
+      todo = [m for m in mine if not studies.is_finished(m)]
       data = studies.load_data(members)
-      for member in members:
+      for member in mine:
         studies.check_same_data(member, data[studies.data_key(member.config)])
-      mode = studies.choose_mode(FLAGS.mode)
+      mode = studies.choose_mode(mode)
       logging.info('Study: %d grid point(s) x %d seed(s) = %d members, %d to '
-                   'train (%s).', len(points), FLAGS.seeds, len(members),
-                   len(todo), mode)
+                   'train (%s%s).', len(points), FLAGS.seeds,
+                   len(members), len(todo), mode, share_note(share))
       start = time.perf_counter()
-      studies.train_members(todo, mode, data)
-      studies.check_all_done(members)
+      studies.train_members(todo, mode, data, FLAGS.members_per_device)
       spec = {'command': ' '.join(sys.argv), 'vary': varied,
               'baseline': baseline, 'seeds': FLAGS.seeds,
               'target_accuracy': FLAGS.target_accuracy, 'machine': studies.machine(),
               'extra': {'mode': mode, 'members_trained_now': len(todo),
                         'wall_s_now': round(time.perf_counter() - start, 1)}}
-      text = studies.write_report(workdir, members, spec)
-      if FLAGS.publish:
-        studies.publish(workdir, members, FLAGS.publish)
+      if share.num_processes == 1:
+        studies.check_all_done(members)
+        if not parallel.is_main_process():
+          print(f'Process {jax.process_index()}: done; process 0 writes the '
+                'report.')
+          return
+        return report(workdir, members, spec)
+    report_when_all_done(workdir, members, spec)
+
+
+def join_processes():
+  """(this process's Share of the sequential members, the mode).
+
+  Several processes (--coordinator_address, or JAX_COORDINATOR_ADDRESS)
+  either train stacked groups together over one mesh of every host's
+  devices (they join jax.distributed, as main.py's hosts do), or each train
+  their own share of sequential members on their own devices, as main.py
+  would, with no JAX job to join.
+  """
+  settings = parallel.distributed_settings(
+      FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  mode = studies.mode_before_start(FLAGS.mode, settings)
+  if settings is None:
+    return studies.Share(), mode
+  if mode == 'stacked':
+    parallel.maybe_initialize_distributed(
+        FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+        FLAGS.distributed_timeout_s)
+    return studies.Share(), mode
+  return studies.sequential_share(settings), mode
+
+
+def own_folder(workdir, share):
+  """The folder this process locks for the whole study: the study's own,
+  or with several processes one per process (they share the study's and
+  each member's lock guards its run)."""
+  if share.num_processes > 1:
+    return workdir / f'process_{share.process_id}'
+  if jax.process_count() > 1:
+    return studies.process_logdir(workdir)
+  return workdir
+
+
+def share_note(share):
+  if share.num_processes == 1:
+    return ''
+  first, step = share.process_id, share.num_processes
+  return (f'; process {first} of {step} trains members #{first}, '
+          f'#{first + step}, #{first + 2 * step}, ... of the study')
+
+
+def report_when_all_done(workdir, members, spec):
+  """With several processes: the one that finds every member done writes
+  the report; the others say what is left (any may rerun the command)."""
+  left = [m for m in members if not studies.finished_quietly(m)]
+  if left:
+    print(f'This process\'s members are done; {len(left)} member(s) of '
+          'other processes are still training (e.g. '
+          f'{left[0].workdir}). The last process to finish writes the '
+          'report; or run the same command again once they are done.')
+    return
+  try:
+    with workdir_lib.locked(workdir):
+      if spec['extra']['members_trained_now'] and studies.report_is_current(
+          workdir, members):
+        print('Every member is done; another process wrote the report in '
+              f'{workdir} after the last one finished.')
+        return
+      report(workdir, members, spec)
+  except errors.WorkdirError as e:
+    if 'in use' not in str(e):
+      raise
+    print(f'Every member is done; another process is writing the report in '
+          f'{workdir}.')
+
+
+def report(workdir, members, spec):
+  text = studies.write_report(workdir, members, spec)
+  if FLAGS.publish:
+    studies.publish(workdir, members, FLAGS.publish)
   print(text)
   print('Wrote ' + ', '.join(str(workdir / f) for f in studies.REPORT_FILES))
   if FLAGS.publish:
