@@ -4,19 +4,26 @@ Every function writes one PNG with matplotlib's file-only Agg backend, so they
 work on machines without a display (CI, a server over ssh).
 """
 
+import functools
 import pathlib
 import textwrap
 
-import matplotlib
-
-matplotlib.use('Agg')  # files only; no display needed
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from machinery import files
 from machinery import run_logs
 
 DPI = 100
+
+
+@functools.cache
+def _pyplot():
+  """matplotlib.pyplot on the file-only Agg backend, imported on the first
+  picture: every run, tool and test start is 0.4 s quicker without it."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')  # files only; no display needed
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
 FORMATS = ('png', 'svg', 'pdf', 'jpg', 'jpeg')
 
 
@@ -37,7 +44,7 @@ def _save(fig, output) -> None:
   try:
     files.save_figure(fig, output, DPI)
   finally:
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 # The EMA weight of curves.png's loss line: about a 50-step window, what
@@ -68,7 +75,7 @@ def _mark_epochs(ax, epoch_starts) -> None:
 
 def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
   """Learning rate vs. step, epochs dotted, restarts/drops dashed red."""
-  fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+  fig, ax = _pyplot().subplots(figsize=(8, 4), constrained_layout=True)
   ax.plot(steps, rates, color='tab:blue')
   _mark_epochs(ax, epoch_starts)
   for i, step in enumerate(restarts):
@@ -91,7 +98,7 @@ def plot_run(workdir, output) -> None:
   """
   steps = run_logs.read_steps(workdir)
   epochs = run_logs.read_epochs(workdir, allow_empty=True)
-  fig = plt.figure(figsize=(8, 8), constrained_layout=True)
+  fig = _pyplot().figure(figsize=(8, 8), constrained_layout=True)
   ax_lr = fig.add_subplot(3, 1, 1)
   ax_loss = fig.add_subplot(3, 1, 2, sharex=ax_lr)
   ax_acc = fig.add_subplot(3, 1, 3)
@@ -133,7 +140,7 @@ def _plot_test_accuracy(ax, epochs) -> None:
 def plot_range_test(rates, losses, smoothed, suggestions: dict,
                     output) -> None:
   """Loss vs. learning rate (log x) with each rule's suggestion marked."""
-  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+  fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
   ax.plot(rates, losses, color='tab:orange', lw=0.6, alpha=0.5,
           label='loss per step')
   ax.plot(rates, smoothed, color='tab:blue', label='smoothed loss')
@@ -159,7 +166,7 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
   second panel.
   """
   panels = 2 if heatmap else 1
-  fig, axes = plt.subplots(1, panels, figsize=(8 * panels, 5),
+  fig, axes = _pyplot().subplots(1, panels, figsize=(8 * panels, 5),
                            constrained_layout=True, squeeze=False)
   ax = axes[0, 0]
   lows = []
@@ -213,7 +220,7 @@ def plot_budgets(wsd, comparison, comparison_name, output) -> None:
 
   `wsd`, `comparison`: (budgets, mean, low, high) or None.
   """
-  fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+  fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
   for curve, name in ((wsd, 'WSD: one trunk, a cooldown branch per budget'),
                       (comparison, comparison_name)):
     if curve is None:

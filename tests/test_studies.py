@@ -113,20 +113,20 @@ def test_a_stacked_nesterov_member_follows_its_single_run(idx_dir, tmp_path):
 def test_an_interrupted_stacked_group_resumes_exactly(idx_dir, tmp_path,
                                                       monkeypatch):
   points = studies.grid([('schedule', ['constant', 'warmup_cosine'])])
-  config = stacked_config(idx_dir, num_epochs=3)
+  config = stacked_config(idx_dir, num_epochs=2)
   clean = studies.members(config, points, 1, tmp_path / 'clean')
   studies.train_stacked(clean)
   real_write = run_logs.MetricsWriter.write_epoch
   written = []
 
-  def crash_after_epoch_2(self, summary):
+  def crash_after_epoch_1(self, summary):
     real_write(self, summary)
     written.append(summary['epoch'])
-    if written.count(2) == len(points):  # every member wrote epoch 2
+    if written.count(1) == len(points):  # every member wrote epoch 1
       raise SystemExit('simulated crash')
 
   monkeypatch.setattr(run_logs.MetricsWriter, 'write_epoch',
-                      crash_after_epoch_2)
+                      crash_after_epoch_1)
   resumed = studies.members(config, points, 1, tmp_path / 'resumed')
   with pytest.raises(SystemExit):
     studies.train_stacked(resumed)

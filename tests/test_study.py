@@ -212,8 +212,8 @@ def test_a_method_member_is_exactly_main_py_on_its_config_file(tmp_path,
   wsd = PROJECT_DIR / 'configs' / 'wsd.py'
   default = PROJECT_DIR / 'configs' / 'default.py'
   automatic = [f for f in DATA if not f.startswith('--config.cpu_devices')]
-  flags = (f'--config.idx_dir={idx_dir}', *automatic, '--config.num_epochs=3',
-           '--config.decay_epochs=1.0')
+  flags = (f'--config.idx_dir={idx_dir}', *automatic, '--config.num_epochs=2',
+           '--config.decay_epochs=0.5')
   study = run_tool('tools/study.py', f'--workdir={tmp_path / "study"}',
                    '--seeds=1', f'--vary=config={default},{wsd}',
                    f'--baseline=config={default}', *flags)
