@@ -71,13 +71,28 @@ def test_overrides_reach_the_workers_and_bad_ones_stop_at_once(idx_dir,
                                                                tmp_path):
   data = ['--config.data_source=idx', f'--config.idx_dir={idx_dir}',
           '--config.allow_download=false', '--config.eval_batch_size=100']
+  # A PyTorch that imports but whose peer crashes (torch.compile did, in
+  # its own backward, at batch 64): its column goes, with its error line.
+  crashing_torch = tmp_path / 'python'
+  crashing_torch.write_text('#!/bin/sh\n[ "$1" = -c ] && exit 0\n'
+                            'echo "Traceback (most recent call last):" >&2\n'
+                            'echo "AssertionError: expected size 32==32" >&2\n'
+                            'exit 1\n')
+  crashing_torch.chmod(0o755)
   result = run_tool('tools/benchmark.py', f'--output={tmp_path}',
-                    '--repeats=1', '--config.batch_size=64', *data)
+                    '--repeats=1', '--config.batch_size=64',
+                    f'--torch_python={crashing_torch}', *data)
   assert result.returncode == 0, result.stderr[-2000:]
   report = json.loads((tmp_path / 'benchmark.json').read_text())
   by_batch = report['throughput']['64']
   for run in by_batch['seed'] + by_batch['project']:
     assert run['batch_size'] == 64
+  assert by_batch['failed'] == {
+      name: 'AssertionError: expected size 32==32'
+      for name in ('PyTorch eager', 'PyTorch torch.compile')}
+  text = (tmp_path / 'benchmark.md').read_text()
+  assert ('PyTorch torch.compile failed (no column): `AssertionError: '
+          'expected size 32==32`') in text
   bad = run_tool('tools/benchmark.py', f'--output={tmp_path}',
                  '--config.batch_size=0', *data)
   assert bad.returncode == 1

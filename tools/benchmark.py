@@ -360,23 +360,31 @@ def tta_table(results: dict, target) -> str:
 def throughput_runs(config_path, overrides, torch_python=None,
                     torch_data=None, batch_size=None):
   """--repeats of the loops, alternated: seed, project, then PyTorch eager
-  and compiled where `torch_python` is given; ([seed], [project], {peers})."""
+  and compiled where `torch_python` is given; ([seed], [project], {peers},
+  {peer that failed: its last error line})."""
   seed_runs, project_runs = [], []
   peers = {'PyTorch eager': [], 'PyTorch torch.compile': []} if (
       torch_python) else {}
+  failed = {}
   for repeat in range(FLAGS.repeats):
     seed_runs.append(spawn('seed', config_path, overrides))
     project_runs.append(spawn('project', config_path, overrides))
-    for name, runs in peers.items():
-      runs.append(spawn_torch(torch_python, torch_data, batch_size,
-                              compiled='compile' in name))
+    for name, runs in list(peers.items()):
+      run = spawn_torch(torch_python, torch_data, batch_size,
+                        compiled='compile' in name)
+      if isinstance(run, str):  # a peer's own bug ends its column, not ours
+        logging.warning('%s failed at batch %d: %s', name, batch_size, run)
+        failed[name] = run
+        del peers[name]
+      else:
+        runs.append(run)
     logging.info('Batch %d, repeat %d: seed %.0f img/s, project %.0f img/s%s.',
                  project_runs[-1]['batch_size'], repeat + 1,
                  seed_runs[-1]['images_per_s'],
                  project_runs[-1]['images_per_s'],
                  ''.join(f', {n} {r[-1]["images_per_s"]:.0f} img/s'
                          for n, r in peers.items()))
-  return seed_runs, project_runs, peers
+  return seed_runs, project_runs, peers, failed
 
 
 def matmul_peak_gflops() -> float:
@@ -420,7 +428,9 @@ def find_torch_python(flag):
   return None
 
 
-def spawn_torch(python, data, batch_size, compiled) -> dict:
+def spawn_torch(python, data, batch_size, compiled) -> dict | str:
+  """The PyTorch peer's result, or the last line of its error if it failed
+  (torch.compile has crashed in its own backward at batch 64 here)."""
   command = [python, str(TORCH_PEER), f'--data={data}',
              f'--batch_size={batch_size}',
              f'--threads={os.cpu_count() or 1}'] + (
@@ -430,7 +440,9 @@ def spawn_torch(python, data, batch_size, compiled) -> dict:
   lines = [line for line in result.stdout.splitlines()
            if line.startswith(RESULT_PREFIX)]
   if result.returncode or not lines:
-    sys.exit(f'Error: the PyTorch peer failed:\n{result.stderr[-3000:]}')
+    errors_seen = [line.strip() for line in result.stderr.splitlines()
+                   if line.strip()]
+    return (errors_seen or [f'exit status {result.returncode}'])[-1][:300]
   return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
@@ -497,16 +509,19 @@ def run_driver(argv) -> None:
     for batch_size in batch_sizes:
       extra = [] if batch_size == str(FLAGS.config.batch_size) else [
           f'--config.batch_size={batch_size}']
-      seed_runs, project_runs, peers = throughput_runs(
+      seed_runs, project_runs, peers, failed = throughput_runs(
           config_path, overrides + extra, torch_python, torch_data,
           int(batch_size))
       peaks.append(float(spawn('matmul_peak', config_path,
                                overrides)['gflops']))
       report['throughput'][batch_size] = {'seed': seed_runs,
-                                          'project': project_runs, **peers}
+                                          'project': project_runs, **peers,
+                                          'failed': failed}
       text += (f'## Throughput, batch {batch_size}\n\n' +
                throughput_table(seed_runs, project_runs, peers,
-                                statistics.median(peaks)) + '\n')
+                                statistics.median(peaks)) + '\n' +
+               ''.join(f'{name} failed (no column): `{line}`\n\n'
+                       for name, line in failed.items()))
   report['matmul_peak_gflops'] = peaks
   text += (f'Matmul peak (float32 2048 x 2048 `jnp.dot`, best of 10, measured '
            f'{len(peaks)} times in this run): {min(peaks):.0f}–'
