@@ -143,6 +143,18 @@ class Datasets:
     return digest.hexdigest()[:16]
 
 
+def synthetic_datasets(train_size, made_by, test_size=1000) -> Datasets:
+  """Random uint8 images and labels of MNIST's shapes, in memory: for
+  measuring speed (tools/profile_step.py, tools/benchmark_stacked.py), where
+  the gather is real and the pixels need not be."""
+  rng = np.random.default_rng(0)
+
+  def split(size):
+    return {'image': rng.integers(0, 256, (size, 28, 28, 1), dtype=np.uint8),
+            'label': rng.integers(0, 10, size).astype(np.int32)}
+  return Datasets(split(train_size), split(test_size), f'generated ({made_by})')
+
+
 # ----------------------------------------------------------------- IDX files
 
 

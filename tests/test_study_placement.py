@@ -3,6 +3,7 @@ stacked members split over a mesh, sequential members shared by processes."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -187,3 +188,28 @@ def test_two_processes_train_a_stacked_group_over_both(idx_dir, tmp_path,
                               loss_atol=1e-5)
   summary = json.loads((shared / 'study.json').read_text())
   assert [p['n'] for p in summary['points'].values()] == [1, 1, 1]
+
+
+def test_benchmark_stacked_compares_one_device_with_all(tmp_path):
+  output = tmp_path / 'placement.md'
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'tools' / 'benchmark_stacked.py'),
+       f'--config={PROJECT_DIR / "configs" / "default.py"}', '--members=3',
+       '--steps=2', '--repeats=1', '--config.batch_size=32',
+       f'--output={output}'], capture_output=True, text=True, timeout=300,
+      env=env, cwd=PROJECT_DIR)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = output.read_text().splitlines()
+  assert lines[0].startswith('3 stacked members, 2 steps each time, on cpu')
+  assert lines[2] == '| 1 device | 2 devices | 2 devices / 1 device (medians) |'
+  assert re.fullmatch(r'\| [\d.]+ / [\d.]+ / [\d.]+ \| [\d.]+ / [\d.]+ / '
+                      r'[\d.]+ \| [\d.]+x \|', lines[4]), lines[4]
+  folder = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'tools' / 'benchmark_stacked.py'),
+       f'--config={PROJECT_DIR / "configs" / "default.py"}',
+       f'--output={tmp_path}'], capture_output=True, text=True, timeout=120)
+  assert folder.returncode == 1
+  assert folder.stderr.strip().splitlines()[-1] == (
+      f'Error: {tmp_path} is a folder; a file is written there: move it '
+      'away or name another path.')

@@ -38,19 +38,6 @@ flags.DEFINE_string('output', None, 'Also write the table (markdown) here.')
 cli.define_config_flag()
 
 
-def synthetic_data(train_size, test_size=1000):
-  """Random uint8 images and labels of MNIST's shapes, in memory."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import input_pipeline  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-
-  def split(size):
-    return {'image': rng.integers(0, 256, (size, 28, 28, 1), dtype=np.uint8),
-            'label': rng.integers(0, 10, size).astype(np.int32)}
-  return input_pipeline.Datasets(split(train_size), split(test_size),
-                                 'generated (profile_step)')
-
-
 def profile(config, steps, train_size):
   """(table, traced img/s, untraced img/s, the run's setup)."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -58,7 +45,7 @@ def profile(config, steps, train_size):
   from machinery import parallel  # pylint: disable=g-import-not-at-top
   from machinery import profiling  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  data = synthetic_data(train_size)
+  data = input_pipeline.synthetic_datasets(train_size, 'profile_step')
   real_load = input_pipeline.load_datasets
   input_pipeline.load_datasets = lambda config: data
   try:
