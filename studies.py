@@ -15,9 +15,16 @@ as main.py writes it):
   number of steps, optimizer, data) are trained together in one program:
   `jax.vmap` over their stacked parameters, optimizer states, data orders and
   learning rates, each read from that member's own schedule at its step, so
-  the model is compiled once and a GPU sees one larger program. On XLA:CPU
-  batched convolutions per member are slow (see the README), so `auto` uses
-  it only on accelerators.
+  the model is compiled once and a GPU sees one larger program. The members
+  axis is split over a mesh of every device of every process (each device
+  trains its own members; a group is padded to a multiple of the device
+  count). On XLA:CPU batched convolutions per member are slow (see
+  docs/studies.md), so `auto` uses it only on accelerators.
+
+With several processes (main.py's --coordinator_address, --num_processes,
+--process_id), stacked groups span every process's devices through
+jax.distributed, and sequential members are shared out: process i of n
+trains members i, i + n, ... (`Share`).
 
 Finished members are never trained again; interrupted ones resume from their
 checkpoints (a stacked group resumes together).
@@ -665,10 +672,12 @@ class StackedGroup:
                                    self._along)
     first = self.step
     pending = []
+    in_flight = parallel.InFlightLimit(self.mesh)  # metrics are gathered
     end = train.epoch_end(first, self.steps_per_epoch, until_step)
     for i in range(first % self.steps_per_epoch, end):
       self.states, metrics = self._step_fn(self.states, self._train_ds,
                                            indices, self._rates)
+      in_flight.add(metrics)
       self._step += 1
       pending.append(metrics)
       stopped = bool(stop())

@@ -34,6 +34,13 @@ the picture from those files alone. Members live in WORKDIR/members/,
 each a workdir as main.py writes it, named by a readable part of its values
 and a hash of them. Run the same command again to resume:
 finished members are not trained again.
+
+Several devices and hosts: stacked groups are split over every device
+(--members_per_device caps a program); with main.py's --coordinator_address,
+--num_processes and --process_id (or JAX_*), `--mode=stacked` trains every
+group over one mesh of all processes' devices, and sequential members are
+shared out between the processes, the last to finish writing the report
+(docs/studies.md, "Several devices and hosts").
 """
 
 import pathlib
