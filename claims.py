@@ -15,6 +15,8 @@ with N seeds". A study not run yet is listed as such, never guessed.
 import dataclasses
 import pathlib
 
+from machinery import cli
+from machinery import errors
 from machinery import stats
 import studies
 
@@ -191,6 +193,105 @@ def methods_table(studies_dir) -> str:
                         'seeds)'))
     lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
+
+
+# Study 2b: a verdict must not hinge on one peak. The baseline and study 2's
+# best other method, each at these multiples of its own peak rate.
+PEAK_STUDY = 'methods_fashion'
+PEAK_FACTORS = (0.5, 2.0)
+
+
+def best_other_method(studies_dir, study=PEAK_STUDY) -> str:
+  """The config file of the method other than warmup + cosine with the
+  highest mean final test accuracy in the published `study`.
+
+  Raises:
+    WorkdirError: the study is not published (yet).
+  """
+  rows = studies.read_csv(pathlib.Path(studies_dir) / study / 'study.csv')
+  means = {}
+  for _, config_file in METHODS[1:]:
+    point = {'config': f'configs/{config_file}'}
+    values = list(_per_seed(rows, point, 'final_test_accuracy', {},
+                            0.0).values())
+    if values:
+      means[point['config']] = sum(values) / len(values)
+  return max(means, key=means.get)
+
+
+def peak_study(config_path) -> str:
+  """The name of the study of `config_path`'s method at other peaks."""
+  return f'peaks_fashion_{pathlib.Path(config_path).stem}'
+
+
+def peak_multiples(config_path) -> list[float]:
+  """PEAK_FACTORS times the learning_rate the method's config file sets."""
+  peak = cli.load_config_file(config_path).learning_rate
+  return [factor * peak for factor in PEAK_FACTORS]
+
+
+def _at_rate(rows, rate):
+  """{seed: final test accuracy} of the finished members at `rate`."""
+  return {int(r['seed']): float(r['final_test_accuracy']) for r in rows
+          if abs(float(r['learning_rate']) - rate) <= 1e-9 * rate
+          and int(r['finished']) and not int(r.get('diverged') or 0)}
+
+
+def peaks_table(studies_dir) -> str:
+  """Does the ranking hold at other peaks? The best other method against
+  warmup + cosine on Fashion-MNIST at x0.5, x1 and x2 each one's own peak,
+  paired by seed (x1 from the methods study; the others from the two peak
+  studies of run_all.sh's step 2b)."""
+  studies_dir = pathlib.Path(studies_dir)
+  lines = ['| peak (x its own) | best other method vs warmup + cosine '
+           '(pp) [95% CI] | verdict |', '|---|---|---|']
+  try:
+    best = best_other_method(studies_dir)
+  except errors.WorkdirError:
+    return lines[0] + '\n' + lines[1] + f'\n| all | not run yet '\
+        f'(docs/studies/{PEAK_STUDY}/) | |\n'
+  pairs = {1.0: _per_seed_pair(studies_dir / PEAK_STUDY, best, None, None)}
+  for i, factor in enumerate(PEAK_FACTORS):
+    pairs[factor] = _per_seed_pair(
+        studies_dir, best, peak_multiples(COSINE['config'])[i],
+        peak_multiples(best)[i])
+  for factor in sorted(pairs):
+    pair = pairs[factor]
+    if isinstance(pair, str):
+      lines.append(f'| x{factor:g} | {pair} | |')
+      continue
+    mine, theirs = pair
+    seeds = sorted(set(mine) & set(theirs))
+    if len(seeds) < 2:
+      lines.append(f'| x{factor:g} | {len(seeds)} paired seed(s) | |')
+      continue
+    d = stats.paired_difference([mine[s] for s in seeds],
+                                [theirs[s] for s in seeds])
+    verdict = stats.verdict(d)
+    lines.append(f'| x{factor:g} | `{best}`: {100 * d.mean:+.2f} '
+                 f'[{100 * d.ci95_low:+.2f}, {100 * d.ci95_high:+.2f}], '
+                 f'n={len(seeds)} | ' + (
+                     verdict if verdict != 'no detectable difference' else
+                     f'no detectable difference with {len(seeds)} seeds')
+                 + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def _per_seed_pair(folder, best, cosine_rate, best_rate):
+  """({seed: best's accuracy}, {seed: cosine's}); at the methods study's
+  own peaks when the rates are None; a str saying what is missing."""
+  if cosine_rate is None:
+    rows = studies.read_csv(folder / 'study.csv')
+    return (_per_seed(rows, {'config': best}, 'final_test_accuracy', {}, 0.0),
+            _per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0))
+  found = []
+  for config_path, rate in ((best, best_rate), (COSINE['config'],
+                                                 cosine_rate)):
+    study = folder / peak_study(config_path)
+    if not (study / 'study.csv').is_file():
+      return f'not run yet (docs/studies/{study.name}/)'
+    found.append(_at_rate(studies.read_csv(study / 'study.csv'), rate))
+  return tuple(found)
 
 
 def markdown(studies_dir) -> str:

@@ -118,3 +118,40 @@ def test_a_bad_output_is_one_line(tmp_path, output, message):
   assert result.returncode == 1
   assert message in result.stderr.strip().splitlines()[-1]
   assert 'Traceback' not in result.stderr
+
+
+def write_peak_study(folder, config, accuracies):
+  """accuracies: {rate: final accuracy of seed 0; seed s adds 0.001 s}."""
+  folder.mkdir(parents=True)
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'config', 'learning_rate',
+                     'final_test_accuracy', 'finished', 'diverged'))
+    writer.writerows((f'{rate}-{s}', s, config, rate, acc + 0.001 * s, 1, 0)
+                     for rate, acc in accuracies.items() for s in range(5))
+
+
+def test_the_ranking_is_checked_at_half_and_twice_each_peak(tmp_path):
+  free, sgdr = 'configs/schedule_free.py', 'configs/sgdr.py'
+  write_study(tmp_path / 'methods_fashion', [
+      (f'{k}{s}', s, config, acc + 0.001 * s, 1, 0) for s in range(5)
+      for k, config, acc in (('f', free, 0.905), ('g', sgdr, 0.902),
+                             ('c', COSINE, 0.900))])
+  assert claims.best_other_method(tmp_path) == free
+  assert claims.peak_multiples(free) == [1.5, 6.0]
+  assert claims.peak_multiples(COSINE) == [0.05, 0.2]
+  table = claims.peaks_table(tmp_path)
+  assert '| x0.5 | not run yet (docs/studies/peaks_fashion_schedule_free/)' in (
+      table)
+  write_peak_study(tmp_path / 'peaks_fashion_schedule_free', free,
+                   {1.5: 0.903, 6.0: 0.880})
+  write_peak_study(tmp_path / 'peaks_fashion_default', COSINE,
+                   {0.05: 0.899, 0.2: 0.890})
+  rows = claims.peaks_table(tmp_path).splitlines()
+  assert rows[2:] == [
+      f'| x0.5 | `{free}`: +0.40 [+0.40, +0.40], n=5 | better |',
+      f'| x1 | `{free}`: +0.50 [+0.50, +0.50], n=5 | better |',
+      f'| x2 | `{free}`: -1.00 [-1.00, -1.00], n=5 | worse |']
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    '--best_method', config=None)
+  assert result.stdout.strip() == free

@@ -1,11 +1,18 @@
 """Claims from the literature, checked against the published studies.
 
   python tools/claims.py [--studies_dir=docs/studies] [--output=docs/claims.md]
+  python tools/claims.py --best_method        # for run_all.sh's step 2b
+  python tools/claims.py --peaks_of=configs/wsd.py
 
 Reads each published study's committed study.csv and study_epochs.csv (see
 claims.py for the claims and the pairs of grid points that test them) and
 writes the table: the claim, its source and setting, and per dataset our
 paired 95% interval and verdict, or "not run yet". Trains nothing.
+
+--best_method prints the config file of the best method other than warmup +
+cosine in the published Fashion-MNIST methods study, and --peaks_of=FILE
+the rates x0.5 and x2 that file's peak, comma-separated: the grid of
+docs/studies/run_all.sh's step 2b (does the ranking hold at other peaks?).
 """
 
 import pathlib
@@ -23,6 +30,10 @@ from machinery import files
 FLAGS = flags.FLAGS
 flags.DEFINE_string('studies_dir', 'docs/studies', 'Published studies.')
 flags.DEFINE_string('output', 'docs/claims.md', 'The page to write.')
+flags.DEFINE_bool('best_method', False, 'Only print the best method other '
+                  'than warmup + cosine in the Fashion-MNIST methods study.')
+flags.DEFINE_string('peaks_of', None, 'Only print the rates x0.5 and x2 the '
+                    'peak of this config file.')
 
 HEADER = """# Which method? Claims from the literature, checked here
 
@@ -45,6 +56,14 @@ ANSWER = """## Every method against the seed's warmup + cosine
 10 epochs, seeds 0-4 (studies `methods_mnist` and `methods_fashion`).
 
 """
+PEAKS = """
+## Does the ranking hold at other peaks? (Fashion-MNIST)
+
+The best method other than warmup + cosine in `methods_fashion`, against
+warmup + cosine, each at x0.5, x1 and x2 its own peak rate, seeds 0-4
+(studies `peaks_fashion_*` of docs/studies/run_all.sh's step 2b).
+
+"""
 CLAIMS = """
 ## The claims
 
@@ -55,6 +74,11 @@ def main(argv):
   del argv
   studies_dir, output = pathlib.Path(FLAGS.studies_dir), pathlib.Path(
       FLAGS.output)
+  if FLAGS.best_method or FLAGS.peaks_of:
+    with cli.one_line_errors():
+      print(claims.best_other_method(studies_dir) if FLAGS.best_method else
+            ','.join(repr(r) for r in claims.peak_multiples(FLAGS.peaks_of)))
+    return
   if not studies_dir.is_dir():
     sys.exit(f'Error: --studies_dir={studies_dir} is not a folder.')
   if not output.parent.is_dir():
@@ -62,12 +86,14 @@ def main(argv):
   with cli.one_line_errors():
     files.check_not_directory(output)
   answer = claims.methods_table(studies_dir)
+  peaks = claims.peaks_table(studies_dir)
   table = claims.markdown(studies_dir)
   untestable = ''.join(f'- {line}\n' for line in claims.untestable())
   files.write_text(output,
-                   HEADER + ANSWER + answer + CLAIMS + table
+                   HEADER + ANSWER + answer + PEAKS + peaks + CLAIMS + table
                    + '\nNot testable here:\n\n' + untestable)
   print(answer)
+  print(peaks)
   print(table)
   print(f'Wrote {FLAGS.output}.')
 

@@ -29,6 +29,14 @@ study() {  # NAME DATA_DIR DATASET ARGS...
 study methods_mnist "$mnist" mnist --baseline=config=$c/default.py --vary="$methods"
 # 2. Fashion-MNIST, the same 8 methods.
 study methods_fashion "$fashion" fashion_mnist --target_accuracy=0.9 --baseline=config=$c/default.py --vary="$methods"
+# 2b. A verdict must not hinge on one peak: warmup + cosine and study 2's
+#     best other method, each at x0.5 and x2 its own peak (x1 is study 2).
+best=$("$python" tools/claims.py --best_method)
+for method in "$c/default.py" "$best"; do
+  study "peaks_fashion_$(basename "$method" .py)" "$fashion" fashion_mnist \
+      --target_accuracy=0.9 --vary=config="$method" \
+      --vary=learning_rate="$("$python" tools/claims.py --peaks_of="$method")"
+done
 # 3. The seed's question: warmup_epochs x num_epochs for warmup + cosine.
 study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,0.25,0.5,1,2 --vary=num_epochs=2,5,10
@@ -36,5 +44,3 @@ study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
 #    warmup against none, at the default peak and at 4x and 8x it.
 study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,1 --vary=learning_rate=0.1,0.4,0.8
-# 2b (peaks x0.5 and x2 of the baseline and of the best other method on
-# Fashion-MNIST) follows from study 2's result.
