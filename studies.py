@@ -677,7 +677,7 @@ class StackedGroup:
     for i in range(first % self.steps_per_epoch, end):
       self.states, metrics = self._step_fn(self.states, self._train_ds,
                                            indices, self._rates)
-      in_flight.add(metrics)
+      in_flight.add(metrics['loss'])
       self._step += 1
       pending.append(metrics)
       stopped = bool(stop())
