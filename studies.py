@@ -705,8 +705,9 @@ class StackedGroup:
 def stacked_seconds_per_step(group: list[Member], data, mesh,
                              steps: int) -> float:
   """Wall seconds of one step of `group` stacked over `mesh`, over `steps`
-  steps after a first, compiling one (tools/benchmark_stacked.py): the
-  program a study trains, with no records written."""
+  steps (at most the rest of the first epoch) after a first, compiling one
+  (tools/benchmark_stacked.py): the program a study trains, with no
+  records written."""
   stacked = StackedGroup(group, data, mesh)
   stacked.start(*stacked.fresh())
   no_stop = lambda: False
@@ -715,7 +716,7 @@ def stacked_seconds_per_step(group: list[Member], data, mesh,
   start = time.perf_counter()
   stacked.train_epoch(1, lambda *_: None, no_stop, until_step=1 + steps)
   jax.block_until_ready(stacked.states)
-  return (time.perf_counter() - start) / steps
+  return (time.perf_counter() - start) / (stacked.step - 1)
 
 
 def _stack_host(trees):

@@ -30,8 +30,8 @@ from machinery import files
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('members', 4, 'Members in the stacked group.',
                      lower_bound=1)
-flags.DEFINE_integer('steps', 50, 'Timed steps per measurement.',
-                     lower_bound=1)
+flags.DEFINE_integer('steps', 50, 'Timed steps per measurement (at most '
+                     'the rest of one epoch).', lower_bound=1)
 flags.DEFINE_integer('repeats', 2, 'Alternations of the two placements.',
                      lower_bound=1)
 flags.DEFINE_string('output', None, 'Also write the table (markdown) here.')
