@@ -213,3 +213,18 @@ def test_benchmark_stacked_compares_one_device_with_all(tmp_path):
   assert folder.stderr.strip().splitlines()[-1] == (
       f'Error: {tmp_path} is a folder; a file is written there: move it '
       'away or name another path.')
+
+
+def test_stacked_seconds_per_step_divide_by_the_steps_timed(monkeypatch,
+                                                           tmp_path):
+  """--steps past the epoch's end times the rest of the epoch, and divides
+  by the steps it timed (3 steps an epoch: step 0 compiles, 2 are timed)."""
+  config = studies.default.get_config()
+  config.batch_size, config.eval_batch_size, config.cpu_devices = 32, 32, 1
+  data = studies.input_pipeline.synthetic_datasets(96, 'test', test_size=32)
+  group = studies.members(config, studies.grid([]), 1, tmp_path)
+  clock = iter(range(100))
+  monkeypatch.setattr(studies.time, 'perf_counter', lambda: next(clock))
+  seconds = studies.stacked_seconds_per_step(
+      group, data, studies.member_mesh(studies.jax.devices()[:1]), 1000)
+  assert seconds == 0.5  # one clock tick over 2 timed steps
