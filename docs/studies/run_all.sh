@@ -7,7 +7,7 @@
 # Workdirs live outside the work tree (default $HOME/studies); each study
 # publishes its results (tables, pictures, every member's config.json) into
 # docs/studies/<name>/ when it finishes. On 2 CPU cores a 10-epoch member
-# takes 3-5 minutes: about 14 hours in all.
+# takes 3-5 minutes: about 2,000 epochs, 12 hours or more in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mnist=${1:?MNIST IDX folder}
@@ -44,3 +44,20 @@ study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
 #    warmup against none, at the default peak and at 4x and 8x it.
 study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,1 --vary=learning_rate=0.1,0.4,0.8
+# 5. How many epochs? (tools/budgets.py) On each dataset: warmup + cosine
+#    trained separately at every budget, then one WSD trunk per seed
+#    branched into a 20% cooldown at every budget, paired against it. The
+#    budget tables and picture are copied to docs/budgets/<dataset>/.
+budgets() {  # NAME DATA_DIR DATASET TARGET
+  local name=$1 data=$2 dataset=$3 target=$4
+  study "cosine_budgets_$name" "$data" "$dataset" --target_accuracy="$target" \
+      --vary=num_epochs=2,3,5,10
+  "$python" tools/budgets.py --config=configs/wsd.py --workdir="$out/budgets_$name" \
+      --budgets=2,3,5,10 --seeds=5 --decay_fraction=0.2 \
+      --compare_study="$out/cosine_budgets_$name" --config.data_source=idx \
+      --config.dataset="$dataset" --config.idx_dir="$data"
+  mkdir -p "docs/budgets/$name"
+  cp "$out/budgets_$name"/budgets.{csv,json,md,png} "docs/budgets/$name/"
+}
+budgets mnist "$mnist" mnist 0.99
+budgets fashion "$fashion" fashion_mnist 0.9
