@@ -39,8 +39,8 @@ cli.define_config_flag()
 
 
 def measure(config, members_count, steps, repeats):
-  """{placement: [models x steps per second, one per repeat]}, and the
-  device count."""
+  """({placement: [models x steps per second, one per repeat]}, the
+  devices' kind)."""
   import jax
   import input_pipeline
   import studies
@@ -58,7 +58,7 @@ def measure(config, members_count, steps, repeats):
       rates[name].append(members_count / seconds)
       logging.info('Repeat %d, %s: %.1f models x steps/s.', repeat + 1, name,
                    rates[name][-1])
-  return rates, len(devices), jax.devices()[0].device_kind
+  return rates, devices[0].device_kind
 
 
 def table(rates, members_count, steps, device_kind) -> str:
@@ -84,7 +84,7 @@ def main(argv):
     validation.validate_config(FLAGS.config)
     if FLAGS.output:
       files.check_not_directory(FLAGS.output)  # before minutes of work
-    rates, _, kind = measure(FLAGS.config, FLAGS.members, FLAGS.steps,
+    rates, kind = measure(FLAGS.config, FLAGS.members, FLAGS.steps,
                              FLAGS.repeats)
     text = table(rates, FLAGS.members, FLAGS.steps, kind)
     if FLAGS.output:
