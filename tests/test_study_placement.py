@@ -127,8 +127,7 @@ def test_two_processes_share_a_study_and_survive_kill_9(idx_dir, tmp_path):
   """Each process trains its own half of the sequential members; after a
   kill -9 of both mid-study the same commands resume them, nothing trained
   twice or lost, and the report is written once, when all are done.
-  (Each sequential member is main.py's run of its config, byte for byte:
-  tests/test_study.py.)"""
+  Each member is main.py's run of its recorded config, byte for byte."""
   shared = tmp_path / 'shared'
   study = ('--seeds=1', '--vary=learning_rate=0.05,0.1')
   processes = start_processes(idx_dir, shared, *study)
@@ -157,6 +156,18 @@ def test_two_processes_share_a_study_and_survive_kill_9(idx_dir, tmp_path):
     trained_by = [i for i, (_, err) in enumerate(outputs)
                   if f'Member {member.name} (sequential)' in err]
     assert trained_by in ([], [owner])  # resumed by its owner alone
+  # A member trained, killed and resumed by process 1 is main.py's run of
+  # its recorded config, byte for byte.
+  member = next(m for m in member_dirs(shared) if 'learning_rate-0.1' in m.name)
+  rerun = tmp_path / 'rerun'
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "recorded.py"}:'
+       f'{member / run_logs.CONFIG_JSON}', f'--workdir={rerun}'],
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ((rerun / run_logs.STEP_LOG).read_bytes() ==
+          (member / run_logs.STEP_LOG).read_bytes())
 
 
 # tests/stacked_mesh_worker.py's group, as tools/study.py flags.
