@@ -89,3 +89,14 @@ def run_tool(script, *args, config='default.py'):
   return subprocess.run(
       [sys.executable, str(PROJECT_DIR / script), *config_flag, *args],
       capture_output=True, text=True, timeout=300, cwd=PROJECT_DIR)
+
+
+def rerun_recorded(member, workdir):
+  """main.py on configs/recorded.py:<member>/config.json into `workdir`:
+  the member's run again, as a user reruns one (checked ok)."""
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'main.py'),
+       f'--config={PROJECT_DIR / "configs" / "recorded.py"}:'
+       f'{pathlib.Path(member) / run_logs.CONFIG_JSON}',
+       f'--workdir={workdir}'], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]

@@ -10,6 +10,7 @@ import pytest
 from conftest import PROJECT_DIR
 from machinery import plots
 from runs import png_size
+from runs import rerun_recorded
 from runs import run_tool
 import studies
 
@@ -270,12 +271,7 @@ def test_a_recorded_member_config_reruns_the_member(small_study, tmp_path):
   workdir, _, _ = small_study
   member = sorted((workdir / 'members').iterdir())[3]
   rerun = tmp_path / 'rerun'
-  result = subprocess.run(
-      [sys.executable, str(PROJECT_DIR / 'main.py'),
-       f'--config={PROJECT_DIR / "configs" / "recorded.py"}:'
-       f'{member / "config.json"}', f'--workdir={rerun}'],
-      capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-2000:]
+  rerun_recorded(member, rerun)
   assert ((rerun / 'train_steps.csv').read_text() ==
           (member / 'train_steps.csv').read_text())
 

@@ -16,6 +16,7 @@ from conftest import PROJECT_DIR
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
+from runs import rerun_recorded
 import studies
 from test_study import DATA
 from test_studies import assert_follows_single_run
@@ -160,12 +161,7 @@ def test_two_processes_share_a_study_and_survive_kill_9(idx_dir, tmp_path):
   # its recorded config, byte for byte.
   member = next(m for m in member_dirs(shared) if 'learning_rate-0.1' in m.name)
   rerun = tmp_path / 'rerun'
-  result = subprocess.run(
-      [sys.executable, str(PROJECT_DIR / 'main.py'),
-       f'--config={PROJECT_DIR / "configs" / "recorded.py"}:'
-       f'{member / run_logs.CONFIG_JSON}', f'--workdir={rerun}'],
-      capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-2000:]
+  rerun_recorded(member, rerun)
   assert ((rerun / run_logs.STEP_LOG).read_bytes() ==
           (member / run_logs.STEP_LOG).read_bytes())
 
