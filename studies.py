@@ -539,7 +539,7 @@ def compiled_for(mesh: jax.sharding.Mesh):
 
   Each device runs the 1-device stacked program on its own members
   (`jax.shard_map`: left to itself, XLA's partitioner computed every
-  member's batched convolutions on every device, 4.6x slower on 4 CPU
+  member's batched convolutions on every device, ~4.6x slower on 4 CPU
   devices than on one); states stay split along the axis; metrics,
   evaluations and one member's state come back replicated, so every process
   can read them.
