@@ -320,8 +320,8 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
       if 'paired_difference' in entry:
         d = entry['paired_difference']
         line += (f' {_pct(entry["comparison_final_test_accuracy"])} | '
-                 f'{100 * d["mean"]:+.2f} [{100 * d["ci95_low"]:+.2f}, '
-                 f'{100 * d["ci95_high"]:+.2f}] | {entry["verdict"]} |')
+                 f'{stats.points(d["mean"], d["ci95_low"], d["ci95_high"])} '
+                 f'| {entry["verdict"]} |')
       else:
         line += ' (not every seed) | | |'
     lines.append(line)

@@ -119,16 +119,24 @@ def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
                    comparison.target)
   theirs = _per_seed(rows, comparison.reference, claim.metric, epochs,
                      comparison.target)
-  seeds = sorted(set(mine) & set(theirs))
-  if len(seeds) < 2:
-    return {'status': f'{len(seeds)} paired seed(s): no interval'}
-  difference = stats.paired_difference([mine[s] for s in seeds],
-                                       [theirs[s] for s in seeds])
+  n, difference = _paired(mine, theirs)
+  if difference is None:
+    return {'status': f'{n} paired seed(s): no interval'}
   verdict = stats.verdict(difference)
   if not claim.higher_is_better and verdict != 'no detectable difference':
     verdict = 'worse' if verdict == 'better' else 'better'
-  return {'status': 'checked', 'n': len(seeds), 'verdict': verdict,
+  return {'status': 'checked', 'n': n, 'verdict': verdict,
           'difference': difference.as_dict()}
+
+
+def _paired(mine: dict, theirs: dict):
+  """(seeds both have, their paired difference mine - theirs), the
+  difference None below 2 seeds (no interval)."""
+  seeds = sorted(set(mine) & set(theirs))
+  if len(seeds) < 2:
+    return len(seeds), None
+  return len(seeds), stats.paired_difference([mine[s] for s in seeds],
+                                             [theirs[s] for s in seeds])
 
 
 def _describe(point):
@@ -177,20 +185,16 @@ def methods_table(studies_dir) -> str:
       mine = _per_seed(rows, point, 'final_test_accuracy', {}, 0.0)
       cosine = _per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0)
       cells.append(stats.percent(stats.mean_interval(list(mine.values()))))
-      seeds = sorted(set(mine) & set(cosine))
+      n, d = _paired(mine, cosine)
       if point == COSINE:
         cells.append('(baseline)')
-      elif len(seeds) < 2:
-        cells.append(f'{len(seeds)} paired seed(s)')
+      elif d is None:
+        cells.append(f'{n} paired seed(s)')
       else:
-        d = stats.paired_difference([mine[s] for s in seeds],
-                                    [cosine[s] for s in seeds])
         verdict = stats.verdict(d)
-        cells.append(f'{100 * d.mean:+.2f} [{100 * d.ci95_low:+.2f}, '
-                     f'{100 * d.ci95_high:+.2f}]: '
+        cells.append(f'{stats.points(d.mean, d.ci95_low, d.ci95_high)}: '
                      + (verdict if verdict != 'no detectable difference'
-                        else f'no detectable difference ({len(seeds)} '
-                        'seeds)'))
+                        else f'no detectable difference ({n} seeds)'))
     lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
 
@@ -260,20 +264,15 @@ def peaks_table(studies_dir) -> str:
     if isinstance(pair, str):
       lines.append(f'| x{factor:g} | {pair} | |')
       continue
-    mine, theirs = pair
-    seeds = sorted(set(mine) & set(theirs))
-    if len(seeds) < 2:
-      lines.append(f'| x{factor:g} | {len(seeds)} paired seed(s) | |')
+    n, d = _paired(*pair)
+    if d is None:
+      lines.append(f'| x{factor:g} | {n} paired seed(s) | |')
       continue
-    d = stats.paired_difference([mine[s] for s in seeds],
-                                [theirs[s] for s in seeds])
     verdict = stats.verdict(d)
-    lines.append(f'| x{factor:g} | `{best}`: {100 * d.mean:+.2f} '
-                 f'[{100 * d.ci95_low:+.2f}, {100 * d.ci95_high:+.2f}], '
-                 f'n={len(seeds)} | ' + (
-                     verdict if verdict != 'no detectable difference' else
-                     f'no detectable difference with {len(seeds)} seeds')
-                 + ' |')
+    lines.append(f'| x{factor:g} | `{best}`: '
+                 f'{stats.points(d.mean, d.ci95_low, d.ci95_high)}, n={n} | '
+                 + (verdict if verdict != 'no detectable difference' else
+                    f'no detectable difference with {n} seeds') + ' |')
   return '\n'.join(lines) + '\n'
 
 

@@ -742,7 +742,8 @@ def train_stacked(group: list[Member], data=None, mesh=None,
                  _padding_note(len(part), mesh.size),
                  ', '.join(m.name for m in part))
     books = [bookkeeping.Book(m.workdir, m.config, data.fingerprint,
-                              process_logdir(m.workdir)) for m in part]
+                              parallel.process_logdir(m.workdir))
+             for m in part]
     train.train_group(StackedGroup(part, data, mesh), books)
     for m, book in zip(part, books):
       if book.diverged:
@@ -753,15 +754,6 @@ def _padding_note(count, devices):
   padding = slots(count, devices) - count
   return (f' ({padding} padding slot(s) repeat the last member; their '
           'results are dropped)' if padding else '')
-
-
-def process_logdir(workdir) -> pathlib.Path:
-  """Where this process keeps a member's records: process 0 in the
-  member's workdir, the others beside them (as main.py's hosts do)."""
-  workdir = pathlib.Path(workdir)
-  if parallel.is_main_process():
-    return workdir
-  return workdir / f'process_{jax.process_index()}'
 
 
 def stacked_eval(states, test_ds, batch_size, eval_fn, mesh):

@@ -520,10 +520,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workdir_lib.check_usable(workdir)
   run = setup(config)  # fails before the workdir is touched
   workdir = pathlib.Path(workdir)
-  # Process 0 writes the records; other hosts keep theirs apart (they hold
-  # the same values) and share the checkpoints, which orbax coordinates.
-  logdir = (workdir if parallel.is_main_process()
-            else workdir / f'process_{jax.process_index()}')
+  logdir = parallel.process_logdir(workdir)
   _log_setup(run)
   group = SingleRun(run)
   book = bookkeeping.Book(workdir, config, run.data.fingerprint, logdir)

@@ -19,6 +19,7 @@ JAX_PROCESS_ID; on clusters JAX detects by itself (SLURM, Cloud TPU) an empty
 
 import math
 import os
+import pathlib
 import sys
 import threading
 
@@ -237,6 +238,16 @@ def put_sharded(tree, sharding):
 def is_main_process() -> bool:
   """Only process 0 writes logs, metrics files and plots."""
   return jax.process_index() == 0
+
+
+def process_logdir(workdir) -> pathlib.Path:
+  """Where this process keeps a run's records: process 0 in the workdir,
+  the others beside them in workdir/process_<i> (they hold the same
+  values, and share the checkpoints, which orbax coordinates)."""
+  workdir = pathlib.Path(workdir)
+  if is_main_process():
+    return workdir
+  return workdir / f'process_{jax.process_index()}'
 
 
 def num_micro_batches(config, mesh) -> int:

@@ -82,6 +82,12 @@ def percent(interval: Interval) -> str:
           f'{100 * interval.ci95_high:.2f}]')
 
 
+def points(mean, low, high) -> str:
+  """An accuracy difference and its interval in percentage points:
+  '+0.20 [+0.10, +0.30]'."""
+  return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]'
+
+
 def verdict(difference: Interval) -> str:
   """'better', 'worse' or 'no detectable difference' from a paired interval."""
   if difference.n < 2 or not difference.excludes_zero:

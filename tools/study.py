@@ -176,7 +176,7 @@ def own_folder(workdir, share):
   if share.num_processes > 1:
     return workdir / f'process_{share.process_id}'
   if jax.process_count() > 1:
-    return studies.process_logdir(workdir)
+    return parallel.process_logdir(workdir)
   return workdir
 
 
