@@ -20,6 +20,7 @@ PARTS = (
     ('all-reduce', 'all-reduce between devices'),
     ('Conv_0', 'conv 1 (1 -> 32 channels, 28x28)'),
     ('Conv_1', 'conv 2 (32 -> 64 channels, 14x14)'),
+    ('avg_pool', 'average pooling'),
     ('reduce_window', 'average pooling'),
     ('Dense_0', 'dense 1 (3136 -> 256)'),
     ('Dense_1', 'dense 2 (256 -> 10)'),

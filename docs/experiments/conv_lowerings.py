@@ -1,6 +1,6 @@
 """Two other lowerings of the CNN's convolutions, timed in the whole step.
 
-  .venv/bin/python docs/experiments/conv_lowerings.py LOWERING BATCH MICRO DEVICES
+  [POOL=flax] .venv/bin/python docs/experiments/conv_lowerings.py LOWERING BATCH MICRO DEVICES
 
 LOWERING is `xla` (lax.conv_general_dilated, what models.py uses),
 `patches` (one matmul over the 3x3 patches; autodiff gives the backward) or
@@ -8,7 +8,12 @@ LOWERING is `xla` (lax.conv_general_dilated, what models.py uses),
 gradient is a forward convolution of the flipped kernel and whose kernel
 gradient is one matmul of the patches) or `shifted_grad` (as
 `matmul_grad`, but the kernel gradient as one dot per shifted window,
-without the 9x patches copy). All give the same parameters
+without the 9x patches copy) or `swapped_grad` (the kernel gradient as
+an explicit NHWC 'VALID' convolution of the transposed padded input
+[C, H+2, W+2, N] with the transposed gradient [H, W, N, F] as a 14x14
+kernel: XLA's own kernel gradient, bit for bit, through explicit
+transposes). POOL=flax pools with nn.avg_pool instead of
+models.avg_pool_2x2 (the same numbers). All give the same parameters
 and the same math up to float summation order (relative error ~1e-6).
 Prints the images/s of train.train_epoch over 12,800 generated images (best
 of two epochs after compiling). Not used by the project: measured, and slower
@@ -139,10 +144,39 @@ def _conv_with_shifted_grads(x, kernel):
 _conv_with_shifted_grads.defvjp(_conv_forward, _conv_backward_shifted)
 
 
+def _conv_backward_swapped(saved, grad):
+  """dX as _conv_backward; dW as an NHWC 'VALID' convolution of the
+  transposed padded input with the transposed gradient as its kernel."""
+  x, kernel = saved
+  size = kernel.shape[0]
+  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+  grad_x = _xla_same_conv(grad, flipped)
+  half = size // 2
+  padded = jnp.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))
+  grad_kernel = lax.conv_general_dilated(
+      padded.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1),
+      'VALID', dimension_numbers=NHWC)
+  return grad_x, grad_kernel.transpose(1, 2, 0, 3)
+
+
+@jax.custom_vjp
+def _conv_with_swapped_grads(x, kernel):
+  return _xla_same_conv(x, kernel)
+
+
+_conv_with_swapped_grads.defvjp(_conv_forward, _conv_backward_swapped)
+
+
 LOWERINGS = {'xla': lax.conv_general_dilated,
              'patches': plain_case_only(_patches_matmul),
              'matmul_grad': plain_case_only(_conv_with_matmul_grads),
-             'shifted_grad': plain_case_only(_conv_with_shifted_grads)}
+             'shifted_grad': plain_case_only(_conv_with_shifted_grads),
+             'swapped_grad': plain_case_only(_conv_with_swapped_grads)}
+
+
+POOLS = {'flax': lambda x: nn.avg_pool(x, (2, 2), strides=(2, 2)),
+         'reshape': models.avg_pool_2x2}
+POOL = POOLS[os.environ.get('POOL', 'reshape')]
 
 
 class CNN(nn.Module):
@@ -153,9 +187,9 @@ class CNN(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.Conv(32, (3, 3), conv_general_dilated=self.conv)(x)
-    x = nn.avg_pool(nn.relu(x), (2, 2), strides=(2, 2))
+    x = POOL(nn.relu(x))
     x = nn.Conv(64, (3, 3), conv_general_dilated=self.conv)(x)
-    x = nn.avg_pool(nn.relu(x), (2, 2), strides=(2, 2))
+    x = POOL(nn.relu(x))
     x = nn.relu(nn.Dense(256)(x.reshape((x.shape[0], -1))))
     return nn.Dense(self.num_classes)(x)
 
@@ -186,7 +220,7 @@ def main():
     start = time.perf_counter()
     state = epoch(state, seed)
     best = max(best, size // batch * batch / (time.perf_counter() - start))
-  print(f'{lowering} batch {batch} micro {micro} devices {DEVICES}: '
+  print(f'{os.environ.get("POOL", "reshape")} pooling, {lowering} batch {batch} micro {micro} devices {DEVICES}: '
         f'{best:,.0f} img/s')
 
 
