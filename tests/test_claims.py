@@ -5,6 +5,7 @@ import csv
 import pytest
 
 import claims
+from conftest import PROJECT_DIR
 from runs import run_tool
 
 WSD, COSINE = 'configs/wsd.py', 'configs/default.py'
@@ -155,3 +156,14 @@ def test_the_ranking_is_checked_at_half_and_twice_each_peak(tmp_path):
   result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
                     '--best_method', config=None)
   assert result.stdout.strip() == free
+
+
+def test_the_committed_claims_page_is_the_committed_studies_page(tmp_path):
+  """docs/claims.md is rebuilt from docs/studies/ whenever a study lands: a
+  stale page (a published study it does not show) fails here."""
+  output = tmp_path / 'claims.md'
+  result = run_tool('tools/claims.py', '--studies_dir=docs/studies',
+                    f'--output={output}', config=None)
+  assert result.returncode == 0, result.stderr[-2000:]
+  committed = (PROJECT_DIR / 'docs' / 'claims.md').read_text()
+  assert output.read_text() == committed

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -263,6 +264,26 @@ def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
   for name, content in original.items():
     assert (published / name).read_bytes() == content, name
   assert png_size(published / 'study.png') == (800, 500)
+
+
+COMMITTED_STUDIES = sorted(
+    path.parent.name
+    for path in (PROJECT_DIR / 'docs' / 'studies').glob('*/study_spec.json'))
+
+
+@pytest.mark.skipif(not COMMITTED_STUDIES, reason='no study committed yet')
+@pytest.mark.parametrize('name', COMMITTED_STUDIES)
+def test_every_committed_study_is_what_its_files_rebuild(name, tmp_path):
+  """docs/studies/NAME's tables are its CSVs' tables: --rebuild on a copy of
+  the committed files writes the committed study.json and study.md."""
+  copy = tmp_path / name
+  shutil.copytree(PROJECT_DIR / 'docs' / 'studies' / name, copy)
+  rebuilt = run_tool('tools/study.py', '--rebuild', f'--workdir={copy}',
+                     config=None)
+  assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+  for file in ('study.json', 'study.md'):
+    assert (copy / file).read_bytes() == (
+        PROJECT_DIR / 'docs' / 'studies' / name / file).read_bytes(), file
 
 
 def test_a_recorded_member_config_reruns_the_member(small_study, tmp_path):
