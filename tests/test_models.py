@@ -46,7 +46,7 @@ def test_the_cnn_is_the_flax_example_cnn_in_values_and_gradients():
   labels = jnp.arange(16) % 10
   params = models.CNN().init(jax.random.key(0), images)['params']
   plain_params = PlainPoolingCNN().init(jax.random.key(0), images)['params']
-  assert (jax.tree.structure(params) == jax.tree.structure(plain_params))
+  assert jax.tree.structure(params) == jax.tree.structure(plain_params)
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
                                                          plain_params)
 

@@ -220,8 +220,9 @@ def main():
     start = time.perf_counter()
     state = epoch(state, seed)
     best = max(best, size // batch * batch / (time.perf_counter() - start))
-  print(f'{os.environ.get("POOL", "reshape")} pooling, {lowering} batch {batch} micro {micro} devices {DEVICES}: '
-        f'{best:,.0f} img/s')
+  pooling = os.environ.get('POOL', 'reshape')
+  print(f'{pooling} pooling, {lowering} batch {batch} micro {micro} '
+        f'devices {DEVICES}: {best:,.0f} img/s')
 
 
 if __name__ == '__main__':
