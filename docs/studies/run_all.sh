@@ -20,6 +20,10 @@ methods="config=$c/default.py,$c/constant.py,$c/step.py,$c/sgdr.py,$c/wsd.py,$c/
 study() {  # NAME DATA_DIR DATASET ARGS...
   local name=$1 data=$2 dataset=$3
   shift 3
+  if [[ -e "docs/studies/$name/study.json" ]]; then
+    echo "$name: committed in docs/studies/$name/, not rerun"
+    return
+  fi
   "$python" tools/study.py --config=configs/default.py --workdir="$out/$name" \
       --seeds=5 --publish="docs/studies/$name" --config.data_source=idx \
       --config.dataset="$dataset" --config.idx_dir="$data" "$@"
