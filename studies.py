@@ -393,9 +393,10 @@ def check_mode(member: Member, stacked: bool) -> None:
 
 
 def train_members(todo: list[Member], mode: str, data: dict,
-                  members_per_device: int = 0) -> None:
+                  members_per_device: int = 0, after_each=None) -> None:
   """Trains every member of `todo` (none finished) in `mode`; stacked
-  groups in programs of at most `members_per_device` per device (0: all)."""
+  groups in programs of at most `members_per_device` per device (0: all).
+  `after_each()`, if given, is called after each member or stacked group."""
   groups = {}
   for member in todo:
     stacked = (choose_mode(mode) == 'stacked'
@@ -408,9 +409,92 @@ def train_members(todo: list[Member], mode: str, data: dict,
     if kind == 'sequential':
       for member in group:
         _train_one(member)
+        if after_each:
+          after_each()
     else:
       train_stacked(group, data[data_key(group[0].config)],
                     members_per_device=members_per_device)
+      if after_each:
+        after_each()
+
+
+# ------------------------------------------------ carried between machines
+
+# What makes a finished member finished, and where it was trained: small
+# files, committed between sessions (checkpoints stay behind).
+CARRIED_FILES = (run_logs.CONFIG_JSON, run_logs.EPOCH_LOG, run_logs.DIVERGED)
+MACHINE_JSON = 'machine.json'
+
+
+def _carried_folder(carry, member) -> pathlib.Path:
+  return pathlib.Path(carry) / 'members' / member.name
+
+
+def carry_in(carry, members_: list[Member]) -> int:
+  """Copies members finished on another machine from `carry` (a folder
+  that carry_out filled there) into this study's workdir, so that a study
+  whose long run outlives one machine resumes on the next.
+
+  Only members with no folder here yet, and only records of this very
+  member (its config, checked as on a resume) that are finished: a
+  half-trained member is trained again here, never stitched. Returns how
+  many were carried in.
+
+  Raises:
+    ResumeError: a carried member's config is not this study's member's.
+  """
+  count = 0
+  for member in members_:
+    source = _carried_folder(carry, member)
+    if member.workdir.exists() or not (source / run_logs.EPOCH_LOG).is_file():
+      continue
+    check_recorded_config(source, member.config,
+                          f'The carried study member in {source}')
+    if not (run_logs.read_diverged(source) is not None
+            or last_epoch_recorded(source, member.config)):
+      continue  # not finished where it was trained
+    member.workdir.mkdir(parents=True)
+    for name in (*CARRIED_FILES, MACHINE_JSON):
+      path = source / name
+      if path.is_file() and not path.is_symlink():
+        files.write_bytes(member.workdir / name, path.read_bytes())
+    count += 1
+  return count
+
+
+def carry_out(members_: list[Member], carry) -> int:
+  """Copies every finished member's records to `carry`, with the machine
+  that trained it (a member carried in keeps its own): commit that folder,
+  and the study resumes on any machine with carry_in. Returns how many
+  members `carry` holds now."""
+  count = 0
+  for member in members_:
+    if not finished_quietly(member):
+      continue
+    folder = _carried_folder(carry, member)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CARRIED_FILES:
+      if (member.workdir / name).is_file():
+        files.write_bytes(folder / name, (member.workdir / name).read_bytes())
+    trained_on = member.workdir / MACHINE_JSON
+    if trained_on.is_file():
+      files.write_bytes(folder / MACHINE_JSON, trained_on.read_bytes())
+    elif not (folder / MACHINE_JSON).is_file():
+      files.write_text(folder / MACHINE_JSON, json.dumps(machine(), indent=2))
+    count += 1
+  return count
+
+
+def carried_machines(members_: list[Member]) -> list[dict]:
+  """The machines (distinct) that trained the members carried in."""
+  seen = []
+  for member in members_:
+    path = member.workdir / MACHINE_JSON
+    if path.is_file():
+      recorded = json.loads(path.read_text())
+      if recorded not in seen:
+        seen.append(recorded)
+  return seen
 
 
 # ------------------------------------------------------ several processes
@@ -1066,6 +1150,9 @@ def write_report(workdir, members_, spec: dict) -> str:
   spec = {**spec, 'data_fingerprints': sorted(
       {r['data_fingerprint'] for r in rows if r['data_fingerprint']}),
           'members_wall_s': round(sum(r.get('wall_s', 0) for r in rows), 1)}
+  carried = carried_machines(members_)
+  if carried:
+    spec['machines_of_carried_members'] = carried
   files.write_text(workdir / SPEC_JSON, json.dumps(spec, indent=2))
   return write_tables(workdir, rows, per_epoch, spec)
 

@@ -21,13 +21,17 @@ DATA = ('--config.data_source=idx', '--config.allow_download=false',
         '--config.tensorboard=false')
 
 
+def small_study_args(workdir, idx_dir, *extra):
+  return (f'--workdir={workdir}', '--seeds=2',
+          '--vary=schedule=constant,warmup_cosine', '--vary=warmup_epochs=0,1',
+          '--baseline=schedule=constant', '--target_accuracy=0.9',
+          f'--config.idx_dir={idx_dir}', *DATA, *extra)
+
+
 @pytest.fixture(scope='module')
 def small_study(idx_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp('study')
-  args = (f'--workdir={workdir}', '--seeds=2',
-          '--vary=schedule=constant,warmup_cosine', '--vary=warmup_epochs=0,1',
-          '--baseline=schedule=constant', '--target_accuracy=0.9',
-          f'--config.idx_dir={idx_dir}', *DATA)
+  args = small_study_args(workdir, idx_dir)
   first = run_tool('tools/study.py', *args)
   assert first.returncode == 0, first.stderr[-3000:]
   again = run_tool('tools/study.py', *args)
@@ -242,11 +246,8 @@ def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
                                                          tmp_path):
   workdir, _, _ = small_study
   published = tmp_path / 'docs' / 'studies' / 'small'
-  args = (f'--workdir={workdir}', '--seeds=2',
-          '--vary=schedule=constant,warmup_cosine', '--vary=warmup_epochs=0,1',
-          '--baseline=schedule=constant', '--target_accuracy=0.9',
-          f'--config.idx_dir={idx_dir}', *DATA, f'--publish={published}')
-  result = run_tool('tools/study.py', *args)
+  result = run_tool('tools/study.py', *small_study_args(
+      workdir, idx_dir, f'--publish={published}'))
   assert result.returncode == 0, result.stderr[-2000:]
   assert '8 members, 0 to train' in result.stderr
   configs = sorted(published.glob('members/*/config.json'))
@@ -264,6 +265,78 @@ def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
   for name, content in original.items():
     assert (published / name).read_bytes() == content, name
   assert png_size(published / 'study.png') == (800, 500)
+
+
+@pytest.fixture(scope='module')
+def carried(small_study, idx_dir, tmp_path_factory):
+  """small_study's finished members, carried out to a folder by --carry."""
+  workdir, _, _ = small_study
+  carry = tmp_path_factory.mktemp('progress') / 'small'
+  result = run_tool('tools/study.py',
+                    *small_study_args(workdir, idx_dir, f'--carry={carry}'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  return carry
+
+
+def test_carry_keeps_finished_members_records_not_their_checkpoints(carried):
+  folders = sorted((carried / 'members').iterdir())
+  assert len(folders) == 8
+  for folder in folders:
+    assert sorted(p.name for p in folder.iterdir()) == [
+        'config.json', 'epochs.csv', 'machine.json']
+  machine = json.loads((folders[0] / 'machine.json').read_text())
+  assert machine['jax_version'] and machine['processor'] is not None
+
+
+def test_a_study_carried_to_a_new_machine_trains_nothing_again(
+    small_study, carried, idx_dir, tmp_path):
+  """A new machine has no workdir: the committed --carry folder is the
+  study's progress, and its members count exactly as they did."""
+  workdir, _, _ = small_study
+  elsewhere = tmp_path / 'new_machine'
+  result = run_tool('tools/study.py', *small_study_args(
+      elsewhere, idx_dir, f'--carry={carried}'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '8 finished member(s) carried in' in result.stderr
+  assert '8 members, 0 to train' in result.stderr
+  assert ((elsewhere / 'study.csv').read_text() ==
+          (workdir / 'study.csv').read_text())
+  spec = json.loads((elsewhere / 'study_spec.json').read_text())
+  assert len(spec['machines_of_carried_members']) == 1
+  assert json.loads((elsewhere / 'study.json').read_text())[
+      'members_carried_in'] == 8
+
+
+def test_a_half_trained_carried_member_is_trained_again(carried, idx_dir,
+                                                        tmp_path):
+  carry = tmp_path / 'carry'
+  shutil.copytree(carried, carry)
+  [cut] = (carry / 'members').glob(
+      'schedule-constant_warmup_epochs-0_seed0-*')
+  lines = (cut / 'epochs.csv').read_text().splitlines(keepends=True)
+  (cut / 'epochs.csv').write_text(''.join(lines[:2]))  # epoch 1 of 2
+  elsewhere = tmp_path / 'new_machine'
+  result = run_tool('tools/study.py', *small_study_args(
+      elsewhere, idx_dir, f'--carry={carry}'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '7 finished member(s) carried in' in result.stderr
+  assert '8 members, 1 to train' in result.stderr
+  def results(text):  # each epoch's numbers, not its timings
+    return [row.split(',')[:8] for row in text]
+  assert results((cut / 'epochs.csv').read_text().splitlines()) == results(
+      line.rstrip() for line in lines)  # carried out again once trained here
+
+
+def test_a_carried_member_of_another_config_is_refused(carried, idx_dir,
+                                                       tmp_path):
+  elsewhere = tmp_path / 'new_machine'
+  result = run_tool('tools/study.py', *small_study_args(
+      elsewhere, idx_dir, f'--carry={carried}', '--config.learning_rate=0.2'))
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'Error: The carried study member in {carried}/')
+  assert 'learning_rate=0.1 there, 0.2 now' in last
+  assert not (elsewhere / 'study.csv').exists()
 
 
 COMMITTED_STUDIES = sorted(

@@ -81,6 +81,11 @@ flags.DEFINE_bool('allow_large_study', False, 'Train a grid of more than '
 flags.DEFINE_string('publish', None, 'Also copy the results (and every '
                     "member's config.json) to this folder, e.g. "
                     'docs/studies/NAME.')
+flags.DEFINE_string('carry', None, 'A folder (e.g. docs/studies/progress/'
+                    'NAME) that keeps every finished member\'s records, '
+                    'written after each member: commit it, and on another '
+                    'machine the study resumes from it (its finished members '
+                    'are not retrained). Checkpoints are not carried.')
 flags.DEFINE_bool('rebuild', False, 'Only rewrite study.json, study.md and '
                   'study.png of --workdir from its study.csv, '
                   'study_epochs.csv and study_spec.json; trains nothing.')
@@ -122,6 +127,7 @@ def main(argv):
     members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
     with workdir_lib.locked(own_folder(workdir, share)):
       mine = [m for m in members if share.owns(m)]
+      carried = studies.carry_in(FLAGS.carry, mine) if FLAGS.carry else 0
       todo = [m for m in mine if not studies.is_finished(m)]
       data = studies.load_data(members)
       for member in mine:
@@ -131,12 +137,23 @@ def main(argv):
                    'train (%s%s).', len(points), FLAGS.seeds,
                    len(members), len(todo), mode, share_note(share))
       start = time.perf_counter()
-      studies.train_members(todo, mode, data, FLAGS.members_per_device)
+      if carried:
+        logging.info('Study: %d finished member(s) carried in from %s.',
+                     carried, FLAGS.carry)
+
+      def carry_out():
+        if FLAGS.carry:
+          studies.carry_out(mine, FLAGS.carry)
+
+      studies.train_members(todo, mode, data, FLAGS.members_per_device,
+                            after_each=carry_out)
+      carry_out()
       spec = {'command': ' '.join(sys.argv), 'vary': varied,
               'baseline': baseline, 'seeds': FLAGS.seeds,
               'target_accuracy': FLAGS.target_accuracy, 'machine': studies.machine(),
               'extra': {'mode': mode, 'members_trained_now': len(todo),
-                        'wall_s_now': round(time.perf_counter() - start, 1)}}
+                        'wall_s_now': round(time.perf_counter() - start, 1),
+                        'members_carried_in': carried}}
       if share.num_processes == 1:
         studies.check_all_done(members)
         if not parallel.is_main_process():

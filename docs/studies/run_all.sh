@@ -6,8 +6,12 @@
 #
 # Workdirs live outside the work tree (default $HOME/studies); each study
 # publishes its results (tables, pictures, every member's config.json) into
-# docs/studies/<name>/ when it finishes. On 2 CPU cores a 10-epoch member
-# takes 3-5 minutes: about 2,000 epochs, 12 hours or more in all.
+# docs/studies/<name>/ when it finishes, and a study committed there is not
+# run again. Until then every finished member's records go to
+# docs/studies/progress/<name>/ (--carry): commit that folder before a
+# session ends, and on a new machine, whose $HOME has no workdirs, the study
+# resumes from it. On 2 CPU cores a 10-epoch member takes 2-5 minutes: about
+# 2,000 epochs, 12 hours or more in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mnist=${1:?MNIST IDX folder}
@@ -25,7 +29,8 @@ study() {  # NAME DATA_DIR DATASET ARGS...
     return
   fi
   "$python" tools/study.py --config=configs/default.py --workdir="$out/$name" \
-      --seeds=5 --publish="docs/studies/$name" --config.data_source=idx \
+      --seeds=5 --publish="docs/studies/$name" \
+      --carry="docs/studies/progress/$name" --config.data_source=idx \
       --config.dataset="$dataset" --config.idx_dir="$data" "$@"
 }
 
@@ -54,11 +59,15 @@ study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
 #    budget tables and picture are copied to docs/budgets/<dataset>/.
 budgets() {  # NAME DATA_DIR DATASET TARGET
   local name=$1 data=$2 dataset=$3 target=$4
+  if [[ -e "docs/budgets/$name/budgets.json" ]]; then
+    echo "budgets $name: committed in docs/budgets/$name/, not rerun"
+    return
+  fi
   study "cosine_budgets_$name" "$data" "$dataset" --target_accuracy="$target" \
       --vary=num_epochs=2,3,5,10
   "$python" tools/budgets.py --config=configs/wsd.py --workdir="$out/budgets_$name" \
       --budgets=2,3,5,10 --seeds=5 --decay_fraction=0.2 \
-      --compare_study="$out/cosine_budgets_$name" --config.data_source=idx \
+      --compare_study="docs/studies/cosine_budgets_$name" --config.data_source=idx \
       --config.dataset="$dataset" --config.idx_dir="$data"
   mkdir -p "docs/budgets/$name"
   cp "$out/budgets_$name"/budgets.{csv,json,md,png} "docs/budgets/$name/"
