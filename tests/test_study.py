@@ -278,6 +278,13 @@ def carried(small_study, idx_dir, tmp_path_factory):
   return carry
 
 
+def study_on_a_new_machine(tmp_path, idx_dir, carry, *extra):
+  """small_study's command with --carry=`carry` in an empty workdir."""
+  elsewhere = tmp_path / 'new_machine'
+  return elsewhere, run_tool('tools/study.py', *small_study_args(
+      elsewhere, idx_dir, f'--carry={carry}', *extra))
+
+
 def test_carry_keeps_finished_members_records_not_their_checkpoints(carried):
   folders = sorted((carried / 'members').iterdir())
   assert len(folders) == 8
@@ -293,9 +300,7 @@ def test_a_study_carried_to_a_new_machine_trains_nothing_again(
   """A new machine has no workdir: the committed --carry folder is the
   study's progress, and its members count exactly as they did."""
   workdir, _, _ = small_study
-  elsewhere = tmp_path / 'new_machine'
-  result = run_tool('tools/study.py', *small_study_args(
-      elsewhere, idx_dir, f'--carry={carried}'))
+  elsewhere, result = study_on_a_new_machine(tmp_path, idx_dir, carried)
   assert result.returncode == 0, result.stderr[-2000:]
   assert '8 finished member(s) carried in' in result.stderr
   assert '8 members, 0 to train' in result.stderr
@@ -315,12 +320,11 @@ def test_a_half_trained_carried_member_is_trained_again(carried, idx_dir,
       'schedule-constant_warmup_epochs-0_seed0-*')
   lines = (cut / 'epochs.csv').read_text().splitlines(keepends=True)
   (cut / 'epochs.csv').write_text(''.join(lines[:2]))  # epoch 1 of 2
-  elsewhere = tmp_path / 'new_machine'
-  result = run_tool('tools/study.py', *small_study_args(
-      elsewhere, idx_dir, f'--carry={carry}'))
+  _, result = study_on_a_new_machine(tmp_path, idx_dir, carry)
   assert result.returncode == 0, result.stderr[-2000:]
   assert '7 finished member(s) carried in' in result.stderr
   assert '8 members, 1 to train' in result.stderr
+
   def results(text):  # each epoch's numbers, not its timings
     return [row.split(',')[:8] for row in text]
   assert results((cut / 'epochs.csv').read_text().splitlines()) == results(
@@ -329,9 +333,8 @@ def test_a_half_trained_carried_member_is_trained_again(carried, idx_dir,
 
 def test_a_carried_member_of_another_config_is_refused(carried, idx_dir,
                                                        tmp_path):
-  elsewhere = tmp_path / 'new_machine'
-  result = run_tool('tools/study.py', *small_study_args(
-      elsewhere, idx_dir, f'--carry={carried}', '--config.learning_rate=0.2'))
+  elsewhere, result = study_on_a_new_machine(
+      tmp_path, idx_dir, carried, '--config.learning_rate=0.2')
   assert result.returncode == 1
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith(f'Error: The carried study member in {carried}/')
