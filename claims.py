@@ -293,6 +293,69 @@ def _per_seed_pair(folder, best, cosine_rate, best_rate):
   return tuple(found)
 
 
+# Study 3, the seed's question: warmup_epochs x num_epochs for warmup +
+# cosine, each warmup paired against none at the same num_epochs.
+WARMUP_STUDIES = (('MNIST', 'warmup_mnist'),
+                  ('Fashion-MNIST', 'warmup_fashion'))
+
+
+def _by_cell(rows):
+  """{(num_epochs, warmup_epochs): {seed: final test accuracy}} of the
+  finished members that did not diverge."""
+  cells = {}
+  for row in rows:
+    if int(row['finished']) and not int(row.get('diverged') or 0):
+      key = (int(row['num_epochs']), float(row['warmup_epochs']))
+      cells.setdefault(key, {})[int(row['seed'])] = float(
+          row['final_test_accuracy'])
+  return cells
+
+
+def warmup_table(studies_dir, study) -> str:
+  """How much warmup, how many epochs? One row per num_epochs, one column
+  per warmup: the mean final test accuracy [95% CI] and, for a warmup,
+  its paired difference from no warmup at the same num_epochs; then per
+  num_epochs the warmups whose interval excludes zero."""
+  folder = pathlib.Path(studies_dir) / study
+  if not (folder / 'study.csv').is_file():
+    return f'Not run yet (docs/studies/{study}/).\n'
+  cells = _by_cell(studies.read_csv(folder / 'study.csv'))
+  budgets = sorted({epochs for epochs, _ in cells})
+  warmups = sorted({warmup for _, warmup in cells})
+  lines = ['| num_epochs | ' + ' | '.join(
+      f'warmup {w:g} epochs' for w in warmups) + ' |',
+           '|---|' + '---|' * len(warmups)]
+  detectable = []
+  for epochs in budgets:
+    none = cells.get((epochs, 0.0), {})
+    row, found = [], []
+    for warmup in warmups:
+      mine = cells.get((epochs, warmup), {})
+      text = stats.percent(stats.mean_interval(list(mine.values())))
+      if warmup != 0.0:
+        n, d = _paired(mine, none)
+        if d is None:
+          text += f'<br>{n} paired seed(s)'
+        else:
+          verdict = stats.verdict(d)
+          text += (f'<br>{stats.points(d.mean, d.ci95_low, d.ci95_high)}'
+                   + ('' if verdict == 'no detectable difference'
+                      else f' **{verdict}**'))
+          if verdict != 'no detectable difference':
+            found.append(f'{warmup:g} ({verdict}, '
+                         f'{100 * d.mean:+.2f} pp)')
+      row.append(text)
+    lines.append(f'| {epochs} | ' + ' | '.join(row) + ' |')
+    seeds = len(none)
+    detectable.append(
+        f'- {epochs} epochs: ' + (', '.join(found) if found else
+                                  'no warmup differs detectably from none '
+                                  f'with {seeds} seeds'))
+  return ('\n'.join(lines) + '\n\nWarmups (epochs) that differ detectably '
+          'from no warmup, per num_epochs:\n\n' + '\n'.join(detectable)
+          + '\n')
+
+
 def markdown(studies_dir) -> str:
   """The claims table, from the published studies in `studies_dir`."""
   lines = ['| claim | source and setting | dataset | compared here (paired by '

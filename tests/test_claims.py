@@ -167,3 +167,37 @@ def test_the_committed_claims_page_is_the_committed_studies_page(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   committed = (PROJECT_DIR / 'docs' / 'claims.md').read_text()
   assert output.read_text() == committed
+
+
+def test_the_seeds_question_pairs_each_warmup_with_none_per_budget(tmp_path):
+  """Study 3's table: a warmup's difference is against no warmup at the
+  same num_epochs; only intervals that exclude zero get a verdict."""
+  folder = tmp_path / 'warmup_mnist'
+  folder.mkdir()
+  base = {2: 0.980, 10: 0.990}
+  # At 2 epochs one epoch of warmup costs 0.3 pp on every seed; at 10 it
+  # is +0.1 pp on some seeds and -0.1 on others: no verdict.
+  effect = {(2, 1.0): lambda s: -0.003, (10, 1.0): lambda s: (
+      0.001 if s % 2 else -0.001)}
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'warmup_epochs', 'num_epochs',
+                     'final_test_accuracy', 'finished', 'diverged'))
+    for epochs in (2, 10):
+      for warmup in (0.0, 1.0):
+        for s in range(5):
+          acc = base[epochs] + 0.001 * s + effect.get(
+              (epochs, warmup), lambda s: 0)(s)
+          writer.writerow((f'{warmup}-{epochs}-{s}', s, warmup, epochs, acc,
+                           1, 0))
+  lines = claims.warmup_table(tmp_path, 'warmup_mnist').splitlines()
+  assert lines[0] == '| num_epochs | warmup 0 epochs | warmup 1 epochs |'
+  assert lines[2] == ('| 2 | 98.20% [98.00, 98.40] | 97.90% [97.70, 98.10]'
+                      '<br>-0.30 [-0.30, -0.30] **worse** |')
+  assert lines[3].startswith('| 10 | 99.20% [99.00, 99.40] | ')
+  assert '**' not in lines[3]
+  assert lines[-2:] == [
+      '- 2 epochs: 1 (worse, -0.30 pp)',
+      '- 10 epochs: no warmup differs detectably from none with 5 seeds']
+  assert claims.warmup_table(tmp_path, 'warmup_fashion') == (
+      'Not run yet (docs/studies/warmup_fashion/).\n')

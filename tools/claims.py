@@ -64,10 +64,30 @@ warmup + cosine, each at x0.5, x1 and x2 its own peak rate, seeds 0-4
 (studies `peaks_fashion_*` of docs/studies/run_all.sh's step 2b).
 
 """
+WARMUP = """
+## The seed's question: how much warmup, for how many epochs?
+
+Warmup + cosine (configs/default.py) at every `warmup_epochs` x
+`num_epochs`, seeds 0-4 (run_all.sh's step 3). Each cell: the mean final
+test accuracy [95% CI]; under it, a warmup's paired difference from no
+warmup at the same `num_epochs` (pp) [95% CI], in bold where the interval
+excludes zero.
+
+"""
 CLAIMS = """
 ## The claims
 
 """
+
+
+def _warmup_section(studies_dir, dataset, study) -> str:
+  """One dataset's warmup x epochs table, with the study's heatmap."""
+  text = f'### {dataset} (study `{study}`)\n\n' + claims.warmup_table(
+      studies_dir, study)
+  if (studies_dir / study / 'study.png').is_file():
+    text += (f'\n![{dataset}: mean final test accuracy per warmup_epochs x '
+             f'num_epochs](studies/{study}/study.png)\n')
+  return text + '\n'
 
 
 def main(argv):
@@ -87,13 +107,17 @@ def main(argv):
     files.check_not_directory(output)
   answer = claims.methods_table(studies_dir)
   peaks = claims.peaks_table(studies_dir)
+  warmup = ''.join(_warmup_section(studies_dir, dataset, study)
+                   for dataset, study in claims.WARMUP_STUDIES)
   table = claims.markdown(studies_dir)
   untestable = ''.join(f'- {line}\n' for line in claims.untestable())
   files.write_text(output,
-                   HEADER + ANSWER + answer + PEAKS + peaks + CLAIMS + table
+                   HEADER + ANSWER + answer + PEAKS + peaks + WARMUP + warmup
+                   + CLAIMS + table
                    + '\nNot testable here:\n\n' + untestable)
   print(answer)
   print(peaks)
+  print(warmup)
   print(table)
   print(f'Wrote {FLAGS.output}.')
 
