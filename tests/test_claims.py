@@ -201,3 +201,14 @@ def test_the_seeds_question_pairs_each_warmup_with_none_per_budget(tmp_path):
       '- 10 epochs: no warmup differs detectably from none with 5 seeds']
   assert claims.warmup_table(tmp_path, 'warmup_fashion') == (
       'Not run yet (docs/studies/warmup_fashion/).\n')
+
+
+def test_every_study_the_claims_read_is_one_run_all_runs():
+  """A claim whose study run_all.sh never runs would read "not run yet"
+  forever."""
+  script = (PROJECT_DIR / 'docs' / 'studies' / 'run_all.sh').read_text()
+  read = {c.study for claim in claims.CLAIMS for c in claim.comparisons}
+  read |= {study for _, study in claims.METHOD_STUDIES + claims.WARMUP_STUDIES}
+  for study in sorted(read):
+    assert f'study {study} ' in script, study
+  assert 'study "peaks_fashion_$(basename "$method" .py)"' in script

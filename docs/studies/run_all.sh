@@ -11,7 +11,7 @@
 # docs/studies/progress/<name>/ (--carry): commit that folder before a
 # session ends, and on a new machine, whose $HOME has no workdirs, the study
 # resumes from it. On 2 CPU cores a 10-epoch member takes 2-5 minutes: about
-# 2,000 epochs, 12 hours or more in all.
+# 2,400 epochs, 8-14 hours in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mnist=${1:?MNIST IDX folder}
@@ -74,3 +74,8 @@ budgets() {  # NAME DATA_DIR DATASET TARGET
 }
 budgets mnist "$mnist" mnist 0.99
 budgets fashion "$fashion" fashion_mnist 0.9
+# 6. The seed's question on Fashion-MNIST too ("if time allows" in issue
+#    20): the grid of step 3, last because it is the one optional study.
+study warmup_fashion "$fashion" fashion_mnist --target_accuracy=0.9 \
+    --baseline=warmup_epochs=0.0 --vary=warmup_epochs=0,0.25,0.5,1,2 \
+    --vary=num_epochs=2,5,10
