@@ -453,13 +453,99 @@ def carry_in(carry, members_: list[Member]) -> int:
     if not (run_logs.read_diverged(source) is not None
             or last_epoch_recorded(source, member.config)):
       continue  # not finished where it was trained
-    member.workdir.mkdir(parents=True)
-    for name in (*CARRIED_FILES, MACHINE_JSON):
-      path = source / name
-      if path.is_file() and not path.is_symlink():
-        files.write_bytes(member.workdir / name, path.read_bytes())
+    _copy_records(source, member)
     count += 1
   return count
+
+
+def _copy_records(source, member: Member) -> None:
+  """A finished member's records (no checkpoints) into its new folder."""
+  member.workdir.mkdir(parents=True)
+  for name in (*CARRIED_FILES, MACHINE_JSON):
+    path = pathlib.Path(source) / name
+    if path.is_file() and not path.is_symlink():
+      files.write_bytes(member.workdir / name, path.read_bytes())
+
+
+# What may differ between a member and another study's run it takes in:
+# where the data lives and what the run logs and keeps. Everything else —
+# the CPU split and the eval batch included, which change last digits —
+# must be the member's own.
+REUSE_MAY_DIFFER = frozenset({
+    'data_source', 'data_dir', 'idx_dir', 'allow_download', 'log_every_steps',
+    'checkpoint_every_epochs', 'keep_checkpoints', 'progress_bar',
+    'tensorboard'})
+
+
+def _is_same_run(recorded: dict, config) -> bool:
+  """Whether a run's recorded config.json fields are `config`'s run."""
+  current = {k: v for k, v in json.loads(config.to_json_best_effort()).items()
+             if k not in REUSE_MAY_DIFFER}
+  saved = {**checkpoints.FIELDS_ADDED_LATER, **{
+      k: v for k, v in recorded.items()
+      if k not in REUSE_MAY_DIFFER and k != 'run_environment'}}
+  return json.dumps(saved, sort_keys=True) == json.dumps(current,
+                                                         sort_keys=True)
+
+
+def _finished_run(folder, config) -> bool:
+  try:
+    return (run_logs.read_diverged(folder) is not None
+            or last_epoch_recorded(folder, config))
+  except errors.WorkdirError:
+    return False  # damaged or mid-write: not a result to take
+
+
+def reuse_in(sources, members_: list[Member], data: dict) -> dict:
+  """Takes in finished runs of other studies that are this study's members.
+
+  A grid point of one study is often a point of another (warmup + cosine
+  at the default warmup is in the warmup study and in the budgets study
+  alike): training it again would cost the same run twice. `sources` are
+  other studies' workdirs or --carry folders. A member with no folder here
+  yet takes the records (no checkpoints) of a finished run there whose
+  recorded config is this member's field for field — seed, CPU split and
+  eval batch included; only where the data lives and what was logged may
+  differ (REUSE_MAY_DIFFER) — and whose data fingerprint is this
+  member's data's: the same run. The machine that trained it comes with
+  it. Returns {source: members taken from it}.
+  """
+  candidates = []
+  for source in sources:
+    for folder in sorted((pathlib.Path(source) / 'members').glob('*')):
+      if folder.is_dir() and not folder.is_symlink():
+        try:
+          recorded = run_logs.read_config(folder)
+        except errors.WorkdirError:
+          continue  # damaged: not a result to take
+        if recorded:
+          candidates.append((str(source), folder, recorded))
+  taken = {}
+  for member in members_:
+    if member.workdir.exists():
+      continue
+    fingerprint = data[data_key(member.config)].fingerprint
+    for source, folder, recorded in candidates:
+      if (recorded.get('run_environment', {}).get('data_fingerprint')
+          == fingerprint and _is_same_run(recorded, member.config)
+          and _finished_run(folder, member.config)):
+        _copy_records(folder, member)
+        taken[source] = taken.get(source, 0) + 1
+        break
+  return taken
+
+
+def check_reuse_sources(sources, workdir) -> None:
+  """Each --reuse folder holds a study's members, and is not this one."""
+  for source in sources:
+    path = pathlib.Path(source)
+    if not (path / 'members').is_dir():
+      raise errors.ConfigError(
+          f'--reuse={source} is not a study\'s workdir or --carry folder '
+          '(it has no members/ folder).')
+    if path.resolve() == pathlib.Path(workdir).resolve():
+      raise errors.ConfigError(f'--reuse={source} is this study\'s own '
+                               'workdir: name other studies\' folders.')
 
 
 def carry_out(members_: list[Member], carry) -> int:

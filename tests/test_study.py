@@ -342,6 +342,81 @@ def test_a_carried_member_of_another_config_is_refused(carried, idx_dir,
   assert not (elsewhere / 'study.csv').exists()
 
 
+def test_a_run_another_study_finished_is_taken_not_trained(
+    small_study, carried, idx_dir, tmp_path):
+  """--reuse: warmup + cosine at warmup 0 and 1 is a sub-grid of
+  small_study; its members are those runs, so nothing trains and the
+  numbers are theirs."""
+  workdir, _, _ = small_study
+  elsewhere = tmp_path / 'warmup_only'
+  result = run_tool('tools/study.py', f'--workdir={elsewhere}', '--seeds=2',
+                    '--config.schedule=warmup_cosine',
+                    '--vary=warmup_epochs=0,1', '--target_accuracy=0.9',
+                    f'--config.idx_dir={idx_dir}', *DATA, f'--reuse={carried}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'4 member(s) taken from {carried}' in result.stderr
+  assert '4 members, 0 to train' in result.stderr
+
+  def final(folder, schedule=None):
+    return {(r['warmup_epochs'], r['seed']): r['final_test_loss']
+            for r in csv.DictReader(open(folder / 'study.csv'))
+            if schedule in (None, r.get('schedule'))}
+  assert final(elsewhere) == final(workdir, 'warmup_cosine')
+  assert json.loads((elsewhere / 'study.json').read_text())[
+      'members_reused'] == 4
+  for member in (elsewhere / 'members').iterdir():
+    assert (member / 'machine.json').is_file()
+    assert not (member / 'checkpoints').exists()
+
+
+def _member_like(folder, workdir, **changes):
+  """A study member whose config is the run in `folder`'s, changed."""
+  recorded = json.loads((folder / 'config.json').read_text())
+  recorded.pop('run_environment')
+  config = studies.default.get_config()
+  for key, value in {**recorded, **changes}.items():
+    config[key] = tuple(value) if isinstance(value, list) else value
+  return studies.Member({}, config.seed, config, workdir / 'members' / 'm')
+
+
+@pytest.mark.parametrize('changes,fingerprint_same,taken', [
+    ({}, True, True),
+    ({'log_every_steps': 7, 'idx_dir': '/elsewhere'}, True, True),
+    ({}, False, False),                      # other data
+    ({'eval_batch_size': 50}, True, False),  # other last digits
+    ({'cpu_devices': 2}, True, False),       # another CPU split
+    ({'seed': 5}, True, False),              # no such run there
+])
+def test_only_the_same_run_on_the_same_data_is_taken(
+    carried, tmp_path, changes, fingerprint_same, taken):
+  [source] = (carried / 'members').glob('schedule-constant_warmup_epochs-0_'
+                                        'seed0-*')
+  fingerprint = json.loads((source / 'config.json').read_text())[
+      'run_environment']['data_fingerprint']
+  member = _member_like(source, tmp_path, **changes)
+  data = {studies.data_key(member.config): type('Data', (), {
+      'fingerprint': fingerprint if fingerprint_same else 'other'})}
+  assert studies.reuse_in([carried], [member], data) == (
+      {str(carried): 1} if taken else {})
+  assert member.workdir.exists() == taken
+  if taken:
+    assert ((member.workdir / 'epochs.csv').read_bytes() ==
+            (source / 'epochs.csv').read_bytes())
+
+
+@pytest.mark.parametrize('where,message', [
+    ('nowhere', "has no members/ folder"), ('study', "this study's own")])
+def test_a_bad_reuse_folder_is_one_line(tmp_path, idx_dir, where, message):
+  (tmp_path / 'study' / 'members').mkdir(parents=True)
+  result = run_tool('tools/study.py', f'--workdir={tmp_path / "study"}',
+                    '--seeds=1', f'--reuse={tmp_path / where}',
+                    f'--config.idx_dir={idx_dir}', *DATA)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert message in last and last.startswith('Error: --reuse=')
+  assert 'Traceback' not in result.stderr
+
+
 COMMITTED_STUDIES = sorted(
     path.parent.name
     for path in (PROJECT_DIR / 'docs' / 'studies').glob('*/study_spec.json'))

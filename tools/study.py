@@ -86,6 +86,11 @@ flags.DEFINE_string('carry', None, 'A folder (e.g. docs/studies/progress/'
                     'written after each member: commit it, and on another '
                     'machine the study resumes from it (its finished members '
                     'are not retrained). Checkpoints are not carried.')
+flags.DEFINE_list('reuse', [], 'Other studies\' workdirs or --carry folders '
+                  '(comma-separated): a member that is a finished run there '
+                  '(the same config field for field, seed and CPU split '
+                  'included, and the same data) takes its records instead of '
+                  'training again.')
 flags.DEFINE_bool('rebuild', False, 'Only rewrite study.json, study.md and '
                   'study.png of --workdir from its study.csv, '
                   'study_epochs.csv and study_spec.json; trains nothing.')
@@ -125,11 +130,13 @@ def main(argv):
     points = studies.grid(varied)
     baseline = studies.parse_baseline(FLAGS.baseline, varied, FLAGS.config)
     members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
+    studies.check_reuse_sources(FLAGS.reuse, workdir)
     with workdir_lib.locked(own_folder(workdir, share)):
       mine = [m for m in members if share.owns(m)]
       carried = studies.carry_in(FLAGS.carry, mine) if FLAGS.carry else 0
-      todo = [m for m in mine if not studies.is_finished(m)]
       data = studies.load_data(members)
+      reused = studies.reuse_in(FLAGS.reuse, mine, data)
+      todo = [m for m in mine if not studies.is_finished(m)]
       for member in mine:
         studies.check_same_data(member, data[studies.data_key(member.config)])
       mode = studies.choose_mode(mode)
@@ -140,6 +147,9 @@ def main(argv):
       if carried:
         logging.info('Study: %d finished member(s) carried in from %s.',
                      carried, FLAGS.carry)
+      for source, count in reused.items():
+        logging.info('Study: %d member(s) taken from %s: the same runs, '
+                     'finished there.', count, source)
 
       def carry_out():
         if FLAGS.carry:
@@ -153,7 +163,8 @@ def main(argv):
               'target_accuracy': FLAGS.target_accuracy, 'machine': studies.machine(),
               'extra': {'mode': mode, 'members_trained_now': len(todo),
                         'wall_s_now': round(time.perf_counter() - start, 1),
-                        'members_carried_in': carried}}
+                        'members_carried_in': carried,
+                        'members_reused': sum(reused.values())}}
       if share.num_processes == 1:
         studies.check_all_done(members)
         if not parallel.is_main_process():

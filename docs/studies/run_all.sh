@@ -21,6 +21,19 @@ python=${PYTHON:-.venv/bin/python}
 c=configs
 methods="config=$c/default.py,$c/constant.py,$c/step.py,$c/sgdr.py,$c/wsd.py,$c/linear.py,$c/onecycle.py,$c/schedule_free.py"
 
+# --reuse of the named studies' carried records (those that exist): a
+# member that is a finished run of an earlier study (the same config field
+# for field, on the same data) is taken from it, not trained again. Keep
+# docs/studies/progress/<name> of a study that a later one reuses until
+# that one is published.
+reuse() {  # NAME...
+  local dirs=() name
+  for name; do
+    [[ -d "docs/studies/progress/$name/members" ]] && dirs+=("docs/studies/progress/$name")
+  done
+  if (( ${#dirs[@]} )); then (IFS=,; echo "--reuse=${dirs[*]}"); fi
+}
+
 study() {  # NAME DATA_DIR DATASET ARGS...
   local name=$1 data=$2 dataset=$3
   shift 3
@@ -51,8 +64,10 @@ study warmup_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
     --vary=warmup_epochs=0,0.25,0.5,1,2 --vary=num_epochs=2,5,10
 # 4. Goyal et al. (2017): warmup matters at large peak rates. One epoch of
 #    warmup against none, at the default peak and at 4x and 8x it.
+#    (Warmup 0 and 1 at the default peak are study 3's 10-epoch runs.)
 study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
-    --vary=warmup_epochs=0,1 --vary=learning_rate=0.1,0.4,0.8
+    --vary=warmup_epochs=0,1 --vary=learning_rate=0.1,0.4,0.8 \
+    $(reuse warmup_mnist)
 # 5. How many epochs? (tools/budgets.py) On each dataset: warmup + cosine
 #    trained separately at every budget, then one WSD trunk per seed
 #    branched into a 20% cooldown at every budget, paired against it. The
@@ -63,8 +78,9 @@ budgets() {  # NAME DATA_DIR DATASET TARGET
     echo "budgets $name: committed in docs/budgets/$name/, not rerun"
     return
   fi
+  # Budgets 2, 5 and 10 (and on Fashion-MNIST 10) are earlier studies' runs.
   study "cosine_budgets_$name" "$data" "$dataset" --target_accuracy="$target" \
-      --vary=num_epochs=2,3,5,10
+      --vary=num_epochs=2,3,5,10 $(reuse "warmup_$name" "methods_$name")
   "$python" tools/budgets.py --config=configs/wsd.py --workdir="$out/budgets_$name" \
       --budgets=2,3,5,10 --seeds=5 --decay_fraction=0.2 \
       --compare_study="docs/studies/cosine_budgets_$name" --config.data_source=idx \
@@ -78,4 +94,4 @@ budgets fashion "$fashion" fashion_mnist 0.9
 #    20): the grid of step 3, last because it is the one optional study.
 study warmup_fashion "$fashion" fashion_mnist --target_accuracy=0.9 \
     --baseline=warmup_epochs=0.0 --vary=warmup_epochs=0,0.25,0.5,1,2 \
-    --vary=num_epochs=2,5,10
+    --vary=num_epochs=2,5,10 $(reuse cosine_budgets_fashion methods_fashion)
