@@ -170,8 +170,12 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
                            constrained_layout=True, squeeze=False)
   ax = axes[0, 0]
   lows = []
-  for name, (epochs, mean, low, high) in curves.items():
-    line, = ax.plot(epochs, 100 * np.asarray(mean), 'o-', ms=3, label=name)
+  # Past 10 points the default colours repeat: 20 distinct ones instead.
+  colors = (_pyplot().get_cmap('tab20').colors if len(curves) > 10
+            else [None] * len(curves))
+  for color, (name, (epochs, mean, low, high)) in zip(colors, curves.items()):
+    line, = ax.plot(epochs, 100 * np.asarray(mean), 'o-', ms=3, label=name,
+                    color=color)
     if np.all(np.isfinite(low)):
       ax.fill_between(epochs, 100 * np.asarray(low), 100 * np.asarray(high),
                       color=line.get_color(), alpha=0.2)
@@ -185,7 +189,8 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
   ax.set_ylim(max(100 * floor - 0.5, 0), 100)
   ax.set_xlabel('epoch')
   ax.set_ylabel('test accuracy (%), mean and 95% interval over seeds')
-  ax.legend(loc='lower right', fontsize=8)
+  ax.legend(loc='lower right', fontsize=8 if len(curves) <= 8 else 6,
+            ncol=1 if len(curves) <= 8 else 2)
   if heatmap:
     _plot_heatmap(axes[0, 1], *heatmap)
   _save(fig, output)
