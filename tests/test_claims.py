@@ -1,6 +1,7 @@
 """claims.py: literature claims checked against published study files."""
 
 import csv
+import subprocess
 
 import pytest
 
@@ -212,3 +213,20 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
   for study in sorted(read):
     assert f'study {study} ' in script, study
   assert 'study "peaks_fashion_$(basename "$method" .py)"' in script
+
+
+def test_run_all_reuses_only_the_carried_studies_that_exist(tmp_path):
+  """run_all.sh's reuse(): --reuse names only carry folders that exist (a
+  missing one would stop the study with an error)."""
+  (tmp_path / 'docs/studies/progress/warmup_mnist/members').mkdir(
+      parents=True)
+  script = PROJECT_DIR / 'docs' / 'studies' / 'run_all.sh'
+
+  def reuse(*names):
+    return subprocess.run(
+        ['bash', '-c', f'source <(sed -n "/^reuse()/,/^}}/p" {script}); '
+         'reuse "$@"', 'reuse', *names], cwd=tmp_path, capture_output=True,
+        text=True, check=True).stdout.strip()
+  assert reuse('warmup_mnist', 'methods_mnist') == (
+      '--reuse=docs/studies/progress/warmup_mnist')
+  assert reuse('methods_mnist') == ''
