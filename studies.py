@@ -320,9 +320,17 @@ def is_finished(member: Member) -> bool:
   """
   check_recorded_config(member.workdir, member.config,
                         f'The study member in {member.workdir}')
-  if run_logs.read_diverged(member.workdir) is not None:
-    return True
-  return last_epoch_recorded(member.workdir, member.config)
+  return finished_at(member.workdir, member.config)
+
+
+def finished_at(workdir, config) -> bool:
+  """Whether the run in `workdir` diverged or recorded its last epoch.
+
+  Raises:
+    WorkdirError: its records are damaged.
+  """
+  return (run_logs.read_diverged(workdir) is not None
+          or last_epoch_recorded(workdir, config))
 
 
 def check_recorded_config(workdir, config, what) -> None:
@@ -450,8 +458,7 @@ def carry_in(carry, members_: list[Member]) -> int:
       continue
     check_recorded_config(source, member.config,
                           f'The carried study member in {source}')
-    if not (run_logs.read_diverged(source) is not None
-            or last_epoch_recorded(source, member.config)):
+    if not finished_at(source, member.config):
       continue  # not finished where it was trained
     _copy_records(source, member)
     count += 1
@@ -479,19 +486,18 @@ REUSE_MAY_DIFFER = frozenset({
 
 def _is_same_run(recorded: dict, config) -> bool:
   """Whether a run's recorded config.json fields are `config`'s run."""
-  current = {k: v for k, v in json.loads(config.to_json_best_effort()).items()
-             if k not in REUSE_MAY_DIFFER}
-  saved = {**checkpoints.FIELDS_ADDED_LATER, **{
-      k: v for k, v in recorded.items()
-      if k not in REUSE_MAY_DIFFER and k != 'run_environment'}}
-  return json.dumps(saved, sort_keys=True) == json.dumps(current,
-                                                         sort_keys=True)
-
-
-def _finished_run(folder, config) -> bool:
   try:
-    return (run_logs.read_diverged(folder) is not None
-            or last_epoch_recorded(folder, config))
+    checkpoints.check_same_config(
+        {k: v for k, v in recorded.items() if k != 'run_environment'},
+        config, 'reused run', may_differ=REUSE_MAY_DIFFER)
+  except errors.ResumeError:
+    return False
+  return True
+
+
+def _finished_quietly_at(folder, config) -> bool:
+  try:
+    return finished_at(folder, config)
   except errors.WorkdirError:
     return False  # damaged or mid-write: not a result to take
 
@@ -528,7 +534,7 @@ def reuse_in(sources, members_: list[Member], data: dict) -> dict:
     for source, folder, recorded in candidates:
       if (recorded.get('run_environment', {}).get('data_fingerprint')
           == fingerprint and _is_same_run(recorded, member.config)
-          and _finished_run(folder, member.config)):
+          and _finished_quietly_at(folder, member.config)):
         _copy_records(folder, member)
         taken[source] = taken.get(source, 0) + 1
         break

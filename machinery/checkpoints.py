@@ -252,13 +252,16 @@ def is_out_of_space(error) -> bool:
   return False
 
 
-def check_same_config(saved: dict, config, what: str) -> None:
+def check_same_config(saved: dict, config, what: str,
+                      may_differ=RESUMABLE_CHANGES) -> None:
   """Raises ResumeError if `saved` (a run's recorded config fields) would
   give another trajectory than `config`; `what` names the run in the message.
+  Only the fields in `may_differ` may differ (default: what a resume may
+  change).
   """
-  _check_same_run({k: v for k, v in saved.items()
-                   if k not in RESUMABLE_CHANGES},
-                  trajectory_fields(config), what)
+  _check_same_run({k: v for k, v in saved.items() if k not in may_differ},
+                  {k: v for k, v in config.to_dict().items()
+                   if k not in may_differ}, what)
 
 
 def _check_same_run(saved: dict, current: dict, what: str) -> None:
