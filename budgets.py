@@ -18,7 +18,10 @@ The trunk is the longest budget's own run, paused (train.train_group's
   budgets.csv, budgets.json, budgets.md, budgets.png, cost.json
 
 Everything resumes: a trunk from its last checkpoint, a branch already made
-is not made again, a finished branch is not trained again.
+is not made again, a finished branch is not trained again. With a carry
+folder (carry_out, carry_in) a seed whose branches all finished on one
+machine is not trained again on the next: on 2 CPU cores a sweep outlives
+a session.
 """
 
 import json
@@ -198,6 +201,11 @@ class Cost:
             f'{self.path} is damaged (not the JSON this tool writes): move '
             'it away to start its count of wall time over.') from None
 
+  def add(self, seconds: dict) -> None:
+    """Wall times measured elsewhere (a carried seed's)."""
+    self.seconds.update({k: float(v) for k, v in seconds.items()})
+    files.write_text(self.path, json.dumps(self.seconds, indent=2))
+
   def timed(self, key, fn):
     start = time.perf_counter()
     try:
@@ -256,6 +264,82 @@ def branch_rows(config, budgets, decay_fraction, seeds, workdir,
   return rows
 
 
+def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
+              cost) -> bool:
+  """Copies a seed's finished branches' records (no checkpoints) to
+  `carry`, with the machine that trained them and their wall times: commit
+  that folder, and carry_in takes the seed on any machine. Returns whether
+  the seed was finished (and so carried)."""
+  branches = _branch_configs(config, budgets, decay_fraction, seed)
+  if not all(is_finished(branch_dir(workdir, seed, b), c)
+             for b, c in branches.items()):
+    return False
+  for budget in budgets:
+    here, there = branch_dir(workdir, seed, budget), branch_dir(carry, seed,
+                                                                 budget)
+    there.mkdir(parents=True, exist_ok=True)
+    for name in studies.CARRIED_FILES:
+      if (here / name).is_file():
+        files.write_bytes(there / name, (here / name).read_bytes())
+    machine = here / studies.MACHINE_JSON
+    files.write_text(there / studies.MACHINE_JSON, machine.read_text()
+                     if machine.is_file()
+                     else json.dumps(studies.machine(), indent=2))
+  mine = {k: v for k, v in cost.seconds.items()
+          if k.startswith(f'seed{seed}/')}
+  files.write_text(seed_dir(carry, seed) / COST_JSON,
+                   json.dumps(mine, indent=2))
+  return True
+
+
+def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
+             cost) -> bool:
+  """Takes a seed that finished on another machine from `carry`: its
+  branches' records and wall times, and the machine that trained them.
+  Only a seed with no folder here yet and every branch finished there, of
+  this very config: a half-done seed is trained here, never stitched.
+  Returns whether it was taken.
+
+  Raises:
+    ResumeError: a carried branch's config is not this sweep's.
+  """
+  source = seed_dir(carry, seed)
+  branches = _branch_configs(config, budgets, decay_fraction, seed)
+  if (seed_dir(workdir, seed).exists()
+      or not all(is_finished(branch_dir(carry, seed, b), c)
+                 for b, c in branches.items())):
+    return False
+  for budget in budgets:
+    there, here = branch_dir(carry, seed, budget), branch_dir(workdir, seed,
+                                                              budget)
+    here.mkdir(parents=True)
+    for name in (*studies.CARRIED_FILES, studies.MACHINE_JSON):
+      path = there / name
+      if path.is_file() and not path.is_symlink():
+        files.write_bytes(here / name, path.read_bytes())
+  if (source / COST_JSON).is_file():
+    cost.add(json.loads((source / COST_JSON).read_text()))
+  return True
+
+
+def trained_on(budgets, seeds, workdir) -> list[dict]:
+  """The machines (distinct) that trained the branches: this one, and
+  those of the seeds carried in."""
+  seen = []
+  for seed in range(seeds):
+    for budget in budgets:
+      path = branch_dir(workdir, seed, budget) / studies.MACHINE_JSON
+      machine = (json.loads(path.read_text()) if path.is_file()
+                 else studies.machine())
+      if machine not in seen:
+        seen.append(machine)
+  return seen
+
+
+def _branch_configs(config, budgets, decay_fraction, seed) -> dict:
+  return {b: budget_config(config, b, decay_fraction, seed) for b in budgets}
+
+
 def read_comparison(study_dir) -> dict:
   """{(num_epochs, seed): final test accuracy} of a finished study over
   num_epochs (e.g. warmup_cosine at every budget, trained separately)."""
@@ -291,17 +375,18 @@ def summarize(rows, budgets, seeds, comparison=None) -> dict:
   return summary
 
 
-def cost_summary(rows, budgets, seeds, seconds) -> dict:
+def cost_summary(rows, budgets, seeds, seconds, machines=1) -> dict:
   """Epochs trained per seed — the trunk up to the largest S_B, then every
   cooldown — against separate runs of every budget, and the wall time
-  measured over every invocation (cost.json)."""
+  measured over every invocation (cost.json), on `machines` machines."""
   cooldowns = {r['budget']: r['cooldown_epochs_trained'] for r in rows}
   trunk = budgets[-1] - cooldowns[budgets[-1]]
   return {'epochs_trained_per_seed': round(trunk + sum(cooldowns.values()), 4),
           'trunk_epochs_per_seed': round(trunk, 4),
           'separate_runs_epochs_per_seed': sum(budgets),
           'seeds': seeds,
-          'measured_wall_s': round(sum(seconds.values()), 1)}
+          'measured_wall_s': round(sum(seconds.values()), 1),
+          'machines': machines}
 
 
 def markdown(summary, cost, decay_fraction, compare_name) -> str:
@@ -331,7 +416,9 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
             f'(a trunk of {cost["trunk_epochs_per_seed"]:g} and the '
             f'cooldowns) against {cost["separate_runs_epochs_per_seed"]} for '
             f'separate runs; measured wall time {cost["measured_wall_s"]:g} s '
-            f'for {cost["seeds"]} seed(s).']
+            f'for {cost["seeds"]} seed(s)'
+            + (f' on {cost["machines"]} machines (budgets.json names them).'
+               if cost.get('machines', 1) > 1 else '.')]
   return '\n'.join(lines) + '\n'
 
 

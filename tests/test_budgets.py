@@ -116,6 +116,49 @@ def test_rows_and_cost(trained):
   assert cost['separate_runs_epochs_per_seed'] == 5
 
 
+def test_a_finished_seed_is_carried_to_another_machine(trained, tmp_path,
+                                                      monkeypatch):
+  config, workdir, _ = trained
+  carry, elsewhere = tmp_path / 'carry', tmp_path / 'elsewhere'
+  plan = (config, BUDGETS, FRACTION, 0)
+  assert budgets_lib.carry_out(carry, *plan, workdir,
+                               budgets_lib.Cost(workdir))
+  assert not list(carry.rglob('*checkpoint*'))  # records only
+
+  def no_training(*args, **kwargs):
+    raise AssertionError('trained again')
+  monkeypatch.setattr(train, 'train_and_evaluate', no_training)
+  cost = budgets_lib.Cost(elsewhere)
+  assert budgets_lib.carry_in(carry, *plan, elsewhere, cost)
+  budgets_lib.train_seed(*plan, elsewhere, cost, STEPS_PER_EPOCH)
+  rows = budgets_lib.branch_rows(config, BUDGETS, FRACTION, 1, workdir,
+                                 STEPS_PER_EPOCH)
+  assert budgets_lib.branch_rows(config, BUDGETS, FRACTION, 1, elsewhere,
+                                 STEPS_PER_EPOCH) == rows
+  assert cost.seconds == budgets_lib.Cost(workdir).seconds
+  assert budgets_lib.trained_on(BUDGETS, 1, elsewhere) == [
+      json.loads((carry / 'seed0' / 'budget2' / 'machine.json').read_text())]
+  # Taken once: a seed with a folder here is this machine's.
+  assert not budgets_lib.carry_in(carry, *plan, elsewhere, cost)
+
+
+def test_only_whole_seeds_of_this_sweep_are_carried(trained, tmp_path):
+  config, workdir, _ = trained
+  carry = tmp_path / 'carry'
+  cost = budgets_lib.Cost(workdir)
+  # A budget this seed has not trained: the seed is not finished.
+  assert not budgets_lib.carry_out(carry, config, (2, 3, 4), FRACTION, 0,
+                                   workdir, cost)
+  assert not carry.exists()
+  budgets_lib.carry_out(carry, config, BUDGETS, FRACTION, 0, workdir, cost)
+  assert not budgets_lib.carry_in(carry, config, (2, 3, 4), FRACTION, 0,
+                                  tmp_path / 'a', cost)
+  assert not (tmp_path / 'a').exists()
+  with pytest.raises(errors.ResumeError, match='different config'):
+    budgets_lib.carry_in(carry, config, BUDGETS, 0.25, 0, tmp_path / 'b',
+                         cost)
+
+
 def test_an_unfinished_branch_of_ours_is_made_again(idx_dir, tmp_path):
   config = wsd_config(idx_dir)
   partial = budgets_lib.branch_dir(tmp_path, 0, 2).with_name(
@@ -212,12 +255,12 @@ def test_the_comparison_is_read_from_a_study_over_num_epochs(tmp_path):
 
 def test_the_tool_writes_its_report(idx_dir, tmp_path):
   workdir = tmp_path / 'budgets'
-  result = run_tool(
-      'tools/budgets.py', f'--workdir={workdir}', '--budgets=1,2',
-      '--seeds=2', f'--decay_fraction={FRACTION}', '--config.data_source=idx',
-      f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
-      '--config.batch_size=32', '--config.warmup_epochs=0.5',
-      '--config.cpu_devices=1', config='wsd.py')
+  args = ('tools/budgets.py', '--budgets=1,2', '--seeds=2',
+          f'--decay_fraction={FRACTION}', '--config.data_source=idx',
+          f'--config.idx_dir={idx_dir}', '--config.allow_download=false',
+          '--config.batch_size=32', '--config.warmup_epochs=0.5',
+          '--config.cpu_devices=1', f'--carry={tmp_path / "carry"}')
+  result = run_tool(*args, f'--workdir={workdir}', config='wsd.py')
   assert result.returncode == 0, result.stderr[-2000:]
   rows = (workdir / 'budgets.csv').read_text().splitlines()
   assert rows[0].split(',') == list(budgets_lib.ROW_FIELDS)
@@ -228,6 +271,13 @@ def test_the_tool_writes_its_report(idx_dir, tmp_path):
   assert report['cost']['separate_runs_epochs_per_seed'] == 3
   assert 'Epochs trained per seed' in (workdir / 'budgets.md').read_text()
   assert (workdir / 'budgets.png').read_bytes()[:4] == b'\x89PNG'
+  # On another machine, the carried seeds are taken, not trained again.
+  again = run_tool(*args, f'--workdir={tmp_path / "elsewhere"}',
+                   config='wsd.py')
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert 'taken from' in again.stderr and 'trunk to step' not in again.stderr
+  assert (tmp_path / 'elsewhere' / 'budgets.csv').read_text() == '\n'.join(
+      rows) + '\n'
 
 
 def test_the_tool_refuses_bad_input_in_one_line(tmp_path):

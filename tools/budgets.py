@@ -22,7 +22,9 @@ mean and 95% Student-t interval over seeds; the cost), budgets.md and
 budgets.png into WORKDIR. --compare_study names a finished tools/study.py
 study with --vary=num_epochs=... and the same seeds (e.g. warmup_cosine at
 every budget, trained separately): each budget is then compared with it,
-paired by seed. Run the same command again to resume.
+paired by seed. Run the same command again to resume. --carry=DIR copies
+every finished seed's records there (commit it): on another machine the
+same command with it does not train that seed again.
 """
 
 import pathlib
@@ -50,6 +52,8 @@ flags.DEFINE_string('compare_study', None, 'A finished study over num_epochs '
                     'to compare every budget with, paired by seed.')
 flags.DEFINE_string('compare_name', 'warmup_cosine, a run per budget',
                     'How the comparison is labelled.')
+flags.DEFINE_string('carry', None, 'A folder (e.g. in the repository) that '
+                    'keeps finished seeds\' records across machines.')
 flags.mark_flags_as_required(['workdir', 'budgets'])
 cli.define_config_flag()
 
@@ -74,18 +78,26 @@ def main(argv):
                    'epoch); %d seed(s).', budgets, starts, steps_per_epoch,
                    seeds)
       cost = budgets_lib.Cost(workdir)
+      plan = (config, budgets, fraction)
       for seed in range(seeds):
-        budgets_lib.train_seed(config, budgets, fraction, seed, workdir, cost,
-                               steps_per_epoch)
+        if FLAGS.carry and budgets_lib.carry_in(FLAGS.carry, *plan, seed,
+                                                workdir, cost):
+          logging.info('Seed %d: finished elsewhere, taken from %s.', seed,
+                       FLAGS.carry)
+        budgets_lib.train_seed(*plan, seed, workdir, cost, steps_per_epoch)
+        if FLAGS.carry:
+          budgets_lib.carry_out(FLAGS.carry, *plan, seed, workdir, cost)
       rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
                                      workdir, steps_per_epoch)
       summary = budgets_lib.summarize(rows, budgets, seeds, comparison)
-      spent = budgets_lib.cost_summary(rows, budgets, seeds, cost.seconds)
+      machines = budgets_lib.trained_on(budgets, seeds, workdir)
+      spent = budgets_lib.cost_summary(rows, budgets, seeds, cost.seconds,
+                                       len(machines))
       spec = {'command': ' '.join(sys.argv), 'budgets': list(budgets),
               'seeds': seeds, 'decay_fraction': fraction,
               'compare_study': FLAGS.compare_study,
               'compare_name': FLAGS.compare_name if comparison else None,
-              'machine': studies.machine()}
+              'machine': studies.machine(), 'trained_on': machines}
       text = budgets_lib.write_report(workdir, rows, summary, spent, spec)
   print(text)
   print('Wrote ' + ', '.join(str(workdir / f)

@@ -83,7 +83,8 @@ budgets() {  # NAME DATA_DIR DATASET TARGET
       --vary=num_epochs=2,3,5,10 $(reuse "warmup_$name" "methods_$name")
   "$python" tools/budgets.py --config=configs/wsd.py --workdir="$out/budgets_$name" \
       --budgets=2,3,5,10 --seeds=5 --decay_fraction=0.2 \
-      --compare_study="docs/studies/cosine_budgets_$name" --config.data_source=idx \
+      --compare_study="docs/studies/cosine_budgets_$name" \
+      --carry="docs/studies/progress/budgets_$name" --config.data_source=idx \
       --config.dataset="$dataset" --config.idx_dir="$data"
   mkdir -p "docs/budgets/$name"
   cp "$out/budgets_$name"/budgets.{csv,json,md,png} "docs/budgets/$name/"
