@@ -352,8 +352,7 @@ def read_comparison(study_dir) -> dict:
     raise errors.ConfigError(f'--compare_study={study_dir} does not vary '
                              'num_epochs (--vary=num_epochs=2,3,5,10).')
   return {(int(r['num_epochs']), int(r['seed'])): float(
-      r['final_test_accuracy']) for r in rows
-          if int(r['finished']) and not int(r.get('diverged') or 0)}
+      r['final_test_accuracy']) for r in rows if studies.counts(r)}
 
 
 def summarize(rows, budgets, seeds, comparison=None) -> dict:

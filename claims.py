@@ -90,8 +90,7 @@ def _per_seed(rows, point, metric, epochs, target):
   """{seed: value} of the finished members of `point`."""
   values = {}
   for row in rows:
-    if not _matches(row, point) or not int(row['finished']) or int(
-        row.get('diverged') or 0):
+    if not _matches(row, point) or not studies.counts(row):
       continue
     if metric == 'epochs_to_target':
       reached = [e for e, a in epochs.get(row['member'], []) if a >= target]
@@ -238,7 +237,7 @@ def _at_rate(rows, rate):
   """{seed: final test accuracy} of the finished members at `rate`."""
   return {int(r['seed']): float(r['final_test_accuracy']) for r in rows
           if abs(float(r['learning_rate']) - rate) <= 1e-9 * rate
-          and int(r['finished']) and not int(r.get('diverged') or 0)}
+          and studies.counts(r)}
 
 
 def peaks_table(studies_dir) -> str:
@@ -304,7 +303,7 @@ def _by_cell(rows):
   finished members that did not diverge."""
   cells = {}
   for row in rows:
-    if int(row['finished']) and not int(row.get('diverged') or 0):
+    if studies.counts(row):
       key = (int(row['num_epochs']), float(row['warmup_epochs']))
       cells.setdefault(key, {})[int(row['seed'])] = float(
           row['final_test_accuracy'])

@@ -1275,6 +1275,12 @@ def read_csv(path) -> list[dict]:
     return list(csv.DictReader(f))
 
 
+def counts(row: dict) -> bool:
+  """Whether a study.csv row is a number to pool: a member that finished
+  and did not diverge (a diverged one is reported, never averaged)."""
+  return bool(int(row['finished'])) and not int(row.get('diverged') or 0)
+
+
 def _number(text, kind=float):
   return '' if text in ('', None) else kind(float(text))
 

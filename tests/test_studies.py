@@ -47,6 +47,14 @@ def test_bad_vary_is_one_line(text, message):
     studies.parse_vary(text, small_config('x'))
 
 
+@pytest.mark.parametrize('finished, diverged, counts', [
+    ('1', '0', True), ('1', '', True), ('0', '0', False), ('1', '1', False)])
+def test_only_finished_members_that_did_not_diverge_are_pooled(
+    finished, diverged, counts):
+  assert studies.counts({'finished': finished, 'diverged': diverged}) is counts
+  assert studies.counts({'finished': finished}) is (finished == '1')
+
+
 def test_grid_is_the_cross_product_in_flag_order():
   points = studies.grid([('schedule', ['constant', 'sgdr']),
                          ('warmup_epochs', [0.0, 1.0])])
