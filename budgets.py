@@ -356,12 +356,23 @@ def read_comparison(study_dir) -> dict:
 
 
 def summarize(rows, budgets, seeds, comparison=None) -> dict:
-  """Per budget: mean and 95% interval over seeds, and against the
-  comparison run at that budget, paired by seed, where it has every seed."""
-  summary = {}
+  """Per budget: mean and 95% interval over seeds; what it gains over the
+  previous budget, paired by seed (how many epochs are worth it); and
+  against the comparison run at that budget, paired by seed, where it has
+  every seed."""
+  summary, previous = {}, None
   for budget in budgets:
-    values = [r['final_test_accuracy'] for r in rows if r['budget'] == budget]
+    by_seed = {r['seed']: r['final_test_accuracy'] for r in rows
+               if r['budget'] == budget}
+    values = [by_seed[s] for s in sorted(by_seed)]
     entry = {'final_test_accuracy': stats.mean_interval(values).as_dict()}
+    if previous is not None and set(previous[1]) == set(by_seed):
+      gain = stats.paired_difference(
+          values, [previous[1][s] for s in sorted(by_seed)])
+      entry['gain_over_previous'] = {'previous_budget': previous[0],
+                                     **gain.as_dict()}
+      entry['gain_verdict'] = stats.verdict(gain)
+    previous = (budget, by_seed)
     if comparison is not None:
       other = [comparison.get((budget, s)) for s in range(seeds)]
       if all(v is not None for v in other):
@@ -393,13 +404,14 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
            f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
            + (f'; paired by seed against {compare_name}.' if compare_name
               else '.'), '',
-           '| budget (epochs) | n | WSD branch: final test acc. [95% CI] |'
+           '| budget (epochs) | n | WSD branch: final test acc. [95% CI] | '
+           'gain over the previous budget (pp) [95% CI] |'
            + (f' {compare_name} [95% CI] | paired diff. (pp) [95% CI] | '
               'verdict |' if compare_name else ''),
-           '|---|---|---|' + ('---|---|---|' if compare_name else '')]
+           '|---|---|---|---|' + ('---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
     mine = entry['final_test_accuracy']
-    line = (f'| {budget} | {mine["n"]} | {_pct(mine)} |')
+    line = (f'| {budget} | {mine["n"]} | {_pct(mine)} | {_gain(entry)} |')
     if compare_name:
       if 'paired_difference' in entry:
         d = entry['paired_difference']
@@ -409,6 +421,10 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
       else:
         line += ' (not every seed) | | |'
     lines.append(line)
+  gains = [b for b, e in summary.items() if e.get('gain_verdict') == 'better']
+  lines += ['', 'Budgets that gain detectably over the previous one '
+            '(paired by seed, 95% interval above zero): '
+            + (', '.join(gains) if gains else 'none') + '.']
   lines += ['', f'Cooldowns: the last {100 * decay_fraction:g}% of each '
             'budget. '
             f'Epochs trained per seed: {cost["epochs_trained_per_seed"]:g} '
@@ -419,6 +435,16 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
             + (f' on {cost["machines"]} machines (budgets.json names them).'
                if cost.get('machines', 1) > 1 else '.')]
   return '\n'.join(lines) + '\n'
+
+
+def _gain(entry) -> str:
+  gain = entry.get('gain_over_previous')
+  if gain is None:
+    return ''
+  return (f'{stats.points(gain["mean"], gain["ci95_low"], gain["ci95_high"])}'
+          f' over {gain["previous_budget"]}'
+          + ('' if entry['gain_verdict'] == 'no detectable difference'
+             else f' ({entry["gain_verdict"]})'))
 
 
 def _pct(interval: dict) -> str:

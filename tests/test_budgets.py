@@ -237,6 +237,36 @@ def test_budgets_against_a_separate_schedule_are_paired_by_seed():
   assert 'verdict' not in budgets_lib.summarize(rows, (2,), 3, mixed)['2']
 
 
+def test_each_budget_is_paired_with_the_previous_one_by_seed():
+  """How many epochs are worth it: budget 3 gains 0.01 on every seed (the
+  rows out of seed order), budget 5 gains nothing detectable."""
+  rows = [{'budget': 2, 'seed': 1, 'final_test_accuracy': 0.92},
+          {'budget': 2, 'seed': 0, 'final_test_accuracy': 0.90},
+          {'budget': 3, 'seed': 0, 'final_test_accuracy': 0.91},
+          {'budget': 3, 'seed': 1, 'final_test_accuracy': 0.93},
+          {'budget': 5, 'seed': 0, 'final_test_accuracy': 0.92},
+          {'budget': 5, 'seed': 1, 'final_test_accuracy': 0.92}]
+  summary = budgets_lib.summarize(rows, (2, 3, 5), 2)
+  assert 'gain_over_previous' not in summary['2']
+  gain = summary['3']['gain_over_previous']
+  assert (gain['previous_budget'], gain['n']) == (2, 2)
+  assert gain['mean'] == pytest.approx(0.01) and gain['std'] < 1e-12
+  assert summary['3']['gain_verdict'] == 'better'
+  assert summary['5']['gain_over_previous']['mean'] == pytest.approx(0.0)
+  assert summary['5']['gain_verdict'] == 'no detectable difference'
+  cost = budgets_lib.cost_summary(
+      [{'budget': b, 'cooldown_epochs_trained': 0.2 * b} for b in (2, 3, 5)],
+      (2, 3, 5), 2, {})
+  text = budgets_lib.markdown(summary, cost, 0.2, None)
+  assert '| 3 | 2 | 92.00% [79.29, 104.71] | +1.00 [+1.00, +1.00] over 2 ' \
+      '(better) |' in text
+  assert 'over the previous one (paired by seed, 95% interval above ' \
+      'zero): 3.' in text
+  # A seed missing at one budget: no pairing with it.
+  assert 'gain_over_previous' not in budgets_lib.summarize(
+      rows[:-1], (2, 3, 5), 2)['5']
+
+
 def test_the_comparison_is_read_from_a_study_over_num_epochs(tmp_path):
   (tmp_path / 'study.csv').write_text(
       'member,seed,num_epochs,final_test_accuracy,finished,diverged\n'
