@@ -325,12 +325,12 @@ def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
 def trained_on(budgets, seeds, workdir) -> list[dict]:
   """The machines (distinct) that trained the branches: this one, and
   those of the seeds carried in."""
-  seen = []
+  seen, this_machine = [], studies.machine()
   for seed in range(seeds):
     for budget in budgets:
       path = branch_dir(workdir, seed, budget) / studies.MACHINE_JSON
       machine = (json.loads(path.read_text()) if path.is_file()
-                 else studies.machine())
+                 else this_machine)
       if machine not in seen:
         seen.append(machine)
   return seen
