@@ -275,16 +275,8 @@ def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
              for b, c in branches.items()):
     return False
   for budget in budgets:
-    here, there = branch_dir(workdir, seed, budget), branch_dir(carry, seed,
-                                                                 budget)
-    there.mkdir(parents=True, exist_ok=True)
-    for name in studies.CARRIED_FILES:
-      if (here / name).is_file():
-        files.write_bytes(there / name, (here / name).read_bytes())
-    machine = here / studies.MACHINE_JSON
-    files.write_text(there / studies.MACHINE_JSON, machine.read_text()
-                     if machine.is_file()
-                     else json.dumps(studies.machine(), indent=2))
+    studies.copy_records_out(branch_dir(workdir, seed, budget),
+                             branch_dir(carry, seed, budget))
   mine = {k: v for k, v in cost.seconds.items()
           if k.startswith(f'seed{seed}/')}
   files.write_text(seed_dir(carry, seed) / COST_JSON,
@@ -310,30 +302,23 @@ def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
                  for b, c in branches.items())):
     return False
   for budget in budgets:
-    there, here = branch_dir(carry, seed, budget), branch_dir(workdir, seed,
-                                                              budget)
-    here.mkdir(parents=True)
-    for name in (*studies.CARRIED_FILES, studies.MACHINE_JSON):
-      path = there / name
-      if path.is_file() and not path.is_symlink():
-        files.write_bytes(here / name, path.read_bytes())
+    studies.copy_records_in(branch_dir(carry, seed, budget),
+                            branch_dir(workdir, seed, budget))
   if (source / COST_JSON).is_file():
     cost.add(json.loads((source / COST_JSON).read_text()))
   return True
 
 
 def trained_on(budgets, seeds, workdir) -> list[dict]:
-  """The machines (distinct) that trained the branches: this one, and
-  those of the seeds carried in."""
-  seen, this_machine = [], studies.machine()
-  for seed in range(seeds):
-    for budget in budgets:
-      path = branch_dir(workdir, seed, budget) / studies.MACHINE_JSON
-      machine = (json.loads(path.read_text()) if path.is_file()
-                 else this_machine)
-      if machine not in seen:
-        seen.append(machine)
-  return seen
+  """The machines (distinct) that trained the branches: this one, unless
+  every seed was carried in, and those of the seeds carried in."""
+  folders = [branch_dir(workdir, seed, budget) for seed in range(seeds)
+             for budget in budgets]
+  carried = studies.carried_machines(folders)
+  if all((f / studies.MACHINE_JSON).is_file() for f in folders):
+    return carried
+  here = studies.machine()
+  return [here] + [m for m in carried if m != here]
 
 
 def _branch_configs(config, budgets, decay_fraction, seed) -> dict:

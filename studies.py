@@ -460,18 +460,36 @@ def carry_in(carry, members_: list[Member]) -> int:
                           f'The carried study member in {source}')
     if not finished_at(source, member.config):
       continue  # not finished where it was trained
-    _copy_records(source, member)
+    copy_records_in(source, member.workdir)
     count += 1
   return count
 
 
-def _copy_records(source, member: Member) -> None:
-  """A finished member's records (no checkpoints) into its new folder."""
-  member.workdir.mkdir(parents=True)
+def copy_records_in(source, destination) -> None:
+  """A finished run's records (no checkpoints) and the machine that
+  trained it, from a carry folder into its new run folder."""
+  destination = pathlib.Path(destination)
+  destination.mkdir(parents=True)
   for name in (*CARRIED_FILES, MACHINE_JSON):
     path = pathlib.Path(source) / name
     if path.is_file() and not path.is_symlink():
-      files.write_bytes(member.workdir / name, path.read_bytes())
+      files.write_bytes(destination / name, path.read_bytes())
+
+
+def copy_records_out(run_dir, folder) -> None:
+  """A finished run's records (no checkpoints) into a carry folder, with
+  the machine that trained it: its own record if it was carried in, else
+  this machine (written once)."""
+  run_dir, folder = pathlib.Path(run_dir), pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  for name in CARRIED_FILES:
+    if (run_dir / name).is_file():
+      files.write_bytes(folder / name, (run_dir / name).read_bytes())
+  trained_on = run_dir / MACHINE_JSON
+  if trained_on.is_file():
+    files.write_bytes(folder / MACHINE_JSON, trained_on.read_bytes())
+  elif not (folder / MACHINE_JSON).is_file():
+    files.write_text(folder / MACHINE_JSON, json.dumps(machine(), indent=2))
 
 
 # What may differ between a member and another study's run it takes in:
@@ -535,7 +553,7 @@ def reuse_in(sources, members_: list[Member], data: dict) -> dict:
       if (recorded.get('run_environment', {}).get('data_fingerprint')
           == fingerprint and _is_same_run(recorded, member.config)
           and _finished_quietly_at(folder, member.config)):
-        _copy_records(folder, member)
+        copy_records_in(folder, member.workdir)
         taken[source] = taken.get(source, 0) + 1
         break
   return taken
@@ -563,25 +581,16 @@ def carry_out(members_: list[Member], carry) -> int:
   for member in members_:
     if not finished_quietly(member):
       continue
-    folder = _carried_folder(carry, member)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in CARRIED_FILES:
-      if (member.workdir / name).is_file():
-        files.write_bytes(folder / name, (member.workdir / name).read_bytes())
-    trained_on = member.workdir / MACHINE_JSON
-    if trained_on.is_file():
-      files.write_bytes(folder / MACHINE_JSON, trained_on.read_bytes())
-    elif not (folder / MACHINE_JSON).is_file():
-      files.write_text(folder / MACHINE_JSON, json.dumps(machine(), indent=2))
+    copy_records_out(member.workdir, _carried_folder(carry, member))
     count += 1
   return count
 
 
-def carried_machines(members_: list[Member]) -> list[dict]:
-  """The machines (distinct) that trained the members carried in."""
+def carried_machines(run_dirs) -> list[dict]:
+  """The machines (distinct) that trained the runs carried in."""
   seen = []
-  for member in members_:
-    path = member.workdir / MACHINE_JSON
+  for run_dir in run_dirs:
+    path = pathlib.Path(run_dir) / MACHINE_JSON
     if path.is_file():
       recorded = json.loads(path.read_text())
       if recorded not in seen:
@@ -1242,7 +1251,7 @@ def write_report(workdir, members_, spec: dict) -> str:
   spec = {**spec, 'data_fingerprints': sorted(
       {r['data_fingerprint'] for r in rows if r['data_fingerprint']}),
           'members_wall_s': round(sum(r.get('wall_s', 0) for r in rows), 1)}
-  carried = carried_machines(members_)
+  carried = carried_machines(m.workdir for m in members_)
   if carried:
     spec['machines_of_carried_members'] = carried
   files.write_text(workdir / SPEC_JSON, json.dumps(spec, indent=2))

@@ -84,10 +84,11 @@ def tree_checksums(tree) -> dict:
           for name, leaf in _named_leaves(tree)}
 
 
-def trajectory_fields(config) -> dict:
-  """The config fields a resumed run must share with the saved one."""
+def trajectory_fields(config, may_differ=RESUMABLE_CHANGES) -> dict:
+  """The config fields a resumed run must share with the saved one: all
+  but those in `may_differ`."""
   return {key: value for key, value in config.to_dict().items()
-          if key not in RESUMABLE_CHANGES}
+          if key not in may_differ}
 
 
 class CheckpointStore:
@@ -260,8 +261,7 @@ def check_same_config(saved: dict, config, what: str,
   change).
   """
   _check_same_run({k: v for k, v in saved.items() if k not in may_differ},
-                  {k: v for k, v in config.to_dict().items()
-                   if k not in may_differ}, what)
+                  trajectory_fields(config, may_differ), what)
 
 
 def _check_same_run(saved: dict, current: dict, what: str) -> None:
