@@ -8,6 +8,8 @@ the schedule's effect visible quickly.
 import jax
 from flax import linen as nn
 
+from machinery import convolutions
+
 
 def avg_pool_2x2(x):
   """`nn.avg_pool(x, (2, 2), strides=(2, 2))` of an NHWC batch, as a reshape
@@ -28,16 +30,23 @@ def avg_pool_2x2(x):
 
 
 class CNN(nn.Module):
-  """Two conv/avg-pool blocks and a two-layer MLP head; returns logits."""
+  """Two conv/avg-pool blocks and a two-layer MLP head; returns logits.
+
+  `conv_lowering` names how the convolutions are computed
+  (convolutions.CONV_LOWERINGS): the same parameters and the same math
+  either way, the float sums in another order.
+  """
 
   num_classes: int = 10
+  conv_lowering: str = 'xla'
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(features=32, kernel_size=(3, 3))(x)
+    conv = convolutions.CONV_LOWERINGS[self.conv_lowering]
+    x = nn.Conv(features=32, kernel_size=(3, 3), conv_general_dilated=conv)(x)
     x = nn.relu(x)
     x = avg_pool_2x2(x)
-    x = nn.Conv(features=64, kernel_size=(3, 3))(x)
+    x = nn.Conv(features=64, kernel_size=(3, 3), conv_general_dilated=conv)(x)
     x = nn.relu(x)
     x = avg_pool_2x2(x)
     x = x.reshape((x.shape[0], -1))  # flatten

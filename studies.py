@@ -77,7 +77,7 @@ MEMBER_AXIS = 'members'
 # The fields that choose a member's data: members sharing them share a load.
 DATA_FIELDS = ('dataset', 'data_source', 'data_dir', 'idx_dir')
 GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
-                'nesterov', *DATA_FIELDS)
+                'nesterov', 'conv_lowering', *DATA_FIELDS)
 
 
 # ----------------------------------------------------------------- the grid

@@ -71,7 +71,7 @@ def create_train_state(rng, config, learning_rate_fn, tx=None):
   `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide. `tx`
   replaces it where the caller sets the rate itself (studies.py).
   """
-  cnn = models.CNN()
+  cnn = models.CNN(conv_lowering=config.conv_lowering)
   params = cnn.init(rng, jnp.ones([1, 28, 28, 1], jnp.float32))['params']
   if tx is None:
     tx = optimizers.create_optimizer(config, learning_rate_fn)

@@ -47,6 +47,13 @@ def get_config():
   # Optimizer steps run by one jitted call (unrolled; the same math as one
   # by one), which saves the per-call cost at small batches. 0: automatic.
   config.steps_per_call = 0
+  # How the CNN's convolutions are computed (machinery/convolutions.py):
+  # 'xla' (XLA's convolutions, what every committed result used) or 'matmul'
+  # (the first convolution and the others' kernel gradients as matmuls:
+  # faster on CPU at micro-batches up to 32 per device, see
+  # docs/performance.md). The same model and math; the float sums in another
+  # order, so the last digits of a run differ.
+  config.conv_lowering = 'xla'
 
   # Schedule (see schedules.py): a linear warmup from warmup_init_lr to
   # learning_rate over warmup_epochs (may be fractional), then the body:

@@ -49,7 +49,8 @@ RESUMABLE_CHANGES = frozenset({
     'steps_per_call'})
 # Fields added after checkpoints were first written, with the value that
 # keeps an older run's trajectory: a checkpoint without them still resumes.
-FIELDS_ADDED_LATER = {'nesterov': False, 'decay_fraction': 0.0}
+FIELDS_ADDED_LATER = {'nesterov': False, 'decay_fraction': 0.0,
+                      'conv_lowering': 'xla'}
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ place that says whether a config can run.
 
 from configs import default
 from machinery import checks
+from machinery import convolutions
 from machinery.errors import ConfigError
 import optimizers
 import schedules
@@ -65,6 +66,7 @@ def _validate_training(config) -> None:
                    'must be an integer >= 0 (0: automatic)')
   checks.check_int(config, 'steps_per_call', 0,
                    'must be an integer >= 0 (0: automatic)')
+  checks.check_choice(config, 'conv_lowering', convolutions.CONV_LOWERINGS)
   checks.check_int(config, 'eval_batch_size', 1, 'must be an integer >= 1')
   if not _is_int(config.seed) or not 0 <= config.seed <= SEED_MAX:
     _fail('seed', config.seed, f'must be an integer in [0, {SEED_MAX}] '

@@ -137,7 +137,8 @@ def test_records_of_another_run_are_refused_without_checkpoints(idx_dir,
 
 
 @pytest.mark.parametrize('field,other', [('nesterov', True),
-                                         ('decay_fraction', 0.2)])
+                                         ('decay_fraction', 0.2),
+                                         ('conv_lowering', 'matmul')])
 def test_a_checkpoint_from_before_a_new_field_resumes_at_its_old_value(
     field, other):
   """A checkpoint written before `field` existed ran at its old value."""

@@ -40,6 +40,8 @@ BAD_FIELDS = [
      "of ('auto', 'always', 'never')"),
     ('steps_per_call', -1, 'config.steps_per_call=-1 is invalid: must be an '
      'integer >= 0 (0: automatic)'),
+    ('conv_lowering', 'im2col', "config.conv_lowering='im2col' is invalid: "
+     "must be one of ('xla', 'matmul')"),
     ('seed', 2**32, 'config.seed=4294967296 is invalid: must be an integer in '
      '[0, 4294967295]'),
     ('seed', 99999999999999999999999, 'config.seed=99999999999999999999999'),
