@@ -28,11 +28,14 @@ Variants (default: all):
   conv1_patches   the first convolution (one input channel) as one
                   [N*H*W, 9] x [9, 32] matmul over its 3x3 patches instead of
                   XLA's convolution (same parameters, same math up to float
-                  summation order);
+                  summation order): convolutions.one_channel_as_matmul;
   conv2_matmul_grad  the second convolution's kernel gradient as one matmul
                   of its patches built channels-first ([288, N*196]); its
-                  forward and input gradient stay XLA's;
-  both_convs      conv1_patches and conv2_matmul_grad together.
+                  forward and input gradient stay XLA's:
+                  convolutions.matmul_kernel_gradient;
+  both_convs      conv1_patches and conv2_matmul_grad together;
+  matmul_lowering the same as both_convs, through the project's own
+                  `conv_lowering='matmul'` (machinery/convolutions.py).
 """
 
 import functools
@@ -45,7 +48,6 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 jax.config.update('jax_num_cpu_devices', DEVICES)
 from flax import linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
-import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax import lax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -54,6 +56,7 @@ sys.path.insert(0, __file__.rsplit('/docs/', 1)[0])
 import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from machinery import convolutions  # pylint: disable=g-import-not-at-top,wrong-import-position
 from machinery import parallel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 MESH = parallel.create_mesh()
@@ -115,59 +118,19 @@ def _variant_step(state, train_ds, epoch_indices, learning_rate_fn,
                      'accuracy': correct / batch['label'].shape[0]}
 
 
-def _conv1_patches(lhs, rhs, window_strides, padding, *args, **kwargs):
-  """The one-input-channel 'SAME' 3x3 convolution as one matmul over its
-  patches; any other convolution goes to XLA."""
-  if rhs.shape[:3] != (3, 3, 1) or padding != 'SAME':
-    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, *args,
-                                    **kwargs)
-  h, w = lhs.shape[1], lhs.shape[2]
-  padded = jnp.pad(lhs, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  patches = jnp.concatenate([padded[:, i:i + h, j:j + w, :]
-                             for i in range(3) for j in range(3)], axis=-1)
-  return jnp.dot(patches, rhs.reshape(9, rhs.shape[3]))
+def _only_for(layer_input_channels, lowering):
+  """A conv_general_dilated that computes `lowering` for the layer whose
+  input has `layer_input_channels` channels and leaves the other to XLA."""
+
+  def conv(lhs, rhs, *args, **kwargs):
+    if rhs.shape[2] == layer_input_channels:
+      return lowering(lhs, rhs)
+    return lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
+  return conv
 
 
-NHWC = ('NHWC', 'HWIO', 'NHWC')
-
-
-def _same_conv(x, kernel):
-  return lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
-                                  dimension_numbers=NHWC)
-
-
-@jax.custom_vjp
-def _conv_matmul_kernel_grad(x, kernel):
-  return _same_conv(x, kernel)
-
-
-def _forward(x, kernel):
-  return _same_conv(x, kernel), (x, kernel)
-
-
-def _backward(saved, grad):
-  """dX as XLA's own (the vjp of the convolution in x alone: the same
-  numbers); dW as one [9C, N*H*W] x [N*H*W, F] matmul of the patches,
-  built with the channels first."""
-  x, kernel = saved
-  grad_x = jax.vjp(lambda x: _same_conv(x, kernel), x)[1](grad)[0]
-  n, h, w, c = x.shape
-  padded = jnp.pad(x.transpose(3, 0, 1, 2), ((0, 0), (0, 0), (1, 1), (1, 1)))
-  patches = jnp.stack([padded[:, :, i:i + h, j:j + w]
-                       for i in range(3) for j in range(3)])
-  grad_kernel = patches.reshape(9 * c, n * h * w) @ grad.reshape(
-      n * h * w, kernel.shape[3])
-  return grad_x, grad_kernel.reshape(kernel.shape)
-
-
-_conv_matmul_kernel_grad.defvjp(_forward, _backward)
-
-
-def _conv2_matmul_grad(lhs, rhs, window_strides, padding, *args, **kwargs):
-  if rhs.shape[:2] != (3, 3) or padding != 'SAME' or rhs.shape[2] == 1:
-    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, *args,
-                                    **kwargs)
-  return _conv_matmul_kernel_grad(lhs, rhs)
+_conv1_patches = _only_for(1, convolutions.one_channel_as_matmul)
+_conv2_matmul_grad = _only_for(32, convolutions.matmul_kernel_gradient)
 
 
 class VariantCNN(nn.Module):
@@ -208,6 +171,7 @@ def variants():
       'conv2_matmul_grad': (step, VariantCNN(conv2=_conv2_matmul_grad).apply),
       'both_convs': (step, VariantCNN(conv1=_conv1_patches,
                                       conv2=_conv2_matmul_grad).apply),
+      'matmul_lowering': (step, models.CNN(conv_lowering='matmul').apply),
   }
 
 
