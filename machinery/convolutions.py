@@ -8,15 +8,14 @@ not their last digits).
 
   'xla'     lax.conv_general_dilated and its autodiff: the seed's, and what
             every committed result of this project was trained with.
-  'matmul'  two plain matmuls where XLA:CPU's convolutions run slowly on this
-            model (docs/performance.md, "Convolutions as matmuls"):
-            a convolution of a one-channel image (the first layer) as one
-            [N*H*W, 9] x [9, F] matmul over its 3x3 patches; and for the
-            others XLA's own forward and input gradient, with the kernel
-            gradient as one [9*C, N*H*W] x [N*H*W, F] matmul of the patches
-            (XLA:CPU's own kernel gradient ran at about half the forward's
-            FLOP rate). Anything but a stride-1 'SAME' odd-square convolution
-            without dilation or groups goes to lax.
+  'matmul'  XLA's forward pass and input gradient (the same numbers, bit
+            for bit), with the kernel gradient of every convolution of a
+            many-channel input as one [9*C, N*H*W] x [N*H*W, F] matmul of its
+            patches: XLA:CPU's own kernel gradient ran at about half the
+            forward's FLOP rate (docs/performance.md, "Convolutions as
+            matmuls"). The first layer (one input channel, a cheap kernel
+            gradient) and anything but a stride-1 'SAME' odd-square
+            convolution without dilation or groups stay XLA's.
 """
 
 import jax
@@ -38,15 +37,6 @@ def _windows(x, size):
   padded = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(half, half)] * 2)
   return [padded[..., i:i + h, j:j + w]
           for i in range(size) for j in range(size)]
-
-
-def one_channel_as_matmul(x, kernel):
-  """A 'SAME' convolution of a one-channel NHWC batch as one matmul of its
-  patches ([N, H, W, size**2] x [size**2, F]); autodiff gives the kernel
-  gradient as the transposed matmul."""
-  size, _, _, features = kernel.shape
-  patches = jnp.stack(_windows(x[..., 0], size), axis=-1)  # [N, H, W, 9]
-  return patches @ kernel.reshape(size * size, features)
 
 
 @jax.custom_vjp
@@ -97,9 +87,8 @@ def as_matmuls(lhs, rhs, window_strides, padding, lhs_dilation=None,
   """The 'matmul' lowering: a conv_general_dilated for nn.Conv."""
   if _is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                dimension_numbers, feature_group_count):
-    if rhs.shape[2] == 1:
-      return one_channel_as_matmul(lhs, rhs)
-    return matmul_kernel_gradient(lhs, rhs)
+    if rhs.shape[2] > 1:
+      return matmul_kernel_gradient(lhs, rhs)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
       rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,

@@ -28,14 +28,18 @@ Variants (default: all):
   conv1_patches   the first convolution (one input channel) as one
                   [N*H*W, 9] x [9, 32] matmul over its 3x3 patches instead of
                   XLA's convolution (same parameters, same math up to float
-                  summation order): convolutions.one_channel_as_matmul;
+                  summation order);
   conv2_matmul_grad  the second convolution's kernel gradient as one matmul
                   of its patches built channels-first ([288, N*196]); its
                   forward and input gradient stay XLA's:
                   convolutions.matmul_kernel_gradient;
-  both_convs      conv1_patches and conv2_matmul_grad together;
-  matmul_lowering the same as both_convs, through the project's own
-                  `conv_lowering='matmul'` (machinery/convolutions.py).
+  both_convs      conv1_patches and conv2_matmul_grad together (what
+                  conv_lowering='matmul' was at first);
+  matmul_lowering the project's own `conv_lowering='matmul'`
+                  (machinery/convolutions.py): now conv2_matmul_grad's math;
+  *_eigen1        base, conv2_matmul_grad and matmul_lowering compiled with
+                  XLA's Eigen pool off (`xla_cpu_multi_thread_eigen`: each
+                  device's dots on its own thread).
 """
 
 import functools
@@ -48,6 +52,7 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 jax.config.update('jax_num_cpu_devices', DEVICES)
 from flax import linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax import lax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -62,6 +67,7 @@ from machinery import parallel  # pylint: disable=g-import-not-at-top,wrong-impo
 MESH = parallel.create_mesh()
 AXIS = parallel.DATA_AXIS
 SCHEDULER = {'xla_cpu_enable_concurrency_optimized_scheduler': True}
+ONE_THREAD = {'xla_cpu_multi_thread_eigen': False}
 
 
 def _split_first_axis(x):
@@ -129,7 +135,18 @@ def _only_for(layer_input_channels, lowering):
   return conv
 
 
-_conv1_patches = _only_for(1, convolutions.one_channel_as_matmul)
+def _one_channel_as_matmul(x, kernel):
+  """A 'SAME' 3x3 convolution of a one-channel NHWC batch as one matmul of
+  its patches, [N, H, W, 9] x [9, F] (the first form of
+  conv_lowering='matmul', dropped: see docs/performance.md)."""
+  padded = jnp.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
+  h, w = x.shape[1], x.shape[2]
+  patches = jnp.stack([padded[:, i:i + h, j:j + w]
+                       for i in range(3) for j in range(3)], axis=-1)
+  return patches @ kernel.reshape(9, kernel.shape[3])
+
+
+_conv1_patches = _only_for(1, _one_channel_as_matmul)
 _conv2_matmul_grad = _only_for(32, convolutions.matmul_kernel_gradient)
 
 
@@ -161,6 +178,7 @@ def variants():
   """name -> (jitted step, the model's apply or None for models.CNN's)."""
   grads_step = lambda kind: _jit(functools.partial(_variant_step, kind=kind))
   step = _jit(train._step_on_device)  # pylint: disable=protected-access
+  one_thread = _jit(train._step_on_device, compiler_options=ONE_THREAD)  # pylint: disable=protected-access
   return {
       'base': (step, None),
       'sched': (_jit(train._step_on_device, compiler_options=SCHEDULER),  # pylint: disable=protected-access
@@ -172,6 +190,11 @@ def variants():
       'both_convs': (step, VariantCNN(conv1=_conv1_patches,
                                       conv2=_conv2_matmul_grad).apply),
       'matmul_lowering': (step, models.CNN(conv_lowering='matmul').apply),
+      'base_eigen1': (one_thread, None),
+      'conv2_matmul_grad_eigen1': (one_thread,
+                                   VariantCNN(conv2=_conv2_matmul_grad).apply),
+      'matmul_lowering_eigen1': (one_thread,
+                                 models.CNN(conv_lowering='matmul').apply),
   }
 
 
