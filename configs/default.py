@@ -49,11 +49,10 @@ def get_config():
   config.steps_per_call = 0
   # How the CNN's convolutions are computed (machinery/convolutions.py):
   # 'xla' (XLA's convolutions, what every committed result used) or 'matmul'
-  # (the first convolution and the others' kernel gradients as matmuls:
-  # 1.12-1.20x faster per step on 2 Zen 3 cores at batch 32, 16 images per
-  # device, but slower from 32 per device; docs/performance.md). The same
-  # model and math; the float sums in another order, so a run's last
-  # digits differ.
+  # (the second convolution's kernel gradient as one matmul: 1.16-1.21x
+  # faster per step on 2 Zen 3 cores at batch 32, 16 images per device; a
+  # tie at 64 and slower at 128; docs/performance.md). The same model and
+  # math; the float sums in another order, so a run's last digits differ.
   config.conv_lowering = 'xla'
 
   # Schedule (see schedules.py): a linear warmup from warmup_init_lr to

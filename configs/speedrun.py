@@ -9,11 +9,12 @@ within the epoch; a CPU search over Nesterov, peak and decay shape (8
 points x 5 seeds) added Nesterov momentum: the highest mean there (99.07%),
 and all 5 seeds at 99% or above.
 
-The convolutions are computed as matmuls (conv_lowering='matmul'): the same
-math in another summation order, 1.12-1.20x faster per step at this batch on
-2 Zen 3 cores, and the same accuracy over 10 seeds (99.06% against 99.05%
-with XLA's convolutions, paired difference +0.01 pp [-0.04, +0.06];
-docs/performance.md, "Convolutions as matmuls").
+The second convolution's kernel gradient is one matmul
+(conv_lowering='matmul'): the same math in another summation order,
+1.16-1.21x faster per step at this batch on 2 Zen 3 cores, and the same
+accuracy over 10 seeds (99.06% against 99.05% with XLA's own, paired
+difference +0.01 pp [-0.04, +0.06]; docs/performance.md, "Convolutions as
+matmuls").
 """
 
 from configs import default
