@@ -30,6 +30,7 @@ os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
+import optax
 import pytest
 
 PROJECT_DIR = pathlib.Path(__file__).resolve().parent.parent
@@ -122,3 +123,14 @@ def reference(idx_dir, tmp_path_factory):
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   return workdir
+
+
+def cnn_loss_and_grads(module, params, images, labels):
+  """The mean cross-entropy of `module` on a batch and its gradient in the
+  parameters, under jit: to compare two CNNs' math."""
+
+  def loss(params):
+    logits = module.apply({'params': params}, images)
+    return optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels).mean()
+  return jax.jit(jax.value_and_grad(loss))(params)

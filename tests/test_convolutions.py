@@ -6,9 +6,9 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
+from conftest import cnn_loss_and_grads
 from conftest import small_config
 import input_pipeline
 import models
@@ -89,14 +89,8 @@ def test_the_matmul_cnn_has_the_same_parameters_and_math():
   matmul_params = matmul_cnn.init(jax.random.key(0), images)['params']
   jax.tree.map(np.testing.assert_array_equal, params, matmul_params)
 
-  def loss_and_grads(cnn):
-    def loss(params):
-      logits = cnn.apply({'params': params}, images)
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, labels).mean()
-    return jax.jit(jax.value_and_grad(loss))(params)
-
-  ours, xla = loss_and_grads(matmul_cnn), loss_and_grads(xla_cnn)
+  ours, xla = (cnn_loss_and_grads(cnn, params, images, labels)
+               for cnn in (matmul_cnn, xla_cnn))
   np.testing.assert_allclose(ours[0], xla[0], rtol=1e-6)
   jax.tree.map(_close, ours[1], xla[1])
 

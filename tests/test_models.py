@@ -4,8 +4,8 @@ from flax import linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from conftest import cnn_loss_and_grads
 import models
 
 
@@ -50,13 +50,7 @@ def test_the_cnn_is_the_flax_example_cnn_in_values_and_gradients():
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
                                                          plain_params)
 
-  def loss_and_grads(module):
-    def loss(params):
-      logits = module.apply({'params': params}, images)
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, labels).mean()
-    return jax.jit(jax.value_and_grad(loss))(params)
-
-  ours, plain = loss_and_grads(models.CNN()), loss_and_grads(PlainPoolingCNN())
+  ours, plain = (cnn_loss_and_grads(cnn, params, images, labels)
+                 for cnn in (models.CNN(), PlainPoolingCNN()))
   np.testing.assert_array_equal(ours[0], plain[0])
   jax.tree.map(np.testing.assert_array_equal, ours[1], plain[1])
