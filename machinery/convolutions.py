@@ -66,7 +66,7 @@ def _backward(saved, grad):
 matmul_kernel_gradient.defvjp(_forward, _backward)
 
 
-def _is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+def is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
               dimension_numbers, feature_group_count):
   """Whether the call is what this CNN's layers ask: stride 1, 'SAME', no
   dilation, NHWC x HWIO, one group, an odd square kernel."""
@@ -85,7 +85,7 @@ def as_matmuls(lhs, rhs, window_strides, padding, lhs_dilation=None,
                rhs_dilation=None, dimension_numbers=None,
                feature_group_count=1, precision=None, **kwargs):
   """The 'matmul' lowering: a conv_general_dilated for nn.Conv."""
-  if _is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+  if is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                dimension_numbers, feature_group_count):
     if rhs.shape[2] > 1:
       return matmul_kernel_gradient(lhs, rhs)

@@ -31,29 +31,16 @@ jax.config.update('jax_num_cpu_devices', DEVICES)
 from flax import linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax import lax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
+import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from machinery import convolutions  # pylint: disable=g-import-not-at-top,wrong-import-position
 from machinery import parallel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-NHWC = ('NHWC', 'HWIO', 'NHWC')
-
-
-def _is_plain(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-              dimension_numbers, feature_group_count):
-  """Whether the call is what this CNN's layers ask: stride 1, 'SAME',
-  no dilation, NHWC x HWIO, one group, an odd square kernel."""
-  numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
-  return (tuple(window_strides) == (1, 1) and padding == 'SAME'
-          and not any(d not in (None, (1, 1)) for d in (lhs_dilation,
-                                                        rhs_dilation))
-          and lax.conv_dimension_numbers(lhs.shape, rhs.shape,
-                                         dimension_numbers) == numbers
-          and feature_group_count == 1 and rhs.shape[0] == rhs.shape[1]
-          and rhs.shape[0] % 2 == 1)
+NHWC = convolutions.NHWC
 
 
 def shifted_windows(x, size):
@@ -68,12 +55,12 @@ def shifted_windows(x, size):
 
 def plain_case_only(fast):
   """A conv_general_dilated for nn.Conv: `fast(lhs, rhs)` in the plain case
-  (_is_plain), lax.conv_general_dilated otherwise."""
+  (convolutions.is_plain), lax.conv_general_dilated otherwise."""
 
   def conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
            rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
            precision=None, **kwargs):
-    if _is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
+    if convolutions.is_plain(lhs, rhs, window_strides, padding, lhs_dilation,
                  rhs_dilation, dimension_numbers, feature_group_count):
       return fast(lhs, rhs)
     return lax.conv_general_dilated(
@@ -196,11 +183,10 @@ class CNN(nn.Module):
 
 def main():
   lowering, batch, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-  models.CNN = lambda: CNN(conv=LOWERINGS[lowering])
+  # train.create_train_state passes config.conv_lowering: LOWERING replaces it.
+  models.CNN = lambda conv_lowering='xla': CNN(conv=LOWERINGS[lowering])
   size = 12800
-  rng = np.random.default_rng(0)
-  data = {'image': rng.integers(0, 255, (size, 28, 28, 1), dtype=np.uint8),
-          'label': rng.integers(0, 10, size).astype(np.int32)}
+  data = input_pipeline.synthetic_datasets(size, 'conv_lowerings').train
   config = default.get_config()
   config.batch_size = batch
   rate = train.create_learning_rate_fn(config, 0.1, size // batch)

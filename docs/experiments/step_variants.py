@@ -58,6 +58,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 sys.path.insert(0, __file__.rsplit('/docs/', 1)[0])
+import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -205,9 +206,7 @@ def main():
   table = variants()
   names = sys.argv[6:] or list(table)
   size = 12800
-  rng = np.random.default_rng(0)
-  data = {'image': rng.integers(0, 255, (size, 28, 28, 1), dtype=np.uint8),
-          'label': rng.integers(0, 10, size).astype(np.int32)}
+  data = input_pipeline.synthetic_datasets(size, 'step_variants').train
   config = default.get_config()
   config.batch_size = batch
   rate = train.create_learning_rate_fn(config, 0.1, size // batch)
