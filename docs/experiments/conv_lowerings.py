@@ -12,14 +12,18 @@ without the 9x patches copy) or `swapped_grad` (the kernel gradient as
 an explicit NHWC 'VALID' convolution of the transposed padded input
 [C, H+2, W+2, N] with the transposed gradient [H, W, N, F] as a 14x14
 kernel: XLA's own kernel gradient, bit for bit, through explicit
-transposes). POOL=flax pools with nn.avg_pool instead of
-models.avg_pool_2x2 (the same numbers). All give the same parameters
-and the same math up to float summation order (relative error ~1e-6).
-Prints the images/s of train.train_epoch over 12,800 generated images (best
-of two epochs after compiling). Not used by the project: measured, and slower
-where it counts (see docs/performance.md).
+transposes), or `project_xla` / `project_matmul` (models.CNN with that
+conv_lowering: the project's own step). POOL=flax pools with nn.avg_pool
+instead of models.avg_pool_2x2 (the same numbers). All give the same
+parameters and the same math up to float summation order (relative error
+~1e-6). Prints the images/s of train.train_epoch over 12,800 generated
+images (best of two epochs after compiling) and a digest of the parameters
+after the three epochs (equal digests: the same numbers bit for bit). Not
+used by the project: measured, and slower where it counts (see
+docs/performance.md).
 """
 
+import hashlib
 import os
 import sys
 import time
@@ -183,8 +187,14 @@ class CNN(nn.Module):
 
 def main():
   lowering, batch, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-  # train.create_train_state passes config.conv_lowering: LOWERING replaces it.
-  models.CNN = lambda conv_lowering='xla': CNN(conv=LOWERINGS[lowering])
+  # train.create_train_state passes config.conv_lowering: LOWERING replaces
+  # it, except `project_LOWERING`, the project's own (models.CNN's).
+  project = models.CNN
+  if lowering.startswith('project_'):
+    models.CNN = lambda conv_lowering='xla': project(
+        conv_lowering=lowering[len('project_'):])
+  else:
+    models.CNN = lambda conv_lowering='xla': CNN(conv=LOWERINGS[lowering])
   size = 12800
   data = input_pipeline.synthetic_datasets(size, 'conv_lowerings').train
   config = default.get_config()
@@ -208,7 +218,16 @@ def main():
     best = max(best, size // batch * batch / (time.perf_counter() - start))
   pooling = os.environ.get('POOL', 'reshape')
   print(f'{pooling} pooling, {lowering} batch {batch} micro {micro} '
-        f'devices {DEVICES}: {best:,.0f} img/s')
+        f'devices {DEVICES}: {best:,.0f} img/s, parameters '
+        f'{parameter_digest(state.params)}')
+
+
+def parameter_digest(params):
+  """A short hash of every parameter's bytes, in tree order."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(params)):
+    digest.update(leaf.tobytes())
+  return digest.hexdigest()[:12]
 
 
 if __name__ == '__main__':

@@ -37,6 +37,9 @@ Variants (default: all):
                   conv_lowering='matmul' was at first);
   matmul_lowering the project's own `conv_lowering='matmul'`
                   (machinery/convolutions.py): now conv2_matmul_grad's math;
+  ordered         micro-batch j + 1 starts after micro-batch j's backward
+                  pass (an optimization barrier; the same numbers);
+  matmul_ordered  matmul_lowering, ordered so;
   *_eigen1        base, conv2_matmul_grad and matmul_lowering compiled with
                   XLA's Eigen pool off (`xla_cpu_multi_thread_eigen`: each
                   device's dots on its own thread).
@@ -99,6 +102,25 @@ def _presum_grads(state, batch, num_micro_batches):
                        out_specs=(P(), P(), P()))(state, batch)
 
 
+def _ordered_grads(state, batch, num_micro_batches):
+  """train._accumulated_grads with each micro-batch's input tied to the
+  gradients so far by an optimization barrier: XLA cannot start micro-batch
+  j + 1 before micro-batch j's backward pass is done (the project's step
+  leaves that order to XLA's scheduler)."""
+  grads, loss, correct = train._grads_and_metrics(  # pylint: disable=protected-access
+      state, train.micro_batch(batch, 0, num_micro_batches))
+  for j in range(1, num_micro_batches):
+    grads, part = lax.optimization_barrier(
+        (grads, train.micro_batch(batch, j, num_micro_batches)))
+    g, l, c = train._grads_and_metrics(state, part)  # pylint: disable=protected-access
+    grads = jax.tree.map(jnp.add, grads, g)
+    loss, correct = loss + l, correct + c
+  if num_micro_batches > 1:
+    grads = jax.tree.map(lambda g: g / num_micro_batches, grads)
+    loss = loss / num_micro_batches
+  return grads, loss, correct
+
+
 def _variant_step(state, train_ds, epoch_indices, learning_rate_fn,
                   num_micro_batches, batch_sharding, kind):
   """train._step_on_device with the gradients combined the `kind` way."""
@@ -107,6 +129,8 @@ def _variant_step(state, train_ds, epoch_indices, learning_rate_fn,
   batch = train._local_gather(train_ds, indices, batch_sharding.mesh)  # pylint: disable=protected-access
   if kind == 'presum':
     grads, loss, correct = _presum_grads(state, batch, num_micro_batches)
+  elif kind == 'ordered':
+    grads, loss, correct = _ordered_grads(state, batch, num_micro_batches)
   else:
     grads, loss, correct = train._accumulated_grads(  # pylint: disable=protected-access
         state, batch, num_micro_batches)
@@ -191,6 +215,9 @@ def variants():
       'both_convs': (step, VariantCNN(conv1=_conv1_patches,
                                       conv2=_conv2_matmul_grad).apply),
       'matmul_lowering': (step, models.CNN(conv_lowering='matmul').apply),
+      'ordered': (grads_step('ordered'), None),
+      'matmul_ordered': (grads_step('ordered'),
+                         models.CNN(conv_lowering='matmul').apply),
       'base_eigen1': (one_thread, None),
       'conv2_matmul_grad_eigen1': (one_thread,
                                    VariantCNN(conv2=_conv2_matmul_grad).apply),
