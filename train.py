@@ -104,7 +104,8 @@ def micro_batch(batch, j, num_micro_batches):
   return jax.tree.map(lambda x: x[j::num_micro_batches], batch)
 
 
-def _accumulated_grads(state, batch, num_micro_batches):
+def _accumulated_grads(state, batch, num_micro_batches,
+                       grads_and_metrics=_grads_and_metrics):
   """The whole batch's gradient, computed one micro-batch at a time.
 
   Micro-batches have equal sizes, so the mean of their mean-loss gradients
@@ -115,12 +116,14 @@ def _accumulated_grads(state, batch, num_micro_batches):
   beyond the 1 MB of L2 per core, and throughput per image drops. Unrolled in
   Python (not lax.scan: see jax-ml/jax#12868), each micro-batch's
   activations stay in cache. `num_micro_batches=1` is the plain step.
+  `grads_and_metrics(state, micro_batch)` computes each micro-batch's part
+  (experiments pass variants of _grads_and_metrics).
   """
-  grads, loss, correct = _grads_and_metrics(
+  grads, loss, correct = grads_and_metrics(
       state, micro_batch(batch, 0, num_micro_batches))
   for j in range(1, num_micro_batches):
-    g, l, c = _grads_and_metrics(state, micro_batch(batch, j,
-                                                    num_micro_batches))
+    g, l, c = grads_and_metrics(state, micro_batch(batch, j,
+                                                   num_micro_batches))
     grads = jax.tree.map(jnp.add, grads, g)
     loss, correct = loss + l, correct + c
   if num_micro_batches > 1:

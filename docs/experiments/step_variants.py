@@ -104,21 +104,20 @@ def _presum_grads(state, batch, num_micro_batches):
 
 def _ordered_grads(state, batch, num_micro_batches):
   """train._accumulated_grads with each micro-batch's input tied to the
-  gradients so far by an optimization barrier: XLA cannot start micro-batch
-  j + 1 before micro-batch j's backward pass is done (the project's step
-  leaves that order to XLA's scheduler)."""
-  grads, loss, correct = train._grads_and_metrics(  # pylint: disable=protected-access
-      state, train.micro_batch(batch, 0, num_micro_batches))
-  for j in range(1, num_micro_batches):
-    grads, part = lax.optimization_barrier(
-        (grads, train.micro_batch(batch, j, num_micro_batches)))
-    g, l, c = train._grads_and_metrics(state, part)  # pylint: disable=protected-access
-    grads = jax.tree.map(jnp.add, grads, g)
-    loss, correct = loss + l, correct + c
-  if num_micro_batches > 1:
-    grads = jax.tree.map(lambda g: g / num_micro_batches, grads)
-    loss = loss / num_micro_batches
-  return grads, loss, correct
+  previous micro-batch's gradient by an optimization barrier: XLA cannot
+  start micro-batch j + 1 before micro-batch j's backward pass is done (the
+  project's step leaves that order to XLA's scheduler)."""
+  previous = []
+
+  def grads_and_metrics(state, part):
+    if previous:
+      _, part = lax.optimization_barrier((previous[-1], part))
+    grads, loss, correct = train._grads_and_metrics(state, part)  # pylint: disable=protected-access
+    previous.append(grads)
+    return grads, loss, correct
+
+  return train._accumulated_grads(  # pylint: disable=protected-access
+      state, batch, num_micro_batches, grads_and_metrics)
 
 
 def _variant_step(state, train_ds, epoch_indices, learning_rate_fn,
