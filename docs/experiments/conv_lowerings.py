@@ -41,6 +41,7 @@ import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-positi
 import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from machinery import checkpoints  # pylint: disable=g-import-not-at-top,wrong-import-position
 from machinery import convolutions  # pylint: disable=g-import-not-at-top,wrong-import-position
 from machinery import parallel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -223,11 +224,12 @@ def main():
 
 
 def parameter_digest(params):
-  """A short hash of every parameter's bytes, in tree order."""
-  digest = hashlib.sha256()
-  for leaf in jax.tree.leaves(jax.device_get(params)):
-    digest.update(leaf.tobytes())
-  return digest.hexdigest()[:12]
+  """A short hash of the parameters' checksums (checkpoints.tree_checksums:
+  each array's bytes, as exact resume compares them)."""
+  checksums = checkpoints.tree_checksums(params)
+  return hashlib.sha256(' '.join(
+      f'{name}={checksums[name]}' for name in sorted(checksums)).encode()
+                        ).hexdigest()[:12]
 
 
 if __name__ == '__main__':
