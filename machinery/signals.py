@@ -1,6 +1,11 @@
 """A clean stop on Ctrl-C, SIGTERM (a scheduler's preemption) or SIGHUP
 (the terminal closed).
 
+A signal that is ignored when the run starts stays ignored: `nohup` sets
+SIGHUP to SIG_IGN so that closing the terminal does not stop the job, and a
+user who chose that must get it (as must one who ignores SIGINT in a
+background job). On leaving, each signal gets back the handler it had.
+
 The first signal only asks the training loop to stop: it finishes the step in
 flight, saves a checkpoint and exits non-zero. A second one interrupts at
 once; orbax's atomic writes still keep the last finished checkpoint intact.
@@ -52,6 +57,8 @@ def stop_on_signals():
 
   try:
     for signum in STOP_SIGNALS:
+      if signal.getsignal(signum) is signal.SIG_IGN:
+        continue  # the user chose to ignore it (nohup): leave it ignored
       previous[signum] = signal.signal(signum, handler)
   except ValueError:  # not the main thread: signals stay as they were
     logging.info('Not in the main thread: Ctrl-C will not save a checkpoint.')

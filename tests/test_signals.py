@@ -11,6 +11,7 @@ from machinery import bookkeeping
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
+from machinery import signals
 from runs import assert_same_params
 from runs import cli_args
 from runs import EPOCHS
@@ -51,10 +52,25 @@ def test_sigint_saves_the_current_step_and_exits_nonzero(idx_dir, tmp_path,
   assert_same_params(final_params(workdir, config), final_params(reference, config))
 
 
+@pytest.fixture
+def own_handler():
+  """Gives each stop signal a handler of the test's own for the test, so
+  the suite passes whether it was started plainly or under nohup (SIGHUP
+  ignored), and the handler restored afterwards can be told from SIG_DFL."""
+  def previous_handler(signum, frame):
+    del signum, frame
+  saved = {signum: signal.signal(signum, previous_handler)
+           for signum in signals.STOP_SIGNALS}
+  yield previous_handler
+  for signum, handler in saved.items():
+    signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch, signum):
+def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch, signum,
+                                 own_handler):
   """SIGTERM, and SIGHUP (a closed terminal), are handled like Ctrl-C (the
-  handler, without a subprocess)."""
+  handler, without a subprocess); the previous handler comes back after."""
   real_epoch = train.train_epoch
   calls = []
 
@@ -74,7 +90,37 @@ def test_sigterm_in_process_path(idx_dir, tmp_path, monkeypatch, signum):
       '2); saved ')
   assert (tmp_path / checkpoints.CHECKPOINT_DIR /
           str(STEPS_PER_EPOCH + 1)).is_dir()
-  assert signal.getsignal(signum) is signal.SIG_DFL  # restored
+  assert signal.getsignal(signum) is own_handler  # the previous one, back
+
+
+@pytest.mark.parametrize('signum', signals.STOP_SIGNALS)
+def test_an_ignored_signal_stays_ignored(signum):
+  """nohup ignores SIGHUP so that a closed terminal does not stop the job:
+  the run must not take that back (nor ignore an ignored SIGINT less)."""
+  previous = signal.signal(signum, signal.SIG_IGN)
+  try:
+    with signals.stop_on_signals() as request:
+      assert signal.getsignal(signum) is signal.SIG_IGN
+      os.kill(os.getpid(), signum)
+      assert not request
+    assert signal.getsignal(signum) is signal.SIG_IGN
+  finally:
+    signal.signal(signum, previous)
+
+
+def test_a_run_under_nohup_survives_sighup(idx_dir, tmp_path, reference):
+  """A run started under `nohup` (SIGHUP ignored) trains to the end
+  through a SIGHUP, and its records are those of an undisturbed run."""
+  workdir = tmp_path / 'nohup'
+  process = subprocess.Popen(
+      ['nohup', *cli_args(idx_dir, workdir, epochs=EPOCHS)],
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  wait_for_checkpoint(workdir, STEPS_PER_EPOCH, process)
+  process.send_signal(signal.SIGHUP)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-2000:]
+  assert 'Received SIGHUP' not in stderr
+  assert step_log(workdir) == step_log(reference)
 
 
 def records_without_timings(workdir):
