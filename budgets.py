@@ -86,10 +86,12 @@ def check_plan(config, budgets, decay_fraction, seeds) -> None:
         "before the cooldown does not depend on the run's length; use "
         "--config=configs/wsd.py (or --config.schedule=wsd).")
   if not (isinstance(decay_fraction, (int, float)) and
-          0 < decay_fraction <= 1):
+          0 < decay_fraction < 1):
     raise errors.ConfigError(
-        f'--decay_fraction={decay_fraction} is invalid: must lie in (0, 1] '
-        '(the share of each budget its cooldown takes).')
+        f'--decay_fraction={decay_fraction} is invalid: must lie in (0, 1) '
+        '(the share of each budget its cooldown takes; a cooldown of the '
+        'whole run leaves no trunk to branch from: train such runs with '
+        'tools/study.py --vary=num_epochs=...).')
   if seeds < 1:
     raise errors.ConfigError(f'--seeds={seeds} is invalid: must be >= 1.')
   for budget in budgets:
@@ -133,21 +135,35 @@ def branch_dir(workdir, seed, budget) -> pathlib.Path:
   return seed_dir(workdir, seed) / f'budget{budget}'
 
 
-def is_finished(run_dir, config) -> bool:
-  """Whether `run_dir` holds this config's run, complete.
+def is_finished(run_dir, config, fingerprint=None) -> bool:
+  """Whether `run_dir` holds this config's run, complete: its own
+  config.json (written when the branch itself trained; a branch just made
+  has none, and holds only the trunk's records up to its cooldown start)
+  and its last epoch recorded.
 
   Raises:
-    ResumeError: it holds a run of another config.
+    ResumeError: it holds a run of another config, or (given `fingerprint`)
+      one trained on other data.
   """
+  run_dir = pathlib.Path(run_dir)
+  if not (run_dir / run_logs.CONFIG_JSON).is_file():
+    return False
   studies.check_recorded_config(run_dir, config, f'The run in {run_dir}')
+  recorded = run_logs.read_config(run_dir).get('run_environment') or {}
+  if fingerprint and recorded.get('data_fingerprint') not in (None,
+                                                              fingerprint):
+    raise errors.ResumeError(
+        f'The run in {run_dir} was trained on other data (data fingerprint '
+        f'{recorded["data_fingerprint"]} there, {fingerprint} now); use the '
+        'data it was trained on, or a new --workdir (or --carry).')
   return studies.last_epoch_recorded(run_dir, config)
 
 
 def make_branch(trunk, trunk_config, destination, config, start) -> None:
   """destination: a run directory of `config` paused at step `start`.
 
-  The trunk's records (the branch's run truncates them to `start` when it
-  resumes) and its state at `start`, saved under the branch's own config.
+  The trunk's records up to `start` (the trunk may be further on) and its
+  state at `start`, saved under the branch's own config.
   Built in a `.partial` folder and renamed into place, so a crash leaves
   either nothing or a whole branch.
   """
@@ -163,9 +179,11 @@ def make_branch(trunk, trunk_config, destination, config, start) -> None:
   for name in (run_logs.STEP_LOG, run_logs.EPOCH_LOG):
     if (trunk / name).is_file():
       files.write_bytes(partial / name, (trunk / name).read_bytes())
+  run_logs.truncate_records(partial, start)
   if (trunk / run_logs.TENSORBOARD_DIR).is_dir():
     shutil.copytree(trunk / run_logs.TENSORBOARD_DIR,
-                    partial / run_logs.TENSORBOARD_DIR)
+                    partial / run_logs.TENSORBOARD_DIR, symlinks=True)
+    run_logs.purge_events(partial / run_logs.TENSORBOARD_DIR, start)
   run = train.setup(config)
   source = checkpoints.CheckpointStore(trunk, trunk_config.keep_checkpoints,
                                        run.data.fingerprint)
@@ -217,7 +235,7 @@ class Cost:
 
 
 def train_seed(config, budgets, decay_fraction, seed, workdir, cost,
-               steps_per_epoch) -> None:
+               steps_per_epoch, fingerprint=None) -> None:
   """The trunk of one seed, its branches, and their cooldowns."""
   trunk = seed_dir(workdir, seed) / TRUNK
   trunk_config = budget_config(config, budgets[-1], decay_fraction, seed)
@@ -236,7 +254,7 @@ def train_seed(config, budgets, decay_fraction, seed, workdir, cost,
   for budget in budgets:
     destination = branch_dir(workdir, seed, budget)
     branch = budget_config(config, budget, decay_fraction, seed)
-    if is_finished(destination, branch):
+    if is_finished(destination, branch, fingerprint):
       continue
     logging.info('Seed %d: cooldown of budget %d.', seed, budget)
     cost.timed(f'seed{seed}/budget{budget}',
@@ -265,13 +283,13 @@ def branch_rows(config, budgets, decay_fraction, seeds, workdir,
 
 
 def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
-              cost) -> bool:
+              cost, fingerprint=None) -> bool:
   """Copies a seed's finished branches' records (no checkpoints) to
   `carry`, with the machine that trained them and their wall times: commit
   that folder, and carry_in takes the seed on any machine. Returns whether
   the seed was finished (and so carried)."""
   branches = _branch_configs(config, budgets, decay_fraction, seed)
-  if not all(is_finished(branch_dir(workdir, seed, b), c)
+  if not all(is_finished(branch_dir(workdir, seed, b), c, fingerprint)
              for b, c in branches.items()):
     return False
   for budget in budgets:
@@ -285,7 +303,7 @@ def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
 
 
 def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
-             cost) -> bool:
+             cost, fingerprint=None) -> bool:
   """Takes a seed that finished on another machine from `carry`: its
   branches' records and wall times, and the machine that trained them.
   Only a seed with no folder here yet and every branch finished there, of
@@ -293,12 +311,13 @@ def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
   Returns whether it was taken.
 
   Raises:
-    ResumeError: a carried branch's config is not this sweep's.
+    ResumeError: a carried branch's config is not this sweep's, or (given
+      `fingerprint`) it was trained on other data.
   """
   source = seed_dir(carry, seed)
   branches = _branch_configs(config, budgets, decay_fraction, seed)
   if (seed_dir(workdir, seed).exists()
-      or not all(is_finished(branch_dir(carry, seed, b), c)
+      or not all(is_finished(branch_dir(carry, seed, b), c, fingerprint)
                  for b, c in branches.items())):
     return False
   for budget in budgets:
@@ -325,19 +344,46 @@ def _branch_configs(config, budgets, decay_fraction, seed) -> dict:
   return {b: budget_config(config, b, decay_fraction, seed) for b in budgets}
 
 
-def read_comparison(study_dir) -> dict:
+def read_comparison(study_dir, fingerprint=None) -> dict:
   """{(num_epochs, seed): final test accuracy} of a finished study over
-  num_epochs (e.g. warmup_cosine at every budget, trained separately)."""
+  num_epochs alone (e.g. warmup_cosine at every budget, trained
+  separately), trained on this sweep's data (`fingerprint`, if given).
+
+  Raises:
+    ConfigError: the study varies another field too (a row per (num_epochs,
+      seed) would not be one run), or was trained on other data.
+  """
   path = pathlib.Path(study_dir) / 'study.csv'
   if not path.is_file():
     raise errors.WorkdirError(f'--compare_study={study_dir} has no '
                               'study.csv: run tools/study.py there first.')
   rows = studies.read_csv(path)
-  if not rows or 'num_epochs' not in rows[0]:
-    raise errors.ConfigError(f'--compare_study={study_dir} does not vary '
-                             'num_epochs (--vary=num_epochs=2,3,5,10).')
-  return {(int(r['num_epochs']), int(r['seed'])): float(
-      r['final_test_accuracy']) for r in rows if studies.counts(r)}
+  header = path.read_text().splitlines()[:1]
+  varied = [f for f in (header[0].split(',') if header else [])
+            if f not in studies.ROW_FIELDS]
+  if varied != ['num_epochs']:
+    raise errors.ConfigError(
+        f'--compare_study={study_dir} varies '
+        f'{", ".join(varied) or "nothing"}: it must vary num_epochs alone '
+        '(--vary=num_epochs=2,3,5,10), one run per budget and seed.')
+  others = sorted({r['data_fingerprint'] for r in rows
+                   if r.get('data_fingerprint') not in ('', None,
+                                                        fingerprint)})
+  if fingerprint and others:
+    raise errors.ConfigError(
+        f'--compare_study={study_dir} was trained on other data (data '
+        f'fingerprint {others[0]} there, {fingerprint} here): compare runs '
+        'of the same data.')
+  comparison = {}
+  for r in rows:
+    if studies.counts(r):
+      key = (int(r['num_epochs']), int(r['seed']))
+      if key in comparison:
+        raise errors.ConfigError(
+            f'--compare_study={study_dir} has two rows of num_epochs='
+            f'{key[0]}, seed {key[1]}: it must be one study of one config.')
+      comparison[key] = float(r['final_test_accuracy'])
+  return comparison
 
 
 def summarize(rows, budgets, seeds, comparison=None) -> dict:

@@ -207,18 +207,28 @@ def _tensorboard_writer(directory, resume_step):
       filename_suffix=f'.{time.time_ns()}')
 
 
+def truncate_records(workdir, step: int) -> tuple[list, list]:
+  """Cuts `workdir`'s train_steps.csv to the steps before `step` and its
+  epochs.csv to the epochs ended by then: the records of a run resuming
+  from its checkpoint at `step`. Returns the rows kept (steps, epochs)."""
+  workdir = pathlib.Path(workdir)
+  step_path, epoch_path = workdir / STEP_LOG, workdir / EPOCH_LOG
+  kept_steps = [r for r in _rows(step_path, STEP_FIELDS)
+                if int(r['step']) < step]
+  kept_epochs = [r for r in _rows(epoch_path, EPOCH_FIELDS)
+                 if int(r['step']) <= step]
+  _rewrite(step_path, STEP_FIELDS, kept_steps)
+  _rewrite(epoch_path, EPOCH_FIELDS, kept_epochs)
+  return kept_steps, kept_epochs
+
+
 class MetricsWriter:
   """Appends a run's records in `workdir`, continuing one that resumed."""
 
   def __init__(self, workdir, resume_step: int = 0, tensorboard: bool = True):
     workdir = pathlib.Path(workdir)
     step_path, epoch_path = workdir / STEP_LOG, workdir / EPOCH_LOG
-    kept_steps = [r for r in _rows(step_path, STEP_FIELDS)
-                  if int(r['step']) < resume_step]
-    kept_epochs = [r for r in _rows(epoch_path, EPOCH_FIELDS)
-                   if int(r['step']) <= resume_step]
-    _rewrite(step_path, STEP_FIELDS, kept_steps)
-    _rewrite(epoch_path, EPOCH_FIELDS, kept_epochs)
+    kept_steps, kept_epochs = truncate_records(workdir, resume_step)
     # The rows of the epoch in progress, for its train loss and accuracy.
     last_epoch_end = int(kept_epochs[-1]['step']) if kept_epochs else 0
     self._epoch_rows = [

@@ -1,6 +1,7 @@
 """tools/budgets.py: WSD cooldown branches of one trunk (budgets.py)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -197,7 +198,8 @@ def test_bad_budgets_are_one_line(text, message):
 @pytest.mark.parametrize('overrides,budgets,fraction,message', [
     ({'schedule': 'warmup_cosine'}, (2, 3), 0.2, "schedule='warmup_cosine' "
      'is invalid for tools/budgets.py'),
-    ({}, (2, 3), 0.0, r'--decay_fraction=0.0 is invalid: must lie in \(0, 1\]'),
+    ({}, (2, 3), 0.0, r'--decay_fraction=0.0 is invalid: must lie in \(0, 1\)'),
+    ({}, (2, 3), 1.0, r'--decay_fraction=1.0 is invalid: .* leaves no trunk'),
     ({}, (2, 3), 1.5, r'--decay_fraction=1.5 is invalid'),
     ({'warmup_epochs': 1.0}, (1, 3), 0.2, 'a budget of 1 epoch'),
 ])
@@ -277,10 +279,79 @@ def test_the_comparison_is_read_from_a_study_over_num_epochs(tmp_path):
   assert budgets_lib.read_comparison(tmp_path) == {(2, 0): 0.91,
                                                    (2, 1): 0.92}
   (tmp_path / 'study.csv').write_text('member,seed,schedule\n')
-  with pytest.raises(errors.ConfigError, match='does not vary num_epochs'):
+  with pytest.raises(errors.ConfigError, match='varies schedule: it must '
+                     'vary num_epochs alone'):
     budgets_lib.read_comparison(tmp_path)
   with pytest.raises(errors.WorkdirError, match='has no study.csv'):
     budgets_lib.read_comparison(tmp_path / 'nothing')
+
+
+def test_a_comparison_study_of_another_kind_is_refused(tmp_path):
+  """A study that varies more than num_epochs would give two rows per
+  (budget, seed), the last silently winning; one of other data pairs runs
+  of different datasets."""
+  header = ('member,seed,num_epochs,warmup_epochs,final_test_accuracy,'
+            'finished,diverged,data_fingerprint\n')
+  (tmp_path / 'study.csv').write_text(
+      header + 'a,0,2,0.0,0.91,1,0,aaaa\nb,0,2,1.0,0.95,1,0,aaaa\n')
+  with pytest.raises(errors.ConfigError,
+                     match='varies num_epochs, warmup_epochs: it must vary '
+                     'num_epochs alone'):
+    budgets_lib.read_comparison(tmp_path, 'aaaa')
+  header = ('member,seed,num_epochs,final_test_accuracy,finished,diverged,'
+            'data_fingerprint\n')
+  (tmp_path / 'study.csv').write_text(header + 'a,0,2,0.91,1,0,bbbb\n')
+  with pytest.raises(errors.ConfigError, match='trained on other data '
+                     '\\(data fingerprint bbbb there, aaaa here\\)'):
+    budgets_lib.read_comparison(tmp_path, 'aaaa')
+  assert budgets_lib.read_comparison(tmp_path, 'bbbb') == {(2, 0): 0.91}
+  (tmp_path / 'study.csv').write_text(
+      header + 'a,0,2,0.91,1,0,bbbb\nb,0,2,0.93,1,0,bbbb\n')
+  with pytest.raises(errors.ConfigError, match='two rows of num_epochs=2, '
+                     'seed 0'):
+    budgets_lib.read_comparison(tmp_path, 'bbbb')
+
+
+def test_a_removed_branch_is_made_again_as_its_own_run(trained, tmp_path):
+  """budget2 removed while the trunk is further on (at budget 3's cooldown
+  start): the branch made again holds only the trunk's records up to its
+  own cooldown start, is not taken as finished, and trains its cooldown
+  into the standalone run of budget 2, byte for byte."""
+  config, workdir, separate = trained
+  copy = tmp_path / 'copy'
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(budgets_lib.branch_dir(copy, 0, 2))
+  budgets_lib.train_seed(config, BUDGETS, FRACTION, 0, copy,
+                         budgets_lib.Cost(copy), STEPS_PER_EPOCH)
+  branch = budgets_lib.branch_dir(copy, 0, 2)
+  assert step_log(branch) == step_log(separate[2])
+  rows = budgets_lib.branch_rows(config, BUDGETS, FRACTION, 1, copy,
+                                 STEPS_PER_EPOCH)
+  final = run_logs.read_epochs(separate[2])['test_accuracy'][-1]
+  assert rows[0]['final_test_accuracy'] == final
+
+
+def test_a_branch_just_made_is_not_finished(trained, tmp_path):
+  config, workdir, _ = trained
+  trunk = budgets_lib.seed_dir(workdir, 0) / budgets_lib.TRUNK
+  branch_config = budgets_lib.budget_config(config, 2, FRACTION, 0)
+  destination = tmp_path / 'budget2'
+  budgets_lib.make_branch(trunk, budgets_lib.budget_config(
+      config, 3, FRACTION, 0), destination, branch_config, STARTS[0])
+  assert not budgets_lib.is_finished(destination, branch_config)
+  assert run_logs.read_steps(destination)['step'][-1] == STARTS[0] - 1
+  assert run_logs.read_epochs(destination)['step'][-1] <= STARTS[0]
+
+
+def test_a_carried_seed_of_other_data_is_refused(trained, tmp_path):
+  config, workdir, _ = trained
+  carry = tmp_path / 'carry'
+  plan = (config, BUDGETS, FRACTION, 0)
+  budgets_lib.carry_out(carry, *plan, workdir, budgets_lib.Cost(workdir))
+  with pytest.raises(errors.ResumeError, match='trained on other data'):
+    budgets_lib.carry_in(carry, *plan, tmp_path / 'here',
+                         budgets_lib.Cost(tmp_path / 'here'), 'f' * 16)
+  assert not (tmp_path / 'here' / 'seed0').exists()
 
 
 def test_the_tool_writes_its_report(idx_dir, tmp_path):

@@ -66,11 +66,13 @@ def main(argv):
     workdir_lib.check_usable(workdir)
     budgets = budgets_lib.parse_budgets(FLAGS.budgets)
     budgets_lib.check_plan(config, budgets, fraction, seeds)
-    comparison = (budgets_lib.read_comparison(FLAGS.compare_study)
-                  if FLAGS.compare_study else None)
     with workdir_lib.locked(workdir):
-      steps_per_epoch = train.setup(budgets_lib.budget_config(
-          config, budgets[0], fraction, 0)).steps_per_epoch
+      run = train.setup(budgets_lib.budget_config(config, budgets[0],
+                                                  fraction, 0))
+      steps_per_epoch, fingerprint = run.steps_per_epoch, run.data.fingerprint
+      comparison = (budgets_lib.read_comparison(FLAGS.compare_study,
+                                                fingerprint)
+                    if FLAGS.compare_study else None)
       starts = [budgets_lib.cooldown_start(budgets_lib.budget_config(
           config, b, fraction, 0), steps_per_epoch) for b in budgets]
       budgets_lib.check_call_grouping(config, starts, steps_per_epoch)
@@ -81,12 +83,14 @@ def main(argv):
       plan = (config, budgets, fraction)
       for seed in range(seeds):
         if FLAGS.carry and budgets_lib.carry_in(FLAGS.carry, *plan, seed,
-                                                workdir, cost):
+                                                workdir, cost, fingerprint):
           logging.info('Seed %d: finished elsewhere, taken from %s.', seed,
                        FLAGS.carry)
-        budgets_lib.train_seed(*plan, seed, workdir, cost, steps_per_epoch)
+        budgets_lib.train_seed(*plan, seed, workdir, cost, steps_per_epoch,
+                               fingerprint)
         if FLAGS.carry:
-          budgets_lib.carry_out(FLAGS.carry, *plan, seed, workdir, cost)
+          budgets_lib.carry_out(FLAGS.carry, *plan, seed, workdir, cost,
+                                fingerprint)
       rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
                                      workdir, steps_per_epoch)
       summary = budgets_lib.summarize(rows, budgets, seeds, comparison)
