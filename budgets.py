@@ -237,10 +237,11 @@ class Cost:
 def train_seed(config, budgets, decay_fraction, seed, workdir, cost,
                steps_per_epoch, fingerprint=None) -> None:
   """The trunk of one seed, its branches, and their cooldowns."""
-  trunk = seed_dir(workdir, seed) / TRUNK
+  trunk = files.check_no_links_below(workdir, seed_dir(workdir, seed) / TRUNK)
   trunk_config = budget_config(config, budgets[-1], decay_fraction, seed)
   for budget in budgets:
-    destination = branch_dir(workdir, seed, budget)
+    destination = files.check_no_links_below(
+        workdir, branch_dir(workdir, seed, budget))
     if destination.exists():
       continue
     branch = budget_config(config, budget, decay_fraction, seed)
@@ -294,11 +295,11 @@ def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
     return False
   for budget in budgets:
     studies.copy_records_out(branch_dir(workdir, seed, budget),
-                             branch_dir(carry, seed, budget))
+                             branch_dir(carry, seed, budget), carry)
   mine = {k: v for k, v in cost.seconds.items()
           if k.startswith(f'seed{seed}/')}
-  files.write_text(seed_dir(carry, seed) / COST_JSON,
-                   json.dumps(mine, indent=2))
+  files.write_text(files.check_no_links_below(carry, seed_dir(carry, seed))
+                   / COST_JSON, json.dumps(mine, indent=2))
   return True
 
 
@@ -322,7 +323,7 @@ def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
     return False
   for budget in budgets:
     studies.copy_records_in(branch_dir(carry, seed, budget),
-                            branch_dir(workdir, seed, budget))
+                            branch_dir(workdir, seed, budget), workdir)
   if (source / COST_JSON).is_file():
     cost.add(json.loads((source / COST_JSON).read_text()))
   return True

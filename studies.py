@@ -41,6 +41,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -238,6 +239,16 @@ class Member:
   def name(self) -> str:
     return self.workdir.name
 
+  @property
+  def study_dir(self) -> pathlib.Path:
+    """The study's workdir (the member lives in its members/ folder)."""
+    return self.workdir.parent.parent
+
+  def check_folder(self) -> pathlib.Path:
+    """The member's folder, refused (one line) if it or members/ is a link:
+    a whole run is never written into a user's folder through one."""
+    return files.check_no_links_below(self.study_dir, self.workdir)
+
 
 def members(base, points, seeds: int, workdir) -> list[Member]:
   """Every (point, seed), each config validated before anything runs.
@@ -272,31 +283,50 @@ def data_key(config) -> tuple:
   return tuple(str(config[f]) for f in DATA_FIELDS)
 
 
-def split_cpu(config) -> None:
-  """Splits the CPU into the devices main.py would use for `config`, before
-  anything starts JAX, so that a member is exactly main.py's run of its
-  config (otherwise every member trains on one device). Fields a --vary may
-  still set right are left to each member's own checks."""
+def split_cpu(configs) -> None:
+  """Splits the CPU, before anything starts JAX, into as many devices as
+  the member that wants the most would get from main.py; each member's
+  run then takes its own number of them (parallel.run_devices), so that a
+  member is exactly main.py's run of its config, its CPU split included,
+  whatever the other members want. Configs whose fields are still invalid
+  are left to their own checks."""
+  wanted = [parallel.cpu_devices_wanted(config) for config in configs
+            if _splittable(config)]
+  if wanted:
+    parallel.set_cpu_devices(configs[0], max(wanted))
+
+
+def _splittable(config) -> bool:
   fields = [config.cpu_devices, config.batch_size, config.eval_batch_size]
-  if all(checks.is_int(v) for v in fields) and config.cpu_devices >= 0 and (
-      min(fields[1:]) > 0):
-    parallel.set_cpu_devices(config)
+  return (all(checks.is_int(v) for v in fields) and config.cpu_devices >= 0
+          and min(fields[1:]) > 0)
 
 
-def load_data(todo: list[Member]) -> dict:
+def load_data(todo: list[Member], mode: str = 'sequential') -> dict:
   """Each distinct dataset of the members, loaded once: {data_key: Datasets}.
 
-  Every member is checked against its data (batch size, step count) before
-  any trains, so a bad member stops the study before the first, not after.
+  Every member is checked against its data (batch size, step count) and,
+  trained on its own, against the devices its run splits the batch over,
+  before any trains: a bad member stops the study before the first, not
+  after.
   """
   data = {}
   for member in todo:
     key = data_key(member.config)
     if key not in data:
       data[key] = input_pipeline.load_datasets(member.config)
+    mesh = None if trains_stacked(member, mode) else parallel.create_mesh(
+        parallel.run_devices(member.config))
     validation.validate_placement(member.config,
-                                  len(data[key].train['label']))
+                                  len(data[key].train['label']), mesh)
   return data
+
+
+def trains_stacked(member: Member, mode: str) -> bool:
+  """Whether `member` trains in a stacked group in `mode` (only SGD
+  members: their rate is injected)."""
+  return (choose_mode(mode) == 'stacked'
+          and member.config.optimizer == 'sgd')
 
 
 def check_same_data(member: Member, data) -> None:
@@ -407,8 +437,7 @@ def train_members(todo: list[Member], mode: str, data: dict,
   `after_each()`, if given, is called after each member or stacked group."""
   groups = {}
   for member in todo:
-    stacked = (choose_mode(mode) == 'stacked'
-               and member.config.optimizer == 'sgd')  # its rate is injected
+    stacked = trains_stacked(member, mode)
     check_mode(member, stacked)
     key = (('stacked', tuple(str(member.config[f]) for f in GROUP_FIELDS))
            if stacked else ('sequential', ()))  # in the grid's order
@@ -454,40 +483,71 @@ def carry_in(carry, members_: list[Member]) -> int:
   count = 0
   for member in members_:
     source = _carried_folder(carry, member)
-    if member.workdir.exists() or not (source / run_logs.EPOCH_LOG).is_file():
+    if member.workdir.exists() or source.is_symlink() or not (
+        source / run_logs.EPOCH_LOG).is_file():
       continue
     check_recorded_config(source, member.config,
                           f'The carried study member in {source}')
     if not finished_at(source, member.config):
       continue  # not finished where it was trained
-    copy_records_in(source, member.workdir)
-    count += 1
+    if copy_records_in(source, member.workdir, member.study_dir):
+      count += 1
   return count
 
 
-def copy_records_in(source, destination) -> None:
+def copy_records_in(source, destination, root, machine_record=None) -> bool:
   """A finished run's records (no checkpoints) and the machine that
-  trained it, from a carry folder into its new run folder."""
+  trained it (`machine_record` where `source` has no machine.json), from
+  a carry folder or another study into its new run folder under `root`.
+
+  Atomic and idempotent, for processes that carry the same members in at
+  once: the records are gathered in a folder of this process's own and
+  renamed into place; where another process got there first, its copy
+  (of the same files) stays and ours is dropped. Returns whether this call
+  made the folder.
+  """
   destination = pathlib.Path(destination)
-  destination.mkdir(parents=True)
-  for name in (*CARRIED_FILES, MACHINE_JSON):
-    path = pathlib.Path(source) / name
-    if path.is_file() and not path.is_symlink():
-      files.write_bytes(destination / name, path.read_bytes())
+  files.make_folder_below(root, destination.parent)
+  partial = destination.with_name(f'.{destination.name}.{os.getpid()}'
+                                  '.carrying')
+  if partial.is_symlink():
+    raise files.link_error(partial)
+  if partial.exists():
+    shutil.rmtree(partial)  # this PID's own leftover
+  partial.mkdir()
+  try:
+    for name in (*CARRIED_FILES, MACHINE_JSON):
+      path = pathlib.Path(source) / name
+      if path.is_file() and not path.is_symlink():
+        files.write_bytes(partial / name, path.read_bytes())
+    if machine_record and not (partial / MACHINE_JSON).is_file():
+      files.write_text(partial / MACHINE_JSON,
+                       json.dumps(machine_record, indent=2))
+    try:
+      os.rename(partial, destination)
+    except OSError:
+      if destination.is_dir() and not destination.is_symlink():
+        return False  # another process carried it in first
+      raise
+  finally:
+    if partial.exists():
+      shutil.rmtree(partial)
+  return True
 
 
-def copy_records_out(run_dir, folder) -> None:
-  """A finished run's records (no checkpoints) into a carry folder, with
-  the machine that trained it: its own record if it was carried in, else
-  this machine (written once)."""
+def copy_records_out(run_dir, folder, root) -> None:
+  """A finished run's records (no checkpoints) into `folder` of a carry
+  folder `root`, with the machine that trained it: its own record if it
+  was carried in, else this machine (written once). Nothing is read or
+  written through a link."""
   run_dir, folder = pathlib.Path(run_dir), pathlib.Path(folder)
-  folder.mkdir(parents=True, exist_ok=True)
+  files.make_folder_below(root, folder)
   for name in CARRIED_FILES:
     if (run_dir / name).is_file():
-      files.write_bytes(folder / name, (run_dir / name).read_bytes())
+      files.write_bytes(folder / name, files.read_bytes(run_dir / name))
   trained_on = run_dir / MACHINE_JSON
   if trained_on.is_file():
-    files.write_bytes(folder / MACHINE_JSON, trained_on.read_bytes())
+    files.write_bytes(folder / MACHINE_JSON, files.read_bytes(trained_on))
   elif not (folder / MACHINE_JSON).is_file():
     files.write_text(folder / MACHINE_JSON, json.dumps(machine(), indent=2))
 
@@ -520,7 +580,48 @@ def _finished_quietly_at(folder, config) -> bool:
     return False  # damaged or mid-write: not a result to take
 
 
-def reuse_in(sources, members_: list[Member], data: dict) -> dict:
+# What a run records of where it trained that changes its numbers (the last
+# digits): a reused run must have recorded the same as the member would.
+PLACEMENT_FIELDS = ('backend', 'jax_version', 'jaxlib_version', 'devices',
+                    'processes', 'micro_batches', 'steps_per_call',
+                    'stacked_mesh_devices')
+
+
+def placement(member: Member, mode: str) -> dict:
+  """The PLACEMENT_FIELDS the member's run will record in `mode`: on its
+  own, main.py's devices and micro-batches for its config; stacked, the
+  mesh of every device (each member's step on one device, whole batch)."""
+  if trains_stacked(member, mode):
+    mesh_devices, devices, micro, per_call = jax.device_count(), 1, 1, 1
+  else:
+    mesh = parallel.create_mesh(parallel.run_devices(member.config))
+    mesh_devices, devices = None, mesh.size
+    micro = parallel.num_micro_batches(member.config, mesh)
+    per_call = parallel.steps_per_call(member.config)
+  return {'backend': jax.default_backend(), 'jax_version': jax.__version__,
+          'jaxlib_version': jax.lib.__version__, 'devices': devices,
+          'processes': jax.process_count(), 'micro_batches': micro,
+          'steps_per_call': per_call, 'stacked_mesh_devices': mesh_devices}
+
+
+def _recorded_placement(environment: dict) -> dict:
+  return {field: environment.get(field) for field in PLACEMENT_FIELDS}
+
+
+def machine_of_run(environment: dict, folder) -> dict:
+  """A machine record for a run reused from a plain workdir, which keeps
+  no machine.json: what its config.json recorded of where it trained (the
+  host itself is unknown), never this machine's."""
+  return {'host': None, 'processor': None, 'cpu_count': None,
+          'python': None, 'jax_version': environment.get('jax_version'),
+          'backend': environment.get('backend'),
+          'device_kind': environment.get('device_kind'),
+          'devices': environment.get('devices'), 'code_version': None,
+          'recorded_by_the_run_in': str(folder)}
+
+
+def reuse_in(sources, members_: list[Member], data: dict,
+             mode: str = 'sequential') -> dict:
   """Takes in finished runs of other studies that are this study's members.
 
   A grid point of one study is often a point of another (warmup + cosine
@@ -530,9 +631,12 @@ def reuse_in(sources, members_: list[Member], data: dict) -> dict:
   yet takes the records (no checkpoints) of a finished run there whose
   recorded config is this member's field for field — seed, CPU split and
   eval batch included; only where the data lives and what was logged may
-  differ (REUSE_MAY_DIFFER) — and whose data fingerprint is this
-  member's data's: the same run. The machine that trained it comes with
-  it. Returns {source: members taken from it}.
+  differ (REUSE_MAY_DIFFER) —, whose data fingerprint is this member's
+  data's, and whose recorded placement (backend, versions, devices,
+  micro-batches, stacked or not: PLACEMENT_FIELDS) is the one this member
+  would train with in `mode`: the same run. The machine that trained it
+  comes with it (from the run's own records where it kept no
+  machine.json). Returns {source: members taken from it}.
   """
   candidates = []
   for source in sources:
@@ -549,12 +653,16 @@ def reuse_in(sources, members_: list[Member], data: dict) -> dict:
     if member.workdir.exists():
       continue
     fingerprint = data[data_key(member.config)].fingerprint
+    where = placement(member, mode)
     for source, folder, recorded in candidates:
-      if (recorded.get('run_environment', {}).get('data_fingerprint')
-          == fingerprint and _is_same_run(recorded, member.config)
+      environment = recorded.get('run_environment') or {}
+      if (environment.get('data_fingerprint') == fingerprint
+          and _recorded_placement(environment) == where
+          and _is_same_run(recorded, member.config)
           and _finished_quietly_at(folder, member.config)):
-        copy_records_in(folder, member.workdir)
-        taken[source] = taken.get(source, 0) + 1
+        if copy_records_in(folder, member.workdir, member.study_dir,
+                           machine_of_run(environment, folder)):
+          taken[source] = taken.get(source, 0) + 1
         break
   return taken
 
@@ -581,7 +689,7 @@ def carry_out(members_: list[Member], carry) -> int:
   for member in members_:
     if not finished_quietly(member):
       continue
-    copy_records_out(member.workdir, _carried_folder(carry, member))
+    copy_records_out(member.workdir, _carried_folder(carry, member), carry)
     count += 1
   return count
 
@@ -670,6 +778,7 @@ def finished_quietly(member: Member) -> bool:
 
 
 def _train_one(member: Member) -> None:
+  member.check_folder()
   logging.info('Member %s (sequential).', member.name)
   try:
     train.train_and_evaluate(member.config, str(member.workdir))
@@ -918,6 +1027,7 @@ def train_stacked(group: list[Member], data=None, mesh=None,
     data = input_pipeline.load_datasets(group[0].config)
   mesh = member_mesh() if mesh is None else mesh
   for m in group:
+    m.check_folder()
     validation.validate_placement(m.config, len(data.train['label']))
   for part in programs(group, mesh.size, members_per_device):
     logging.info('Stacked program of %d member(s) on %d device(s) of %d '
@@ -1335,12 +1445,12 @@ def publish(workdir, members_, destination) -> pathlib.Path:
   workdir, destination = pathlib.Path(workdir), pathlib.Path(destination)
   destination.mkdir(parents=True, exist_ok=True)
   for name in (*REPORT_FILES, SPEC_JSON):
-    files.write_bytes(destination / name, (workdir / name).read_bytes())
+    files.write_bytes(destination / name, files.read_bytes(workdir / name))
   for member in members_:
-    folder = destination / 'members' / member.name
-    folder.mkdir(parents=True, exist_ok=True)
-    files.write_bytes(folder / run_logs.CONFIG_JSON,
-                      (member.workdir / run_logs.CONFIG_JSON).read_bytes())
+    folder = files.make_folder_below(destination,
+                                     destination / 'members' / member.name)
+    files.write_bytes(folder / run_logs.CONFIG_JSON, files.read_bytes(
+        member.check_folder() / run_logs.CONFIG_JSON))
   return destination
 
 

@@ -389,7 +389,7 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   validation.validate_config(config)
   parallel.set_cpu_devices(config)  # before anything starts JAX's backends
   data = input_pipeline.load_datasets(config)
-  mesh = parallel.create_mesh()
+  mesh = parallel.create_mesh(parallel.run_devices(config))
   validation.validate_placement(config, len(data.train['label']), mesh)
   plan = schedules.plan(config, len(data.train['label']))
   init_rng, data_rng = jax.random.split(jax.random.key(config.seed))

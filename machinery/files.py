@@ -26,6 +26,41 @@ def link_error(path) -> WorkdirError:
                       'through links: remove it.')
 
 
+def check_no_links_below(root, path) -> pathlib.Path:
+  """Refuses (one line) a symlink at `path` or at any folder between `root`
+  and it: a folder the project makes or writes into under a workdir
+  (a study's member, a budget sweep's seed or branch, a carry folder's
+  member) is its own, never a link to somewhere else. `root` itself is the
+  folder the user named, and may be one. Returns `path`."""
+  root, path = pathlib.Path(root), pathlib.Path(path)
+  current = root
+  for part in path.relative_to(root).parts:
+    current = current / part
+    if current.is_symlink():
+      raise link_error(current)
+  return path
+
+
+def make_folder_below(root, path) -> pathlib.Path:
+  """mkdir -p `path` under `root`, through no symlink (check_no_links_below
+  before and after: a link planted meanwhile is refused, not written
+  into)."""
+  check_no_links_below(root, path)
+  try:
+    pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f'Cannot create {path}: {e.strerror or e}.') from None
+  return check_no_links_below(root, path)
+
+
+def read_bytes(path) -> bytes:
+  """The bytes of a regular file, never read through a link (one line)."""
+  path = pathlib.Path(path)
+  if path.is_symlink():
+    raise link_error(path)
+  return path.read_bytes()
+
+
 def check_not_directory(path) -> None:
   path = pathlib.Path(path)
   if path.is_dir() and not path.is_symlink():

@@ -176,8 +176,16 @@ def auto_cpu_devices(config) -> int:
   return max(d for d in range(1, cores + 1) if both % d == 0)
 
 
-def set_cpu_devices(config) -> int:
-  """Splits the host CPU into `config.cpu_devices` XLA devices.
+def cpu_devices_wanted(config) -> int:
+  """The CPU devices a run of `config` trains on: config.cpu_devices, or
+  auto_cpu_devices for 0."""
+  return config.cpu_devices or auto_cpu_devices(config)
+
+
+def set_cpu_devices(config, count=None) -> int:
+  """Splits the host CPU into `config.cpu_devices` XLA devices (or `count`:
+  a study splits it into as many as its largest member wants, and each
+  member's mesh takes its own number of them, see run_devices).
 
   XLA:CPU parallelises each op over the cores, and on this model's small
   convolutions much of that time goes to synchronisation; a data-parallel
@@ -192,7 +200,7 @@ def set_cpu_devices(config) -> int:
   """
   if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
     return len(jax.devices('cpu'))
-  count = config.cpu_devices or auto_cpu_devices(config)
+  count = count or cpu_devices_wanted(config)
   try:
     jax.config.update('jax_num_cpu_devices', count)
   except RuntimeError:
@@ -200,6 +208,26 @@ def set_cpu_devices(config) -> int:
       logging.info('JAX already started with %d CPU device(s); keeping them.',
                    len(jax.devices('cpu')))
   return len(jax.devices('cpu'))
+
+
+def run_devices(config) -> list:
+  """The devices a run of `config` splits its batch over.
+
+  On one process's CPU: the first cpu_devices_wanted(config) devices, so a
+  run is the same whether its process has exactly that many (main.py) or
+  more (a study whose members want different splits); all of them where
+  JAX started with fewer (a log line says so). GPUs, TPUs and jobs of
+  several processes: every device of every process.
+  """
+  devices = jax.devices()
+  if jax.default_backend() != 'cpu' or jax.process_count() > 1:
+    return devices
+  wanted = cpu_devices_wanted(config)
+  if wanted > len(devices):
+    logging.info('The run wants %d CPU devices but JAX started with %d; '
+                 'keeping them.', wanted, len(devices))
+    return devices
+  return devices[:wanted]
 
 
 def create_mesh(devices=None) -> jax.sharding.Mesh:

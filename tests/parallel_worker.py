@@ -2,7 +2,8 @@
 
 Trains one epoch of the generated data from the same initial state twice,
 on a 4-device mesh and on a 1-device mesh, with the same global batch, and
-prints both trajectories as JSON. Not a test module (no test_ prefix).
+prints both trajectories as JSON, and saves every parameter of each run to
+the .npz file named by its second argument. Not a test module (no test_ prefix).
 """
 
 import json
@@ -35,8 +36,8 @@ def trajectory(config, data, mesh, micro_batches):
       report=report, report_every=4, mesh=mesh, micro_batches=micro_batches)
   test_loss, test_accuracy = train.eval_model(state, data.test,
                                               config.eval_batch_size, mesh)
-  rows['params'] = [float(np.abs(np.asarray(leaf)).sum())
-                    for leaf in jax.tree.leaves(state.params)]
+  rows['params'] = np.concatenate(
+      [np.asarray(leaf).ravel() for leaf in jax.tree.leaves(state.params)])
   rows['test'] = [test_loss, test_accuracy]
   rows['devices'] = mesh.size
   rows['replicated'] = all(leaf.sharding.is_fully_replicated and
@@ -45,7 +46,7 @@ def trajectory(config, data, mesh, micro_batches):
   return rows
 
 
-def main(idx_dir):
+def main(idx_dir, output):
   config = conftest.small_config(idx_dir, batch_size=32, eval_batch_size=64,
                                  warmup_epochs=0.5)
   data = input_pipeline.load_datasets(config)
@@ -62,8 +63,11 @@ def main(idx_dir):
     result['error'] = None
   except validation.ConfigError as e:
     result['error'] = str(e)
+  # Every parameter, to compare the runs' parameters themselves.
+  np.savez(output, **{name: run.pop('params') for name, run in result.items()
+                      if isinstance(run, dict)})
   print('RESULT ' + json.dumps(result))
 
 
 if __name__ == '__main__':
-  main(sys.argv[1])
+  main(sys.argv[1], sys.argv[2])

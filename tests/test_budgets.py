@@ -354,6 +354,22 @@ def test_a_carried_seed_of_other_data_is_refused(trained, tmp_path):
   assert not (tmp_path / 'here' / 'seed0').exists()
 
 
+@pytest.mark.parametrize('link', ['seed0', 'seed0/budget2'])
+def test_a_seed_or_branch_folder_that_is_a_link_is_refused(idx_dir, tmp_path,
+                                                           link):
+  """seed0 (or a branch) a link to a user's folder: one line, nothing
+  written there."""
+  users = tmp_path / 'users_folder'
+  users.mkdir()
+  workdir = tmp_path / 'budgets'
+  (workdir / link).parent.mkdir(parents=True, exist_ok=True)
+  (workdir / link).symlink_to(users)
+  with pytest.raises(errors.WorkdirError, match='is a symbolic link'):
+    budgets_lib.train_seed(wsd_config(idx_dir), (2,), FRACTION, 0, workdir,
+                           budgets_lib.Cost(workdir), STEPS_PER_EPOCH)
+  assert not list(users.iterdir())
+
+
 def test_the_tool_writes_its_report(idx_dir, tmp_path):
   workdir = tmp_path / 'budgets'
   args = ('tools/budgets.py', '--budgets=1,2', '--seeds=2',

@@ -76,20 +76,23 @@ def stacked_config(idx_dir, **fields):
 
 def assert_follows_single_run(member, single, loss_atol=1e-7):
   """A stacked member's records equal its single run's to float rounding:
-  the same steps and rates, losses within 1e-5 (relative; `loss_atol`
-  absolute, for losses near 0), the same test accuracy."""
+  the same steps and rates, every step's loss and every epoch's train and
+  test loss within 1e-5 (relative; `loss_atol` absolute, for losses near
+  0). Losses, not accuracies: on the generated data accuracy reaches 100%
+  within an epoch, where equal accuracies would say nothing; the loss
+  moves at every step (checked, so the comparison cannot be vacuous)."""
   got, want = run_logs.read_steps(member.workdir), run_logs.read_steps(single)
   np.testing.assert_array_equal(got['step'], want['step'])
   np.testing.assert_allclose(got['learning_rate'], want['learning_rate'],
                              rtol=1e-6, atol=1e-9)
+  assert len(np.unique(want['loss'])) > len(want['loss']) // 2 > 0
   np.testing.assert_allclose(got['loss'], want['loss'], rtol=1e-5,
                              atol=loss_atol)
   got_epochs = run_logs.read_epochs(member.workdir)
   want_epochs = run_logs.read_epochs(single)
-  np.testing.assert_array_equal(got_epochs['test_accuracy'],
-                                want_epochs['test_accuracy'])
-  np.testing.assert_allclose(got_epochs['test_loss'], want_epochs['test_loss'],
-                             rtol=1e-5, atol=1e-7)
+  for field in ('train_loss', 'test_loss'):
+    np.testing.assert_allclose(got_epochs[field], want_epochs[field],
+                               rtol=1e-5, atol=max(loss_atol, 1e-7))
 
 
 def test_stacked_members_follow_their_single_runs(idx_dir, tmp_path):

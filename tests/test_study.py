@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -467,3 +468,148 @@ def test_a_recorded_config_keeps_its_runs_cpu_placement(tmp_path, environment,
   config = recorded.get_config(str(path))
   assert (config.cpu_devices, config.micro_batch_size,
           config.steps_per_call) == want
+
+
+def test_each_member_gets_the_cpu_split_main_py_gives_it(idx_dir, tmp_path):
+  """A member trains on the devices main.py would split the CPU into for
+  its own config — not those of the study's base config — and is main.py's
+  run of its recorded config byte for byte; a member whose batch only one
+  device divides trains there instead of stopping the study."""
+  from machinery import parallel  # pylint: disable=g-import-not-at-top
+  from machinery import run_logs  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / 'split'
+  result = run_tool('tools/study.py', f'--workdir={workdir}', '--seeds=1',
+                    '--vary=cpu_devices=1,2', f'--config.idx_dir={idx_dir}',
+                    *DATA)
+  assert result.returncode == 0, result.stderr[-2000:]
+  steps = {}
+  for member in sorted((workdir / 'members').iterdir()):
+    recorded = run_logs.read_config(member)
+    assert recorded['run_environment']['devices'] == recorded['cpu_devices']
+    rerun = tmp_path / f'rerun_{member.name}'
+    rerun_recorded(member, rerun)
+    assert ((rerun / 'train_steps.csv').read_bytes() ==
+            (member / 'train_steps.csv').read_bytes())
+    steps[recorded['cpu_devices']] = (member / 'train_steps.csv').read_bytes()
+  assert steps[1] != steps[2]  # another split: other last digits
+  batches = tmp_path / 'batches'
+  result = run_tool('tools/study.py', f'--workdir={batches}', '--seeds=1',
+                    '--vary=batch_size=32,25', f'--config.idx_dir={idx_dir}',
+                    *DATA, '--config.cpu_devices=0')
+  assert result.returncode == 0, result.stderr[-2000:]
+  for member in (batches / 'members').iterdir():
+    recorded = run_logs.read_config(member)
+    config = studies.default.get_config()
+    config.batch_size = recorded['batch_size']
+    config.eval_batch_size = recorded['eval_batch_size']
+    assert recorded['run_environment']['devices'] == (
+        parallel.auto_cpu_devices(config))
+
+
+def _edit_recorded(folder, **environment):
+  """Changes what the run in `folder` recorded: run_environment fields,
+  and cpu_devices (config) when given as `cpu_devices`."""
+  path = folder / 'config.json'
+  recorded = json.loads(path.read_text())
+  if 'cpu_devices' in environment:
+    recorded['cpu_devices'] = environment.pop('cpu_devices')
+  recorded['run_environment'].update(environment)
+  path.write_text(json.dumps(recorded))
+
+
+@pytest.mark.parametrize('devices,taken', [(1, True), (2, False)])
+def test_a_run_trained_on_other_devices_is_not_reused(carried, tmp_path,
+                                                      devices, taken):
+  """Both sides automatic (cpu_devices=0): the config fields agree, and
+  only the recorded placement tells a run on 2 devices from this member's
+  run (JAX here has 1 device)."""
+  [original] = (carried / 'members').glob(
+      'schedule-constant_warmup_epochs-0_seed0-*')
+  source = tmp_path / 'other' / 'members' / original.name
+  shutil.copytree(original, source)
+  _edit_recorded(source, cpu_devices=0, devices=devices)
+  member = _member_like(source, tmp_path / 'here')
+  fingerprint = json.loads((source / 'config.json').read_text())[
+      'run_environment']['data_fingerprint']
+  data = {studies.data_key(member.config): type(
+      'Data', (), {'fingerprint': fingerprint})}
+  assert bool(studies.reuse_in([tmp_path / 'other'], [member], data)) == taken
+
+
+def test_a_run_reused_from_a_plain_workdir_carries_its_own_machine(
+    carried, tmp_path):
+  """No machine.json where it was trained: the reused member's machine is
+  what the run recorded (its backend, JAX, devices), never this host."""
+  [original] = (carried / 'members').glob(
+      'schedule-constant_warmup_epochs-0_seed0-*')
+  source = tmp_path / 'plain' / 'members' / original.name
+  shutil.copytree(original, source)
+  (source / 'machine.json').unlink()
+  _edit_recorded(source, jax_version=studies.jax.__version__)
+  member = _member_like(source, tmp_path / 'here')
+  fingerprint = json.loads((source / 'config.json').read_text())[
+      'run_environment']['data_fingerprint']
+  data = {studies.data_key(member.config): type(
+      'Data', (), {'fingerprint': fingerprint})}
+  assert studies.reuse_in([tmp_path / 'plain'], [member], data)
+  machine = json.loads((member.workdir / 'machine.json').read_text())
+  assert machine['host'] is None
+  assert machine['recorded_by_the_run_in'] == str(source)
+  assert machine['backend'] == 'cpu'
+
+
+def test_a_member_folder_that_is_a_link_is_never_written_through(
+    idx_dir, tmp_path):
+  """members/<member> a link to a user's folder: one line, and nothing of
+  a run (lock, checkpoints, records) lands in that folder."""
+  users = tmp_path / 'users_folder'
+  users.mkdir()
+  (users / 'notes.txt').write_text('mine')
+  workdir = tmp_path / 'study'
+  (workdir / 'members').mkdir(parents=True)
+  (workdir / 'members' / studies.member_folder_name({}, 0)).symlink_to(users)
+  result = run_tool('tools/study.py', f'--workdir={workdir}', '--seeds=1',
+                    f'--config.idx_dir={idx_dir}', *DATA)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('Error: ') and 'is a symbolic link' in last, last
+  assert 'Traceback' not in result.stderr
+  assert sorted(p.name for p in users.iterdir()) == ['notes.txt']
+
+
+def test_records_are_never_read_through_a_link(carried, tmp_path):
+  """copy_records_out and publish read a run's files; a link there (to a
+  file anywhere) is refused in one line, not copied into the repository."""
+  [original] = (carried / 'members').glob(
+      'schedule-constant_warmup_epochs-0_seed0-*')
+  run_dir = tmp_path / 'run'
+  shutil.copytree(original, run_dir)
+  secret = tmp_path / 'secret.txt'
+  secret.write_text('not a record')
+  (run_dir / 'epochs.csv').unlink()
+  (run_dir / 'epochs.csv').symlink_to(secret)
+  with pytest.raises(studies.errors.WorkdirError, match='symbolic link'):
+    studies.copy_records_out(run_dir, tmp_path / 'carry' / 'members' / 'm',
+                             tmp_path / 'carry')
+  assert not (tmp_path / 'carry' / 'members' / 'm' / 'epochs.csv').exists()
+  link = tmp_path / 'carry2' / 'members' / 'm'
+  link.parent.mkdir(parents=True)
+  link.symlink_to(tmp_path / 'elsewhere')
+  with pytest.raises(studies.errors.WorkdirError, match='symbolic link'):
+    studies.copy_records_out(original, link, tmp_path / 'carry2')
+  assert not (tmp_path / 'elsewhere').exists()
+
+
+def test_carrying_in_is_atomic_and_idempotent(carried, tmp_path):
+  """Two processes carrying the same member in: the second finds the
+  first's whole copy and keeps it (no FileExistsError)."""
+  [original] = (carried / 'members').glob(
+      'schedule-constant_warmup_epochs-0_seed0-*')
+  destination = tmp_path / 'study' / 'members' / original.name
+  assert studies.copy_records_in(original, destination, tmp_path / 'study')
+  assert not studies.copy_records_in(original, destination,
+                                     tmp_path / 'study')
+  assert sorted(p.name for p in destination.iterdir()) == sorted(
+      p.name for p in original.iterdir()
+      if p.name in (*studies.CARRIED_FILES, studies.MACHINE_JSON))
+  assert [p.name for p in destination.parent.iterdir()] == [original.name]

@@ -4,6 +4,7 @@ stacked members split over a mesh, sequential members shared by processes."""
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -170,6 +171,34 @@ def test_two_processes_share_a_study_and_survive_kill_9(idx_dir, tmp_path):
 STACKED_FLAGS = ('--mode=stacked', '--config.num_epochs=1',
                  '--config.warmup_epochs=0.5', '--seeds=1',
                  '--vary=learning_rate=0.05,0.1,0.2')
+
+
+def test_two_processes_carry_in_the_same_members_at_once(idx_dir, tmp_path,
+                                                        mesh_runs):
+  """--mode=stacked over two processes with --carry holding a finished
+  member: both carry it in at once (the copy is atomic, the second keeps
+  the first's), both see the same two members left, and train them as one
+  group over both processes' devices."""
+  carry = tmp_path / 'carry'
+  [first, *_] = member_dirs(mesh_runs / 'one')
+  (carry / 'members').mkdir(parents=True)
+  shutil.copytree(first, carry / 'members' / first.name,
+                  ignore=shutil.ignore_patterns('checkpoints', 'tensorboard'))
+  shared = tmp_path / 'shared'
+  outputs = finish(start_processes(idx_dir, shared, *STACKED_FLAGS,
+                                   f'--carry={carry}'))
+  for _, err in outputs:
+    assert '1 finished member(s) carried in' in err or (
+        'carried in' not in err)  # the other process got there first
+    assert '3 members, 2 to train' in err
+    assert ('Stacked program of 2 member(s) on 2 device(s) of 2 '
+            'process(es)') in err
+  rows = studies.read_csv(shared / 'study.csv')
+  assert len(rows) == 3 and all(r['finished'] == '1' for r in rows)
+  assert ((shared / 'members' / first.name / 'epochs.csv').read_bytes() ==
+          (first / 'epochs.csv').read_bytes())
+  assert not [p for p in (shared / 'members').iterdir()
+              if p.name.startswith('.')]  # no copy left half-way
 
 
 def test_two_processes_train_a_stacked_group_over_both(idx_dir, tmp_path,

@@ -44,7 +44,7 @@ def measure(config, members_count, steps, repeats):
   import jax
   import input_pipeline
   import studies
-  studies.split_cpu(config)  # as a study would, before JAX starts
+  studies.split_cpu([config])  # as a study would, before JAX starts
   data = input_pipeline.synthetic_datasets(60000, 'benchmark_stacked')
   with tempfile.TemporaryDirectory() as unused:
     group = studies.members(config, studies.grid([]), members_count, unused)

@@ -119,7 +119,6 @@ def main(argv):
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)
     share, mode = join_processes()  # before anything starts JAX
-    studies.split_cpu(FLAGS.config)  # before anything starts JAX, too
     varied = [studies.parse_vary(text, FLAGS.config) for text in FLAGS.vary]
     fields = [f for f, _ in varied]
     if len(set(fields)) != len(fields):
@@ -130,16 +129,18 @@ def main(argv):
     points = studies.grid(varied)
     baseline = studies.parse_baseline(FLAGS.baseline, varied, FLAGS.config)
     members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
+    # Before anything starts JAX, too: every member gets main.py's split.
+    studies.split_cpu([m.config for m in members])
     studies.check_reuse_sources(FLAGS.reuse, workdir)
     with workdir_lib.locked(own_folder(workdir, share)):
       mine = [m for m in members if share.owns(m)]
       carried = studies.carry_in(FLAGS.carry, mine) if FLAGS.carry else 0
-      data = studies.load_data(members)
-      reused = studies.reuse_in(FLAGS.reuse, mine, data)
+      mode = studies.choose_mode(mode)
+      data = studies.load_data(members, mode)
+      reused = studies.reuse_in(FLAGS.reuse, mine, data, mode)
       todo = [m for m in mine if not studies.is_finished(m)]
       for member in mine:
         studies.check_same_data(member, data[studies.data_key(member.config)])
-      mode = studies.choose_mode(mode)
       logging.info('Study: %d grid point(s) x %d seed(s) = %d members, %d to '
                    'train (%s%s).', len(points), FLAGS.seeds,
                    len(members), len(todo), mode, share_note(share))
