@@ -21,6 +21,9 @@ from machinery import stats
 import studies
 
 COSINE = {'config': 'configs/default.py'}
+# The claims name config files relative to the project, wherever the tool
+# is run from.
+PROJECT_DIR = pathlib.Path(__file__).resolve().parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,7 +232,10 @@ def peak_study(config_path) -> str:
 
 def peak_multiples(config_path) -> list[float]:
   """PEAK_FACTORS times the learning_rate the method's config file sets."""
-  peak = cli.load_config_file(config_path).learning_rate
+  path = pathlib.Path(config_path)
+  if not path.is_absolute() and not path.exists():
+    path = PROJECT_DIR / path  # one of the project's own config files
+  peak = cli.load_config_file(str(path)).learning_rate
   return [factor * peak for factor in PEAK_FACTORS]
 
 

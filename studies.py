@@ -1414,10 +1414,34 @@ def rebuild(folder) -> str:
   if not spec_path.is_file():
     raise errors.WorkdirError(f'{spec_path} is missing: is {folder} a study '
                               'folder that tools/study.py wrote or published?')
-  spec = json.loads(spec_path.read_text())
-  typed = {field: {str(v): v for v in values} for field, values in spec['vary']}
-  rows = []
-  for row in read_csv(folder / 'study.csv'):
+  try:
+    spec = json.loads(spec_path.read_text())
+    typed = {field: {str(v): v for v in values}
+             for field, values in spec['vary']}
+    for key in ('baseline', 'seeds', 'target_accuracy'):
+      spec[key]  # pylint: disable=pointless-statement
+  except (ValueError, KeyError, TypeError, AttributeError):
+    raise errors.WorkdirError(
+        f'{spec_path} is damaged (not the JSON tools/study.py writes, cut '
+        'short?): restore it from where the study was published.') from None
+  rows = [_rebuilt_row(row, typed, folder / 'study.csv', i)
+          for i, row in enumerate(read_csv(folder / 'study.csv'), start=2)]
+  point_of = {r['member']: label({f: r[f] for f in typed}) for r in rows}
+  per_epoch = []
+  for i, r in enumerate(read_csv(folder / 'study_epochs.csv'), start=2):
+    try:
+      per_epoch.append({
+          'member': r['member'], 'point': point_of[r['member']],
+          'epoch': int(r['epoch']),
+          **{key: float(r[key]) for key in EPOCH_ROW_FIELDS[2:]}})
+    except (KeyError, ValueError, TypeError):
+      raise _damaged_row(folder / 'study_epochs.csv', i) from None
+  return write_tables(folder, rows, per_epoch, spec)
+
+
+def _rebuilt_row(row, typed, path, line) -> dict:
+  """A study.csv row with its values typed as the study wrote them."""
+  try:
     out = {key: row[key] for key in ('member', 'data_fingerprint')}
     out.update({field: typed[field][row[field]] for field in typed})
     out.update(seed=int(row['seed']), finished=int(row['finished']),
@@ -1428,13 +1452,17 @@ def rebuild(folder) -> str:
         out[key] = float(row[key])
     for key in ('best_epoch', 'epochs_to_target'):
       out[key] = _number(row[key], int)
-    rows.append(out)
-  point_of = {r['member']: label({f: r[f] for f in typed}) for r in rows}
-  per_epoch = [{'member': r['member'], 'point': point_of[r['member']],
-                'epoch': int(r['epoch']),
-                **{key: float(r[key]) for key in EPOCH_ROW_FIELDS[2:]}}
-               for r in read_csv(folder / 'study_epochs.csv')]
-  return write_tables(folder, rows, per_epoch, spec)
+  except (KeyError, ValueError, TypeError):
+    raise _damaged_row(path, line) from None
+  if None in out.values():
+    raise _damaged_row(path, line)
+  return out
+
+
+def _damaged_row(path, line) -> errors.WorkdirError:
+  return errors.WorkdirError(
+      f'{path} is damaged at line {line} (a row cut short, or a value that '
+      'is not the study\'s): restore it from where the study was published.')
 
 
 def publish(workdir, members_, destination) -> pathlib.Path:

@@ -2,6 +2,7 @@
 
 import csv
 import subprocess
+import sys
 
 import pytest
 
@@ -230,3 +231,16 @@ def test_run_all_reuses_only_the_carried_studies_that_exist(tmp_path):
   assert reuse('warmup_mnist', 'methods_mnist') == (
       '--reuse=docs/studies/progress/warmup_mnist')
   assert reuse('methods_mnist') == ''
+
+
+def test_the_tool_runs_from_another_folder(tmp_path):
+  """The claims name the project's config files relative to the project:
+  run from elsewhere, the tool writes the same page (no traceback)."""
+  output = tmp_path / 'claims.md'
+  result = subprocess.run(
+      [sys.executable, str(PROJECT_DIR / 'tools' / 'claims.py'),
+       f'--studies_dir={PROJECT_DIR / "docs" / "studies"}',
+       f'--output={output}'], capture_output=True, text=True, timeout=300,
+      cwd=tmp_path)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert output.read_text() == (PROJECT_DIR / 'docs' / 'claims.md').read_text()

@@ -613,3 +613,20 @@ def test_carrying_in_is_atomic_and_idempotent(carried, tmp_path):
       p.name for p in original.iterdir()
       if p.name in (*studies.CARRIED_FILES, studies.MACHINE_JSON))
   assert [p.name for p in destination.parent.iterdir()] == [original.name]
+
+
+@pytest.mark.parametrize('name,cut,message', [
+    ('study_spec.json', 300, 'study_spec.json is damaged'),
+    ('study.csv', 2000, 'study.csv is damaged at line'),
+    ('study_epochs.csv', 3000, 'study_epochs.csv is damaged at line'),
+])
+def test_a_damaged_published_study_is_one_line(tmp_path, name, cut, message):
+  copy = tmp_path / 'methods_mnist'
+  shutil.copytree(PROJECT_DIR / 'docs' / 'studies' / 'methods_mnist', copy)
+  (copy / name).write_bytes((copy / name).read_bytes()[:cut])
+  result = run_tool('tools/study.py', '--rebuild', f'--workdir={copy}',
+                    config=None)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('Error: ') and message in last, last
+  assert 'Traceback' not in result.stderr

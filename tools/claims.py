@@ -105,16 +105,16 @@ def main(argv):
     sys.exit(f'Error: --output={output}: {output.parent} is not a folder.')
   with cli.one_line_errors():
     files.check_not_directory(output)
-  answer = claims.methods_table(studies_dir)
-  peaks = claims.peaks_table(studies_dir)
-  warmup = ''.join(_warmup_section(studies_dir, dataset, study)
-                   for dataset, study in claims.WARMUP_STUDIES)
-  table = claims.markdown(studies_dir)
-  untestable = ''.join(f'- {line}\n' for line in claims.untestable())
-  files.write_text(output,
-                   HEADER + ANSWER + answer + PEAKS + peaks + WARMUP + warmup
-                   + CLAIMS + table
-                   + '\nNot testable here:\n\n' + untestable)
+    answer = claims.methods_table(studies_dir)
+    peaks = claims.peaks_table(studies_dir)
+    warmup = ''.join(_warmup_section(studies_dir, dataset, study)
+                     for dataset, study in claims.WARMUP_STUDIES)
+    table = claims.markdown(studies_dir)
+    untestable = ''.join(f'- {line}\n' for line in claims.untestable())
+    files.write_text(output,
+                     HEADER + ANSWER + answer + PEAKS + peaks + WARMUP
+                     + warmup + CLAIMS + table
+                     + '\nNot testable here:\n\n' + untestable)
   print(answer)
   print(peaks)
   print(warmup)
