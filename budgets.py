@@ -391,29 +391,39 @@ def summarize(rows, budgets, seeds, comparison=None) -> dict:
   """Per budget: mean and 95% interval over seeds; what it gains over the
   previous budget, paired by seed (how many epochs are worth it); and
   against the comparison run at that budget, paired by seed, where it has
-  every seed."""
-  summary, previous = {}, None
+  every seed. Every paired comparison of the table is one family: a
+  verdict only where the Holm-adjusted p-value is below 0.05."""
+  summary, previous, tests = {}, None, []
   for budget in budgets:
     by_seed = {r['seed']: r['final_test_accuracy'] for r in rows
                if r['budget'] == budget}
     values = [by_seed[s] for s in sorted(by_seed)]
-    entry = {'final_test_accuracy': stats.mean_interval(values).as_dict()}
+    entry = {'final_test_accuracy': stats.mean_interval(
+        values, bounds=(0.0, 1.0)).as_dict()}
     if previous is not None and set(previous[1]) == set(by_seed):
-      gain = stats.paired_difference(
-          values, [previous[1][s] for s in sorted(by_seed)])
-      entry['gain_over_previous'] = {'previous_budget': previous[0],
-                                     **gain.as_dict()}
-      entry['gain_verdict'] = stats.verdict(gain)
+      tests.append((budget, 'gain_over_previous', previous[0],
+                    stats.paired_difference(
+                        values, [previous[1][s] for s in sorted(by_seed)],
+                        bounds=(-1.0, 1.0))))
     previous = (budget, by_seed)
     if comparison is not None:
       other = [comparison.get((budget, s)) for s in range(seeds)]
       if all(v is not None for v in other):
-        difference = stats.paired_difference(values, other)
         entry['comparison_final_test_accuracy'] = stats.mean_interval(
-            other).as_dict()
-        entry['paired_difference'] = difference.as_dict()
-        entry['verdict'] = stats.verdict(difference)
+            other, bounds=(0.0, 1.0)).as_dict()
+        tests.append((budget, 'paired_difference', None,
+                      stats.paired_difference(values, other,
+                                              bounds=(-1.0, 1.0))))
     summary[str(budget)] = entry
+  family = stats.in_family([d for *_, d in tests])
+  for (budget, key, previous_budget, _), difference in zip(tests, family):
+    entry = summary[str(budget)]
+    entry[key] = difference.as_dict()
+    if key == 'gain_over_previous':
+      entry[key]['previous_budget'] = previous_budget
+      entry['gain_verdict'] = stats.verdict(difference)
+    else:
+      entry['verdict'] = stats.verdict(difference)
   return summary
 
 
@@ -432,15 +442,20 @@ def cost_summary(rows, budgets, seeds, seconds, machines=1) -> dict:
 
 
 def markdown(summary, cost, decay_fraction, compare_name) -> str:
+  family = sum(key in entry for entry in summary.values()
+               for key in ('gain_over_previous', 'paired_difference'))
   lines = ['Final test accuracy of each budget\'s WSD branch over seeds '
            f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
            + (f'; paired by seed against {compare_name}.' if compare_name
-              else '.'), '',
+              else '.') + f' The table\'s {family} paired comparisons are '
+           'one family: "better" or "worse" only where the Holm-adjusted '
+           'p-value is below 0.05; each interval is the raw 95% interval.',
+           '',
            '| budget (epochs) | n | WSD branch: final test acc. [95% CI] | '
-           'gain over the previous budget (pp) [95% CI] |'
+           'gain over the previous budget (pp) [95% CI], Holm p |'
            + (f' {compare_name} [95% CI] | paired diff. (pp) [95% CI] | '
-              'verdict |' if compare_name else ''),
-           '|---|---|---|---|' + ('---|---|---|' if compare_name else '')]
+              'Holm-adjusted p | verdict |' if compare_name else ''),
+           '|---|---|---|---|' + ('---|---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
     mine = entry['final_test_accuracy']
     line = (f'| {budget} | {mine["n"]} | {_pct(mine)} | {_gain(entry)} |')
@@ -449,13 +464,14 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
         d = entry['paired_difference']
         line += (f' {_pct(entry["comparison_final_test_accuracy"])} | '
                  f'{stats.points(d["mean"], d["ci95_low"], d["ci95_high"])} '
-                 f'| {entry["verdict"]} |')
+                 f'| {stats.p_text(d["p_holm"])} | {_said(entry["verdict"], d)}'
+                 ' |')
       else:
-        line += ' (not every seed) | | |'
+        line += ' (not every seed) | | | |'
     lines.append(line)
   gains = [b for b, e in summary.items() if e.get('gain_verdict') == 'better']
   lines += ['', 'Budgets that gain detectably over the previous one '
-            '(paired by seed, 95% interval above zero): '
+            '(paired by seed, Holm-adjusted p below 0.05): '
             + (', '.join(gains) if gains else 'none') + '.']
   lines += ['', f'Cooldowns: the last {100 * decay_fraction:g}% of each '
             'budget. '
@@ -469,18 +485,28 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _said(verdict, difference) -> str:
+  """The verdict; for none, the smallest difference the family could
+  detect (80% power)."""
+  if verdict != 'no detectable difference':
+    return verdict
+  return (f'no detectable difference (could detect '
+          f'±{100 * difference["detectable"]:.2f} pp)')
+
+
 def _gain(entry) -> str:
   gain = entry.get('gain_over_previous')
   if gain is None:
     return ''
   return (f'{stats.points(gain["mean"], gain["ci95_low"], gain["ci95_high"])}'
-          f' over {gain["previous_budget"]}'
+          f' over {gain["previous_budget"]}, {stats.p_text(gain["p_holm"])}'
           + ('' if entry['gain_verdict'] == 'no detectable difference'
              else f' ({entry["gain_verdict"]})'))
 
 
 def _pct(interval: dict) -> str:
-  return stats.percent(stats.Interval(**interval))
+  return stats.percent(stats.Interval(**{k: interval[k] for k in (
+      'n', 'mean', 'std', 'ci95_low', 'ci95_high')}))
 
 
 def write_report(workdir, rows, summary, cost, spec) -> str:
@@ -496,6 +522,45 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
                      _curve(summary, 'comparison_final_test_accuracy'),
                      spec.get('compare_name'), workdir / 'budgets.png')
   return text
+
+
+def rebuild(folder) -> str:
+  """Rewrites budgets.json's statistics, budgets.md and budgets.png of a
+  finished (or published) sweep from its budgets.csv and budgets.json
+  alone, and the comparison study its spec names (a path relative to the
+  project, as run_all.sh gives it, is found from anywhere): no training.
+  Returns budgets.md."""
+  folder = pathlib.Path(folder)
+  report = folder / 'budgets.json'
+  try:
+    recorded = json.loads(files.read_bytes(report))
+    spec, cost = recorded['spec'], recorded['cost']
+    budgets, seeds = tuple(spec['budgets']), int(spec['seeds'])
+  except (OSError, ValueError, KeyError, TypeError):
+    raise errors.WorkdirError(
+        f'{report} is missing or damaged (not the JSON tools/budgets.py '
+        'writes): is it a sweep\'s folder?') from None
+  rows = []
+  for line, row in enumerate(studies.read_csv(folder / 'budgets.csv'),
+                             start=2):
+    try:
+      rows.append({
+          'budget': int(row['budget']), 'seed': int(row['seed']),
+          **{key: float(row[key]) for key in ROW_FIELDS[2:5]},
+          'cooldown_start_step': int(row['cooldown_start_step']),
+          'cooldown_epochs_trained': float(row['cooldown_epochs_trained'])})
+    except (KeyError, ValueError, TypeError):
+      raise errors.WorkdirError(
+          f'{folder / "budgets.csv"} is damaged at line {line}: restore it '
+          'from where the sweep was published.') from None
+  comparison = None
+  if spec.get('compare_study'):
+    study = pathlib.Path(spec['compare_study'])
+    if not study.is_absolute() and not study.exists():
+      study = pathlib.Path(__file__).resolve().parent / study
+    comparison = read_comparison(study)
+  summary = summarize(rows, budgets, seeds, comparison)
+  return write_report(folder, rows, summary, cost, spec)
 
 
 def _curve(summary, key):

@@ -1141,10 +1141,66 @@ def _check_one_dataset(rows, points) -> None:
           'cannot be pooled; retrain them on one dataset.')
 
 
+# A run "trained" when it finished without diverging and its final test
+# accuracy is at least this: twice chance on 10 classes. A run below it
+# stayed at chance (a constant prediction scores 10-11.35% on MNIST): its
+# accuracy is an outcome of another kind, counted, never averaged.
+TRAINED_ACCURACY = 0.2
+
+
+def outcome(row) -> float | None:
+  """A row's final test accuracy if the run trained, None if it diverged
+  or stayed at chance; raises KeyError for a member still training."""
+  if row.get('diverged'):
+    return None
+  if not row.get('finished') or 'final_test_accuracy' not in row:
+    raise KeyError(row.get('member'))
+  accuracy = row['final_test_accuracy']
+  return accuracy if accuracy >= TRAINED_ACCURACY else None
+
+
+def compare(mine: dict, theirs: dict):
+  """mine against theirs ({seed: outcome}), over the seeds both have.
+
+  Every paired seed trained on both sides: the paired difference and its
+  t-test (stats.Difference). Otherwise whether a run trains at all is the
+  outcome: stats.Counts with the exact McNemar test, and beside it the
+  difference over the seeds where both trained (described, not tested).
+  None when no seed is paired.
+  """
+  seeds = sorted(set(mine) & set(theirs))
+  if not seeds:
+    return None, None
+  if all(mine[s] is not None and theirs[s] is not None for s in seeds):
+    return stats.paired_difference([mine[s] for s in seeds],
+                                   [theirs[s] for s in seeds],
+                                   bounds=(-1.0, 1.0)), None
+  both = [s for s in seeds if mine[s] is not None and theirs[s] is not None]
+  described = stats.paired_difference([mine[s] for s in both],
+                                      [theirs[s] for s in both],
+                                      bounds=(-1.0, 1.0)) if both else None
+  return stats.trained_counts([mine[s] is not None for s in seeds],
+                              [theirs[s] is not None for s in seeds]), (
+                                  described)
+
+
+def result_dict(result, described=None) -> dict:
+  """A comparison as study.json keeps it, with its verdict."""
+  out = {**result.as_dict(), 'test': (
+      'exact McNemar on trained seeds' if isinstance(result, stats.Counts)
+      else 'paired t'), 'verdict': stats.verdict(result)}
+  if described is not None:
+    out['among_trained'] = described.as_dict()
+  return out
+
+
 def summarize(rows, points, baseline, seeds) -> dict:
   """study.json: per point its interval and its paired difference.
 
-  Only finished members count; a point with none has n = 0 and no mean.
+  A point's mean and interval are over its members that trained;
+  `members` counts those that finished or diverged, `trained` those that
+  trained. The comparisons with the baseline are one family: "better" or
+  "worse" only where the Holm-adjusted p-value is below 0.05.
   """
   _check_one_dataset(rows, points)
   by_point, diverged = {}, {}
@@ -1152,28 +1208,31 @@ def summarize(rows, points, baseline, seeds) -> dict:
     key = label({f: row[f] for f in points[0]})
     if row.get('diverged'):
       diverged[key] = diverged.get(key, 0) + 1
-    if row.get('finished') and 'final_test_accuracy' in row:
-      by_point.setdefault(key, {})[row['seed']] = row['final_test_accuracy']
+    try:
+      by_point.setdefault(key, {})[row['seed']] = outcome(row)
+    except KeyError:
+      continue  # still training: no outcome yet
   summary = {'seeds': seeds, 'baseline': label(baseline),
              'points': {}}
+  tests = []
   for point in points:
     key = label(point)
-    accuracy = by_point.get(key, {})
+    outcomes = by_point.get(key, {})
+    trained = [v for v in outcomes.values() if v is not None]
     entry = {'fields': point,
-             **stats.mean_interval(list(accuracy.values())).as_dict(),
+             **stats.mean_interval(trained, bounds=(0.0, 1.0)).as_dict(),
+             'members': len(outcomes), 'trained': len(trained),
              'diverged': diverged.get(key, 0)}
     base_key = label({**point, **baseline})
     entry['baseline'] = base_key
     if base_key != key:
-      base = by_point.get(base_key, {})
-      common = sorted(set(accuracy) & set(base))
-      if common:
-        difference = stats.paired_difference(
-            [accuracy[s] for s in common], [base[s] for s in common])
-        entry['vs_baseline'] = {**difference.as_dict(),
-                                'excludes_zero': difference.excludes_zero,
-                                'verdict': stats.verdict(difference)}
+      result, described = compare(outcomes, by_point.get(base_key, {}))
+      if result is not None:
+        tests.append((key, result, described))
     summary['points'][key] = entry
+  family = stats.in_family([result for _, result, _ in tests])
+  for (key, _, described), result in zip(tests, family):
+    summary['points'][key]['vs_baseline'] = result_dict(result, described)
   return summary
 
 
@@ -1188,6 +1247,54 @@ def _interval(low, high, fmt) -> str:
   return f'[{fmt(low)}, {fmt(high)}]'
 
 
+def comparison_sentence(versus: dict) -> str:
+  """One sentence for a comparison of study.json: the raw interval, the
+  Holm-adjusted p and the verdict; for no detectable difference, the
+  smallest difference the family could have detected."""
+  p = stats.p_text(versus['p_holm']).replace('p', 'Holm-adjusted p', 1)
+  if 'trained' in versus:
+    text = (f'{versus["trained"]} of {versus["n"]} seeds trained against '
+            f'{versus["baseline_trained"]} of {versus["n"]} (exact McNemar '
+            f'test, {p}): ')
+    text += ({'better': 'trains more often', 'worse': 'trains less often'}
+             .get(versus['verdict'], 'no detectable difference in how often '
+                  'a run trains'))
+    if versus['smallest_p'] * versus['family_size'] >= stats.ALPHA:
+      text += (f' (with {versus["n"]} seeds this test cannot reach p<0.05 '
+               'in this family: its smallest p-value is '
+               f'{versus["smallest_p"]:.4g} before Holm)')
+    among = versus.get('among_trained')
+    if among and among['n']:
+      text += (f'; among the {among["n"]} seed(s) where both trained, '
+               f'{_pp(among["mean"])} pp' + (
+                   f' {_interval(among["ci95_low"], among["ci95_high"], _pp)}'
+                   if among['n'] > 1 else ' (one seed: no interval)'))
+    return text
+  if versus['n'] < 2:
+    return (f'{_pp(versus["mean"])} pp on 1 seed: no interval, no '
+            'verdict (run --seeds=2 or more)')
+  numbers = (f'{_pp(versus["mean"])} pp [{_pp(versus["ci95_low"])}, '
+             f'{_pp(versus["ci95_high"])}] over {versus["n"]} paired seeds, '
+             f'{p}')
+  if versus['verdict'] == 'no detectable difference':
+    return (f'no detectable difference ({numbers}; with {versus["n"]} seeds '
+            'it could detect '
+            f'±{100 * versus["detectable"]:.2f} pp at 80% power)')
+  return f'{versus["verdict"]} ({numbers})'
+
+
+def family_note(summary) -> str:
+  """What the family is, in one sentence."""
+  sizes = {p['vs_baseline']['family_size'] for p in summary['points'].values()
+           if 'vs_baseline' in p}
+  m = max(sizes) if sizes else 0
+  return (f'The {m} comparison(s) with the baseline are one family: "better" '
+          'or "worse" only where the Holm-adjusted p-value is below 0.05; '
+          'the interval beside it is the raw 95% interval. Members that '
+          'diverged or stayed at chance (final test accuracy below '
+          f'{100 * TRAINED_ACCURACY:g}%) are counted, not averaged.')
+
+
 def markdown(summary, rows, target) -> str:
   """study.md: the ranking with intervals and one sentence per comparison."""
   points = summary['points']
@@ -1196,55 +1303,63 @@ def markdown(summary, rows, target) -> str:
   pct = f'{100 * target:g}%'
   lines = [
       f'Final test accuracy over seeds 0..{summary["seeds"] - 1} '
-      f'(mean and 95% Student-t interval); paired differences against '
-      f'the baseline ({summary["baseline"]} in its fields).', '',
-      f'| rank | grid point | n | final test acc. | 95% CI | epochs to {pct} '
-      '(mean) | vs baseline: paired diff. (pp) [95% CI] |',
-      '|---|---|---|---|---|---|---|']
+      f'(mean and 95% Student-t interval of the members that trained); '
+      f'paired differences against the baseline ({summary["baseline"]} in '
+      'its fields). ' + family_note(summary), '',
+      f'| rank | grid point | trained / n | final test acc. | 95% CI | '
+      f'epochs to {pct} (mean) | vs baseline: paired diff. (pp) [95% CI] | '
+      'Holm-adjusted p | verdict |',
+      '|---|---|---|---|---|---|---|---|---|']
   for rank, key in enumerate(ranked, start=1):
     e = points[key]
+    count = f'{e["trained"]} / {e["members"]}' + (
+        f' ({e["diverged"]} diverged)' if e.get('diverged') else '')
+    versus = e.get('vs_baseline')
+    verdict = versus['verdict'] if versus else ''
+    p = stats.p_text(versus['p_holm']) if versus else ''
     if not e['n']:
-      lines.append(f'| {rank} | `{key}` | 0 | no finished member '
-                   f'({e.get("diverged", 0)} diverged) | n/a | - | - |')
+      lines.append(f'| {rank} | `{key}` | {count} | none trained | n/a | - | '
+                   f'{_counts_cell(versus)} | {p} | {verdict} |')
       continue
-    member_rows = [r for r in rows if r.get('finished') and label(
+    member_rows = [r for r in rows if _trained_row(r) and label(
         {f: r[f] for f in e['fields']}) == key]
     reached = [r['epochs_to_target'] for r in member_rows
                if r.get('epochs_to_target') != '']
     to_target = (f'{np.mean(reached):.1f} ({len(reached)}/{e["n"]} reached)'
                  if reached else f'not reached (0/{e["n"]})')
-    versus = e.get('vs_baseline')
-    if versus:
+    if versus and 'trained' in versus:
+      diff = _counts_cell(versus)
+    elif versus:
       diff = (f'{_pp(versus["mean"])} '
               f'{_interval(versus["ci95_low"], versus["ci95_high"], _pp)}')
     else:
       diff = '(baseline)' if key == e['baseline'] else 'n/a (no paired seed)'
     accuracy_ci = _interval(e['ci95_low'], e['ci95_high'],
                             lambda v: f'{100 * v:.2f}')
-    n = e['n'] if not e.get('diverged') else (
-        f'{e["n"]} ({e["diverged"]} diverged)')
     lines.append(
-        f'| {rank} | `{key}` | {n} | {100 * e["mean"]:.2f}% | '
-        f'{accuracy_ci} | {to_target} | {diff} |')
+        f'| {rank} | `{key}` | {count} | {100 * e["mean"]:.2f}% | '
+        f'{accuracy_ci} | {to_target} | {diff} | {p} | {verdict} |')
   lines.append('')
   for key in ranked:
     versus = points[key].get('vs_baseline')
-    if not versus:
-      continue
-    if versus['n'] < 2:
-      sentence = (f'{_pp(versus["mean"])} pp on 1 seed: no interval, no '
-                  'verdict (run --seeds=2 or more)')
-    elif versus['verdict'] == 'no detectable difference':
-      sentence = (f'no detectable difference with {versus["n"]} seeds '
-                  f'({_pp(versus["mean"])} pp, interval '
-                  f'[{_pp(versus["ci95_low"])}, {_pp(versus["ci95_high"])}] '
-                  'contains 0)')
-    else:
-      sentence = (f'{versus["verdict"]}, by {_pp(versus["mean"])} pp '
-                  f'[{_pp(versus["ci95_low"])}, {_pp(versus["ci95_high"])}] '
-                  f'over {versus["n"]} paired seeds')
-    lines.append(f'- `{key}` vs `{points[key]["baseline"]}`: {sentence}.')
+    if versus:
+      lines.append(f'- `{key}` vs `{points[key]["baseline"]}`: '
+                   f'{comparison_sentence(versus)}.')
   return '\n'.join(lines) + '\n'
+
+
+def _counts_cell(versus) -> str:
+  if not versus or 'trained' not in versus:
+    return '-'
+  return (f'trained {versus["trained"]} vs {versus["baseline_trained"]} of '
+          f'{versus["n"]}')
+
+
+def _trained_row(row) -> bool:
+  try:
+    return outcome(row) is not None
+  except KeyError:
+    return False
 
 
 def epoch_curves(epoch_rows, points) -> dict:
@@ -1277,8 +1392,8 @@ def heatmap(varied, summary):
   def cell(point):
     half = (point.get('ci95_high', math.nan)
             - point.get('ci95_low', math.nan)) / 2
-    return (point['mean'], half,
-            bool(point.get('vs_baseline', {}).get('excludes_zero')))
+    return (point['mean'], half, point.get('vs_baseline', {}).get(
+        'verdict', 'no detectable difference') != 'no detectable difference')
   cells = [[cell(summary['points'][label({y_name: y, x_name: x})])
             for x in xs] for y in ys]
   return x_name, xs, y_name, ys, cells
@@ -1379,7 +1494,7 @@ def write_tables(workdir, rows, per_epoch, spec) -> str:
                    json.dumps(json_safe(summary), indent=2, allow_nan=False))
   text = markdown(summary, rows, target)
   files.write_text(workdir / 'study.md', text)
-  finished = {r['member'] for r in rows if r['finished']}
+  finished = {r['member'] for r in rows if _trained_row(r)}
   plots.plot_study(epoch_curves([r for r in per_epoch
                                  if r['member'] in finished], points), target,
                    workdir / 'study.png', heatmap(varied, summary))

@@ -260,10 +260,13 @@ def test_each_budget_is_paired_with_the_previous_one_by_seed():
       [{'budget': b, 'cooldown_epochs_trained': 0.2 * b} for b in (2, 3, 5)],
       (2, 3, 5), 2, {})
   text = budgets_lib.markdown(summary, cost, 0.2, None)
-  assert '| 3 | 2 | 92.00% [79.29, 104.71] | +1.00 [+1.00, +1.00] over 2 ' \
-      '(better) |' in text
-  assert 'over the previous one (paired by seed, 95% interval above ' \
-      'zero): 3.' in text
+  # The interval stops at 100%; the gain's p is Holm-adjusted over the
+  # table's 2 comparisons.
+  assert '| 3 | 2 | 92.00% [79.29, 100.00] | +1.00 [+1.00, +1.00] over 2, ' \
+      'p<0.001 (better) |' in text
+  assert summary['3']['gain_over_previous']['family_size'] == 2
+  assert 'over the previous one (paired by seed, Holm-adjusted p below ' \
+      '0.05): 3.' in text
   # A seed missing at one budget: no pairing with it.
   assert 'gain_over_previous' not in budgets_lib.summarize(
       rows[:-1], (2, 3, 5), 2)['5']

@@ -39,18 +39,37 @@ def test_a_study_not_run_yet_is_said_so(tmp_path):
       'not run yet')
 
 
-def test_paired_by_seed_with_unfinished_and_diverged_left_out(tmp_path):
+TRAINED = [('w0', 0, WSD, 0.9930, 1, 0), ('c0', 0, COSINE, 0.9920, 1, 0),
+           ('w1', 1, WSD, 0.9925, 1, 0), ('c1', 1, COSINE, 0.9915, 1, 0),
+           ('w2', 2, WSD, 0.9935, 1, 0), ('c2', 2, COSINE, 0.9925, 1, 0)]
+
+
+def test_paired_by_seed_with_unfinished_left_out(tmp_path):
   claim, comparison = wsd_claim()
   write_study(tmp_path / comparison.study, [
-      ('w0', 0, WSD, 0.9930, 1, 0), ('c0', 0, COSINE, 0.9920, 1, 0),
-      ('w1', 1, WSD, 0.9925, 1, 0), ('c1', 1, COSINE, 0.9915, 1, 0),
-      ('w2', 2, WSD, 0.9935, 1, 0), ('c2', 2, COSINE, 0.9925, 1, 0),
-      ('w3', 3, WSD, 0.1, 0, 1), ('c3', 3, COSINE, 0.9920, 1, 0),  # diverged
+      *TRAINED,
       ('w4', 4, WSD, 0.5, 0, 0), ('c4', 4, COSINE, 0.9920, 1, 0)])  # unfinished
   result = claims.check(claim, comparison, tmp_path)
   assert result['n'] == 3
   assert result['difference']['mean'] == pytest.approx(0.001)
   assert result['verdict'] == 'better'  # +0.1 pp on each of the 3 seeds
+
+
+@pytest.mark.parametrize('row', [
+    ('w3', 3, WSD, 0.1, 0, 1),       # diverged
+    ('w3', 3, WSD, 0.1135, 1, 0)])   # finished at chance
+def test_a_run_that_did_not_train_is_counted_not_averaged(tmp_path, row):
+  """A diverged or at-chance member turns the comparison into counts (4
+  paired seeds: 3 trained against 4), tested exactly, never an interval."""
+  claim, comparison = wsd_claim()
+  write_study(tmp_path / comparison.study, [
+      *TRAINED, row, ('c3', 3, COSINE, 0.9920, 1, 0)])
+  result = claims.check(claim, comparison, tmp_path)
+  counts = result['result']
+  assert (counts.n, counts.trained, counts.baseline_trained) == (4, 3, 4)
+  assert counts.p_value == 1.0  # one discordant seed
+  assert result['verdict'] == 'no detectable difference'
+  assert 'ci95_low' not in result['difference']
 
 
 def test_fewer_epochs_to_the_target_is_better(tmp_path):
@@ -59,6 +78,7 @@ def test_fewer_epochs_to_the_target_is_better(tmp_path):
   sgdr = comparison.point['config']
   members, epochs = [], []
   for seed, (mine, theirs) in enumerate([(2, 4), (2, 5), (2, 4), (3, None)]):
+    # SGDR reaches 99% at epoch 2, cosine at 4-5 (seed 3's never).
     members += [(f's{seed}', seed, sgdr, 0.99, 1, 0),
                 (f'c{seed}', seed, COSINE, 0.99, 1, 0)]
     for name, hit in ((f's{seed}', mine), (f'c{seed}', theirs)):
@@ -68,7 +88,10 @@ def test_fewer_epochs_to_the_target_is_better(tmp_path):
   result = claims.check(claim, comparison, tmp_path)
   assert result['n'] == 3  # seed 3's cosine never reached 99%
   assert result['difference']['mean'] == pytest.approx((-2 - 3 - 2) / 3)
-  assert result['verdict'] == 'better'
+  # Whole epochs: the exact sign test, whose smallest p with 3 seeds is
+  # 0.25, whatever the t interval says.
+  assert result['difference']['p_value'] == pytest.approx(0.25)
+  assert result['verdict'] == 'no detectable difference'
 
 
 def test_one_paired_seed_gives_no_interval(tmp_path):
@@ -76,7 +99,7 @@ def test_one_paired_seed_gives_no_interval(tmp_path):
   write_study(tmp_path / comparison.study, [
       ('w0', 0, WSD, 0.99, 1, 0), ('c0', 0, COSINE, 0.98, 1, 0)])
   assert claims.check(claim, comparison, tmp_path)['status'] == (
-      '1 paired seed(s): no interval')
+      '1 paired seed(s): no test')
 
 
 def test_the_tool_writes_the_page(tmp_path):
@@ -91,7 +114,9 @@ def test_the_tool_writes_the_page(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   page = output.read_text()
   assert ('| MNIST | `config=configs/wsd.py` vs `config=configs/default.py`, '
-          'final_test_accuracy | -0.05 pp [-0.05, -0.05], n=5 | worse |'
+          'final_test_accuracy | -0.05 pp [-0.05, -0.05], n=5, p<0.001 | '
+          # Detectably lower, and yet within the margin: both are said.
+          'worse; **shown within ±0.2 pp** (TOST, p<0.001) |'
           ) in page
   assert 'not run yet (docs/studies/methods_fashion/)' in page
   assert 'Not testable here' in page
@@ -108,7 +133,8 @@ def test_the_answer_table_pairs_every_method_with_cosine(tmp_path):
   assert rows["| warmup + cosine (the seed's)"].startswith(
       "| warmup + cosine (the seed's) | 99.20% [99.00, 99.40] | (baseline) "
       '| not run yet |')
-  assert '| 99.40% [99.20, 99.60] | +0.20 [+0.20, +0.20]: better |' in rows[
+  assert ('| 99.40% [99.20, 99.60] | +0.20 [+0.20, +0.20], p<0.001: '
+          '**better** |') in rows[
       '| linear to zero']
   assert '| — | 0 paired seed(s) |' in rows['| step']
 
@@ -152,9 +178,9 @@ def test_the_ranking_is_checked_at_half_and_twice_each_peak(tmp_path):
                    {0.05: 0.899, 0.2: 0.890})
   rows = claims.peaks_table(tmp_path).splitlines()
   assert rows[2:] == [
-      f'| x0.5 | `{free}`: +0.40 [+0.40, +0.40], n=5 | better |',
-      f'| x1 | `{free}`: +0.50 [+0.50, +0.50], n=5 | better |',
-      f'| x2 | `{free}`: -1.00 [-1.00, -1.00], n=5 | worse |']
+      f'| x0.5 | `{free}`: +0.40 [+0.40, +0.40], n=5, p<0.001 | better |',
+      f'| x1 | `{free}`: +0.50 [+0.50, +0.50], n=5, p<0.001 | better |',
+      f'| x2 | `{free}`: -1.00 [-1.00, -1.00], n=5, p<0.001 | worse |']
   result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
                     '--best_method', config=None)
   assert result.stdout.strip() == free
@@ -195,11 +221,11 @@ def test_the_seeds_question_pairs_each_warmup_with_none_per_budget(tmp_path):
   lines = claims.warmup_table(tmp_path, 'warmup_mnist').splitlines()
   assert lines[0] == '| num_epochs | warmup 0 epochs | warmup 1 epochs |'
   assert lines[2] == ('| 2 | 98.20% [98.00, 98.40] | 97.90% [97.70, 98.10]'
-                      '<br>-0.30 [-0.30, -0.30] **worse** |')
+                      '<br>-0.30 [-0.30, -0.30], p<0.001: **worse** |')
   assert lines[3].startswith('| 10 | 99.20% [99.00, 99.40] | ')
   assert '**' not in lines[3]
   assert lines[-2:] == [
-      '- 2 epochs: 1 (worse, -0.30 pp)',
+      '- 2 epochs: 1 (worse, -0.30 pp, p<0.001)',
       '- 10 epochs: no warmup differs detectably from none with 5 seeds']
   assert claims.warmup_table(tmp_path, 'warmup_fashion') == (
       'Not run yet (docs/studies/warmup_fashion/).\n')

@@ -226,10 +226,15 @@ def test_diverged_members_count_nowhere_in_either_mode(idx_dir, tmp_path):
         (found[0].workdir.parent.parent / 'study.json').read_text())
     bad = summary['points']['learning_rate=1e+30']
     assert bad['n'] == 0 and bad['mean'] is None and bad['diverged'] == 1
-    assert 'vs_baseline' not in summary['points']['learning_rate=0.05']
+    assert (bad['members'], bad['trained']) == (1, 0)
+    # Trained against diverged: counted (1 of 1 against 0 of 1), no mean.
+    versus = summary['points']['learning_rate=0.05']['vs_baseline']
+    assert (versus['trained'], versus['baseline_trained'], versus['n']) == (
+        1, 0, 1)
+    assert versus['verdict'] == 'no detectable difference'
     assert 'nan' not in text
-    assert 'no finished member (1 diverged)' in text
-    assert 'n/a (no paired seed)' in text
+    assert '| 0 / 1 (1 diverged) | none trained |' in text
+    assert '1 of 1 seeds trained against 0 of 1 (exact McNemar test' in text
 
 
 def test_a_finished_member_without_its_epochs_is_not_dropped(idx_dir,

@@ -24,7 +24,9 @@ study with --vary=num_epochs=... and the same seeds (e.g. warmup_cosine at
 every budget, trained separately): each budget is then compared with it,
 paired by seed. Run the same command again to resume. --carry=DIR copies
 every finished seed's records there (commit it): on another machine the
-same command with it does not train that seed again.
+same command with it does not train that seed again. `--rebuild
+--workdir=docs/budgets/NAME` rewrites a published sweep's statistics,
+budgets.md and budgets.png from its budgets.csv and budgets.json alone.
 """
 
 import pathlib
@@ -54,13 +56,26 @@ flags.DEFINE_string('compare_name', 'warmup_cosine, a run per budget',
                     'How the comparison is labelled.')
 flags.DEFINE_string('carry', None, 'A folder (e.g. in the repository) that '
                     'keeps finished seeds\' records across machines.')
-flags.mark_flags_as_required(['workdir', 'budgets'])
-cli.define_config_flag()
+flags.DEFINE_bool('rebuild', False, 'Only rewrite budgets.json\'s '
+                  'statistics, budgets.md and budgets.png of --workdir (e.g. '
+                  'docs/budgets/mnist) from its budgets.csv and budgets.json; '
+                  'trains nothing.')
+flags.mark_flags_as_required(['workdir'])
+cli.define_config_flag(required=False)
 
 
 def main(argv):
   del argv
   workdir = pathlib.Path(FLAGS.workdir)
+  if FLAGS.rebuild:
+    with cli.one_line_errors():
+      text = budgets_lib.rebuild(workdir)
+    print(text)
+    print(f'Rebuilt {workdir}/budgets.json, budgets.md and budgets.png.')
+    return
+  if FLAGS.config is None or not FLAGS.budgets:
+    sys.exit('Error: --config=FILE and --budgets=B1,B2,... are required '
+             '(except with --rebuild).')
   config, fraction, seeds = FLAGS.config, FLAGS.decay_fraction, FLAGS.seeds
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)

@@ -39,11 +39,24 @@ HEADER = """# Which method? Claims from the literature, checked here
 
 Each row pairs two grid points of a published study (docs/studies/) over the
 same seeds — the same initial parameters and data order — and reports the
-paired difference with its 95% Student-t interval: "better" or "worse" only
-when that interval excludes zero, otherwise "no detectable difference with N
-seeds". Differences in final test accuracy are in percentage points; in
-epochs to a target accuracy, fewer is better (only seeds where both reached
-it are paired). Rebuilt from the committed study files, without training:
+paired difference with its raw 95% Student-t interval and its p-value after
+Holm's correction. **Each table is one family**: "better" or "worse" only
+where the Holm-adjusted p-value is below 0.05 (with 7-14 comparisons in a
+table, one interval excluding zero by chance is likely otherwise).
+Otherwise "no detectable difference", with beside it the smallest
+difference the table could have detected with 80% power at its strictest
+level (±X pp), so that "none" says how small a difference it rules out.
+"Matches" and "at least as good as" are claims of equivalence: they are
+shown only by two one-sided tests (TOST; one for "at least as good") with
+a margin of ±0.2 pp fixed before the tests were run (claims.MARGIN says
+why that size), Holm-corrected within the claims table. Runs that diverge
+or stay at chance (final test accuracy below 20%) are counted per point
+("k of n trained") and compared by an exact McNemar test on the paired
+seeds, never averaged; epochs to a target accuracy, whole numbers, by the
+exact sign test (fewer is better; only seeds where both reached it are
+paired). Differences in final test accuracy are in percentage points.
+p-values and quantiles are scipy.stats'. Rebuilt from the committed study
+files, without training:
 
 ```bash
 .venv/bin/python tools/claims.py --studies_dir=docs/studies --output=docs/claims.md
@@ -54,6 +67,8 @@ it are paired). Rebuilt from the committed study files, without training:
 ANSWER = """## Every method against the seed's warmup + cosine
 
 10 epochs, seeds 0-4 (studies `methods_mnist` and `methods_fashion`).
+The table's 14 comparisons (7 methods x 2 datasets) are one family; in
+brackets after p, the smallest difference each could detect (pp).
 
 """
 PEAKS = """
@@ -61,7 +76,8 @@ PEAKS = """
 
 The best method other than warmup + cosine in `methods_fashion`, against
 warmup + cosine, each at x0.5, x1 and x2 its own peak rate, seeds 0-4
-(studies `peaks_fashion_*` of docs/studies/run_all.sh's step 2b).
+(studies `peaks_fashion_*` of docs/studies/run_all.sh's step 2b). The
+three comparisons are one family.
 
 """
 WARMUP = """
@@ -70,8 +86,10 @@ WARMUP = """
 Warmup + cosine (configs/default.py) at every `warmup_epochs` x
 `num_epochs`, seeds 0-4 (run_all.sh's step 3). Each cell: the mean final
 test accuracy [95% CI]; under it, a warmup's paired difference from no
-warmup at the same `num_epochs` (pp) [95% CI], in bold where the interval
-excludes zero.
+warmup at the same `num_epochs` (pp) [raw 95% CI], its Holm-adjusted
+p-value (the table's 12 comparisons are one family) and, for no detectable
+difference, the smallest difference it could detect (±pp); the verdict in
+bold where the adjusted p is below 0.05.
 
 """
 CLAIMS = """
