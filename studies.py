@@ -1203,11 +1203,14 @@ def summarize(rows, points, baseline, seeds) -> dict:
   "worse" only where the Holm-adjusted p-value is below 0.05.
   """
   _check_one_dataset(rows, points)
-  by_point, diverged = {}, {}
+  by_point, diverged, at_chance = {}, {}, {}
   for row in rows:
     key = label({f: row[f] for f in points[0]})
     if row.get('diverged'):
       diverged[key] = diverged.get(key, 0) + 1
+    elif row.get('finished') and row.get(
+        'final_test_accuracy', 1.0) < TRAINED_ACCURACY:
+      at_chance.setdefault(key, []).append(row['final_test_accuracy'])
     try:
       by_point.setdefault(key, {})[row['seed']] = outcome(row)
     except KeyError:
@@ -1222,7 +1225,8 @@ def summarize(rows, points, baseline, seeds) -> dict:
     entry = {'fields': point,
              **stats.mean_interval(trained, bounds=(0.0, 1.0)).as_dict(),
              'members': len(outcomes), 'trained': len(trained),
-             'diverged': diverged.get(key, 0)}
+             'diverged': diverged.get(key, 0),
+             'at_chance': sorted(at_chance.get(key, []))}
     base_key = label({**point, **baseline})
     entry['baseline'] = base_key
     if base_key != key:
@@ -1312,8 +1316,7 @@ def markdown(summary, rows, target) -> str:
       '|---|---|---|---|---|---|---|---|---|']
   for rank, key in enumerate(ranked, start=1):
     e = points[key]
-    count = f'{e["trained"]} / {e["members"]}' + (
-        f' ({e["diverged"]} diverged)' if e.get('diverged') else '')
+    count = f'{e["trained"]} / {e["members"]}' + _untrained_note(e)
     versus = e.get('vs_baseline')
     verdict = versus['verdict'] if versus else ''
     p = stats.p_text(versus['p_holm']) if versus else ''
@@ -1346,6 +1349,20 @@ def markdown(summary, rows, target) -> str:
       lines.append(f'- `{key}` vs `{points[key]["baseline"]}`: '
                    f'{comparison_sentence(versus)}.')
   return '\n'.join(lines) + '\n'
+
+
+def _untrained_note(entry) -> str:
+  """' (2 diverged; 3 at chance: 11.35%)' for the members that did not
+  train (the range of their final accuracies)."""
+  notes = []
+  if entry.get('diverged'):
+    notes.append(f'{entry["diverged"]} diverged')
+  finals = entry.get('at_chance') or []
+  if finals:
+    low, high = 100 * min(finals), 100 * max(finals)
+    notes.append(f'{len(finals)} at chance: ' + (
+        f'{low:.2f}%' if low == high else f'{low:.2f}-{high:.2f}%'))
+  return f' ({"; ".join(notes)})' if notes else ''
 
 
 def _counts_cell(versus) -> str:
