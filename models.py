@@ -1,4 +1,5 @@
-"""The small CNN of the Flax MNIST example (Linen).
+"""The models: the small CNN of the Flax MNIST example, and a byte-level
+decoder-only transformer for the language-model task (both Linen).
 
 Kept deliberately small: the point of this project is the learning-rate
 schedule, and a model that trains to >99% on MNIST in a few CPU minutes makes
@@ -6,6 +7,7 @@ the schedule's effect visible quickly.
 """
 
 import jax
+import jax.numpy as jnp
 from flax import linen as nn
 
 from machinery import convolutions
@@ -54,3 +56,61 @@ class CNN(nn.Module):
     x = nn.relu(x)
     x = nn.Dense(features=self.num_classes)(x)
     return x
+
+
+class DecoderBlock(nn.Module):
+  """Pre-LayerNorm: x + attention(LN(x)), then x + MLP(LN(x)) (GPT-2's
+  order, which trains without a warmup-sensitive post-norm)."""
+
+  num_heads: int
+  mlp_ratio: int = 4
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, x, mask, deterministic=True):
+    width = x.shape[-1]
+    y = nn.LayerNorm(name='attention_norm')(x)
+    y = nn.MultiHeadDotProductAttention(
+        num_heads=self.num_heads, dropout_rate=self.dropout_rate,
+        deterministic=deterministic, name='attention')(y, y, mask=mask)
+    x = x + nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
+    y = nn.LayerNorm(name='mlp_norm')(x)
+    y = nn.Dense(self.mlp_ratio * width, name='mlp_in')(y)
+    y = nn.gelu(y)
+    y = nn.Dense(width, name='mlp_out')(y)
+    return x + nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
+
+
+class Transformer(nn.Module):
+  """A decoder-only byte-level language model (nanoGPT's shape, in Linen):
+  token and learned position embeddings, `num_layers` pre-LayerNorm blocks
+  of causal self-attention (Flax's attention) and a GELU MLP, a final
+  LayerNorm and an output layer; returns logits [batch, length, vocab].
+  Dropout is off by default (`dropout_rate=0`): the runs here are short,
+  on more text than they see twice."""
+
+  vocab_size: int = 256
+  context_length: int = 128
+  num_layers: int = 4
+  width: int = 128
+  num_heads: int = 4
+  mlp_ratio: int = 4
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, tokens, deterministic=True):
+    length = tokens.shape[-1]
+    if length > self.context_length:
+      raise ValueError(f'{length} tokens, more than the model\'s '
+                       f'{self.context_length} positions')
+    x = nn.Embed(self.vocab_size, self.width, name='token_embedding')(tokens)
+    positions = nn.Embed(self.context_length, self.width,
+                         name='position_embedding')(jnp.arange(length))
+    x = nn.Dropout(self.dropout_rate)(x + positions,
+                                      deterministic=deterministic)
+    mask = nn.make_causal_mask(tokens)
+    for i in range(self.num_layers):
+      x = DecoderBlock(self.num_heads, self.mlp_ratio, self.dropout_rate,
+                       name=f'block_{i}')(x, mask, deterministic)
+    x = nn.LayerNorm(name='final_norm')(x)
+    return nn.Dense(self.vocab_size, name='output')(x)

@@ -26,6 +26,7 @@ import optax
 import input_pipeline
 from machinery import bookkeeping
 from machinery import errors
+from machinery import files
 from machinery import parallel
 from machinery import plots
 from machinery import progress
@@ -523,7 +524,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workdir_lib.check_usable(workdir)
   run = setup(config)  # fails before the workdir is touched
   workdir = pathlib.Path(workdir)
-  logdir = parallel.process_logdir(workdir)
+  # Another process's records folder (multi-host) is the run's own, never
+  # a link to somewhere else.
+  logdir = files.check_no_links_below(workdir,
+                                      parallel.process_logdir(workdir))
   _log_setup(run)
   group = SingleRun(run)
   book = bookkeeping.Book(workdir, config, run.data.fingerprint, logdir)

@@ -58,9 +58,12 @@ def test_study_writes_every_file(small_study):
   assert point['n'] == 2 and point['ci95_low'] <= point['mean']
   assert point['baseline'] == 'schedule=constant, warmup_epochs=1'
   assert set(point['vs_baseline']) >= {'mean', 'ci95_low', 'ci95_high',
-                                       'excludes_zero', 'verdict'}
+                                       'p_value', 'p_holm', 'family_size',
+                                       'detectable', 'verdict'}
+  assert point['vs_baseline']['family_size'] == 2  # 2 points vs baselines
   text = (workdir / 'study.md').read_text()
-  assert '| rank | grid point | n | final test acc. | 95% CI |' in text
+  assert ('| rank | grid point | trained / n | final test acc. | 95% CI |'
+          in text)
   assert ('- `schedule=warmup_cosine, warmup_epochs=1` vs `schedule=constant, '
           'warmup_epochs=1`: ') in text
   assert png_size(workdir / 'study.png') == (800, 500)  # one text field
@@ -118,26 +121,32 @@ def test_one_seed_gives_no_interval_and_no_verdict():
   summary = studies.summarize(rows, points, {'schedule': 'constant'}, 1)
   text = studies.markdown(summary, rows, 0.99)
   assert 'nan' not in text
-  assert '| 1 | `schedule=sgdr` | 1 | 99.50% | n/a |' in text
+  assert '| 1 | `schedule=sgdr` | 1 / 1 | 99.50% | n/a |' in text
   assert ('- `schedule=sgdr` vs `schedule=constant`: +0.50 pp on 1 seed: no '
           'interval, no verdict') in text
 
 
-def test_verdicts_follow_the_paired_interval():
+def test_verdicts_follow_the_holm_adjusted_paired_test():
   points = [{'schedule': 'constant'}, {'schedule': 'sgdr'},
             {'schedule': 'step'}]
   rows = rows_for({'constant': [0.990, 0.993, 0.989, 0.992, 0.991],
-                   'sgdr': [0.992, 0.995, 0.991, 0.994, 0.993],  # +0.2 each
+                   'sgdr': [0.9921, 0.9949, 0.9911, 0.9942, 0.9928],  # ~+0.2
                    'step': [0.991, 0.992, 0.990, 0.991, 0.992]})  # noise
   summary = studies.summarize(rows, points, {'schedule': 'constant'}, 5)
-  assert summary['points']['schedule=sgdr']['vs_baseline']['verdict'] == (
-      'better')
+  sgdr = summary['points']['schedule=sgdr']['vs_baseline']
+  assert sgdr['verdict'] == 'better'
+  assert sgdr['p_holm'] == pytest.approx(min(1.0, 2 * sgdr['p_value']))
   assert summary['points']['schedule=step']['vs_baseline']['verdict'] == (
       'no detectable difference')
   text = studies.markdown(summary, rows, 0.99)
-  assert '- `schedule=sgdr` vs `schedule=constant`: better, by +0.20 pp' in text
+  assert ('- `schedule=sgdr` vs `schedule=constant`: better (+0.20 pp '
+          '[+0.18, +0.22] over 5 paired seeds, Holm-adjusted p<0.001).') in text
   assert ('- `schedule=step` vs `schedule=constant`: no detectable difference '
-          'with 5 seeds') in text
+          '(+0.02 pp [-0.12, +0.16] over 5 paired seeds, Holm-adjusted '
+          'p=0.704; with 5 seeds it could detect ±0.22 pp at 80% power).'
+          ) in text
+  assert 'with 5 seeds it could detect ±' in text
+  assert 'The 2 comparison(s) with the baseline are one family' in text
   ranks = [line.split('|')[2].strip() for line in text.splitlines()
            if line.startswith('| 1 ') or line.startswith('| 2 ')]
   assert ranks == ['`schedule=sgdr`', '`schedule=step`']
@@ -172,7 +181,8 @@ def test_two_numeric_fields_get_a_heatmap(tmp_path):
   summary = {'points': {
       f'warmup_epochs={w:g}, learning_rate={lr:g}': {
           'mean': 0.99 + w / 1000, 'ci95_low': 0.98, 'ci95_high': 0.996,
-          **({'vs_baseline': {'excludes_zero': lr == 0.1}} if w else {})}
+          **({'vs_baseline': {'verdict': 'better' if lr == 0.1 else
+                              'no detectable difference'}} if w else {})}
       for w in (0.0, 1.0) for lr in (0.05, 0.1)}}
   x, xs, y, ys, cells = studies.heatmap(varied, summary)
   assert (x, xs, y, ys) == ('learning_rate', [0.05, 0.1], 'warmup_epochs',

@@ -49,7 +49,7 @@ flags.DEFINE_string('workdir', None, 'Folder of the trunks and branches.')
 flags.DEFINE_string('budgets', None, 'Epochs budgets, increasing: 2,3,5,10.')
 flags.DEFINE_integer('seeds', 5, 'Seeds 0..N-1: one trunk each.')
 flags.DEFINE_float('decay_fraction', 0.2, 'Share of each budget its '
-                   'cooldown takes, in (0, 1].')
+                   'cooldown takes, in (0, 1).')
 flags.DEFINE_string('compare_study', None, 'A finished study over num_epochs '
                     'to compare every budget with, paired by seed.')
 flags.DEFINE_string('compare_name', 'warmup_cosine, a run per budget',

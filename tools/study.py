@@ -56,6 +56,7 @@ import jax
 
 from machinery import cli
 from machinery import errors
+from machinery import files
 from machinery import parallel
 from machinery import workdir as workdir_lib
 import studies
@@ -203,10 +204,12 @@ def own_folder(workdir, share):
   or with several processes one per process (they share the study's and
   each member's lock guards its run)."""
   if share.num_processes > 1:
-    return workdir / f'process_{share.process_id}'
-  if jax.process_count() > 1:
-    return parallel.process_logdir(workdir)
-  return workdir
+    folder = workdir / f'process_{share.process_id}'
+  elif jax.process_count() > 1:
+    folder = parallel.process_logdir(workdir)
+  else:
+    return workdir
+  return files.check_no_links_below(workdir, folder)  # never a link
 
 
 def share_note(share):
