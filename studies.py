@@ -323,10 +323,11 @@ def load_data(todo: list[Member], mode: str = 'sequential') -> dict:
 
 
 def trains_stacked(member: Member, mode: str) -> bool:
-  """Whether `member` trains in a stacked group in `mode` (only SGD
-  members: their rate is injected)."""
+  """Whether `member` trains in a stacked group in `mode` (only plain SGD
+  members, unclipped: their rate is injected into optax.sgd)."""
   return (choose_mode(mode) == 'stacked'
-          and member.config.optimizer == 'sgd')
+          and member.config.optimizer == 'sgd'
+          and not member.config.grad_clip_norm)
 
 
 def check_same_data(member: Member, data) -> None:

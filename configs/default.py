@@ -34,6 +34,17 @@ def get_config():
   config.momentum = 0.9
   # Nesterov momentum (optax.sgd(..., nesterov=True)); sgd only.
   config.nesterov = False
+  # 'adamw' is optax.adamw(schedule, b1, b2, eps, weight_decay), the decay
+  # on weight matrices only (optimizers.decay_mask says why);
+  # 'schedule_free_adamw' is optax.contrib.schedule_free_adamw with the same
+  # fields, used with schedule='constant'. optax's defaults.
+  config.b1 = 0.9
+  config.b2 = 0.999
+  config.eps = 1e-8
+  config.weight_decay = 1e-4
+  # Clip each step's gradient to this global norm before the optimizer
+  # (optax.clip_by_global_norm), any optimizer; 0: no clipping.
+  config.grad_clip_norm = 0.0
   config.batch_size = 128  # global: split over all devices
   config.eval_batch_size = 1000
   # Each step's gradient may be computed over micro-batches of this size

@@ -50,7 +50,9 @@ RESUMABLE_CHANGES = frozenset({
 # Fields added after checkpoints were first written, with the value that
 # keeps an older run's trajectory: a checkpoint without them still resumes.
 FIELDS_ADDED_LATER = {'nesterov': False, 'decay_fraction': 0.0,
-                      'conv_lowering': 'xla'}
+                      'conv_lowering': 'xla', 'b1': 0.9, 'b2': 0.999,
+                      'eps': 1e-8, 'weight_decay': 1e-4,
+                      'grad_clip_norm': 0.0}
 
 
 @dataclasses.dataclass

@@ -154,7 +154,18 @@ BAD_SCHEDULES = [
      "config.warmup_init_lr=0.01 is invalid: must be 0 for "
      "schedule='onecycle'"),
     ({'optimizer': 'adam'}, "config.optimizer='adam' is invalid: must be one "
-     "of ('sgd', 'schedule_free_sgd')"),
+     "of ('sgd', 'schedule_free_sgd', 'adamw', 'schedule_free_adamw')"),
+    ({'optimizer': 'schedule_free_adamw'}, "config.schedule='warmup_cosine' "
+     "is invalid: must be 'constant' with optimizer='schedule_free_adamw'"),
+    ({'optimizer': 'adamw', 'b1': 1.0}, 'config.b1=1.0 is invalid: must lie '
+     'in [0, 1)'),
+    ({'optimizer': 'adamw', 'b2': -0.1}, 'config.b2=-0.1 is invalid'),
+    ({'optimizer': 'adamw', 'eps': 0.0}, 'config.eps=0.0 is invalid: must be '
+     'a number > 0'),
+    ({'optimizer': 'adamw', 'weight_decay': -1e-4},
+     'config.weight_decay=-0.0001 is invalid: must be a number >= 0'),
+    ({'grad_clip_norm': -1.0}, 'config.grad_clip_norm=-1.0 is invalid: must '
+     'be a number >= 0 (0: no clipping)'),
     ({'optimizer': 'schedule_free_sgd'}, "config.schedule='warmup_cosine' is "
      "invalid: must be 'constant' with optimizer='schedule_free_sgd'"),
     ({'optimizer': 'schedule_free_sgd', 'schedule': 'constant',
