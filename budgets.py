@@ -178,7 +178,7 @@ def make_branch(trunk, trunk_config, destination, config, start) -> None:
   files.write_text(partial / MARKER, 'made by tools/budgets.py\n')
   for name in (run_logs.STEP_LOG, run_logs.EPOCH_LOG):
     if (trunk / name).is_file():
-      files.write_bytes(partial / name, (trunk / name).read_bytes())
+      files.write_bytes(partial / name, files.read_bytes(trunk / name))
   run_logs.truncate_records(partial, start)
   if (trunk / run_logs.TENSORBOARD_DIR).is_dir():
     shutil.copytree(trunk / run_logs.TENSORBOARD_DIR,

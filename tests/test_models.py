@@ -65,8 +65,9 @@ def lm(**fields):
 def test_the_transformer_gives_logits_per_position():
   tokens = jnp.arange(2 * 16, dtype=jnp.int32).reshape(2, 16) % 256
   model = lm()
-  params = model.init(jax.random.key(0), tokens)['params']
-  assert model.apply({'params': params}, tokens).shape == (2, 16, 256)
+  params = jax.jit(model.init)(jax.random.key(0), tokens)['params']
+  assert jax.jit(model.apply)({'params': params}, tokens).shape == (2, 16,
+                                                                    256)
   assert set(params) == {'token_embedding', 'position_embedding', 'block_0',
                          'block_1', 'final_norm', 'output'}
 
@@ -75,9 +76,10 @@ def test_a_position_never_sees_the_future():
   """Causal: changing token 10 changes no logit before position 10."""
   tokens = jax.random.randint(jax.random.key(1), (1, 16), 0, 256)
   model = lm()
-  params = model.init(jax.random.key(0), tokens)['params']
-  before = model.apply({'params': params}, tokens)
-  after = model.apply({'params': params}, tokens.at[0, 10].set(
+  params = jax.jit(model.init)(jax.random.key(0), tokens)['params']
+  apply = jax.jit(model.apply)
+  before = apply({'params': params}, tokens)
+  after = apply({'params': params}, tokens.at[0, 10].set(
       (tokens[0, 10] + 1) % 256))
   np.testing.assert_array_equal(before[0, :10], after[0, :10])
   assert not np.allclose(before[0, 10:], after[0, 10:])
@@ -89,7 +91,8 @@ def test_the_probe_size_has_its_parameter_count():
   two LayerNorms (512), attention 4 x (128x128 + 128), MLP 128x512 + 512 +
   512x128 + 128; a final LayerNorm (256); the output 128x256 + 256."""
   model = models.Transformer()
-  params = model.init(jax.random.key(0), jnp.zeros((1, 128), jnp.int32))
+  params = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 128), jnp.int32))
   count = sum(leaf.size for leaf in jax.tree.leaves(params))
   block = 512 + 4 * (128 * 128 + 128) + 128 * 512 + 512 + 512 * 128 + 128
   assert count == 256 * 128 + 128 * 128 + 4 * block + 256 + 128 * 256 + 256
@@ -98,7 +101,8 @@ def test_the_probe_size_has_its_parameter_count():
 
 def test_more_tokens_than_positions_is_refused():
   model = lm()
-  params = model.init(jax.random.key(0), jnp.zeros((1, 16), jnp.int32))
+  params = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 16), jnp.int32))
   with pytest.raises(ValueError, match="17 tokens, more than the model's 16 "
                      'positions'):
     model.apply(params, jnp.zeros((1, 17), jnp.int32))

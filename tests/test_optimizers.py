@@ -15,14 +15,28 @@ import train
 CONSTANT = optax.constant_schedule(0.01)
 
 
-def transformer_params():
+def transformer_shapes():
+  """The transformer's parameter tree, shapes only (no computation)."""
   model = models.Transformer(num_layers=1, width=16, num_heads=2,
                              context_length=8)
-  return model.init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))['params']
+  return jax.eval_shape(model.init, jax.random.key(0),
+                        jnp.zeros((1, 8), jnp.int32))['params']
+
+
+def small_params():
+  """A kernel, a bias, a LayerNorm scale and an embedding, as the models
+  name them."""
+  rng = np.random.default_rng(0)
+  return {'dense': {'kernel': jnp.asarray(rng.normal(size=(4, 3)),
+                                          jnp.float32),
+                    'bias': jnp.asarray(rng.normal(size=3), jnp.float32)},
+          'norm': {'scale': jnp.asarray(rng.normal(size=3), jnp.float32)},
+          'embed': {'embedding': jnp.asarray(rng.normal(size=(5, 3)),
+                                             jnp.float32)}}
 
 
 def test_the_decay_mask_decays_weight_matrices_only():
-  mask = optimizers.decay_mask(transformer_params())
+  mask = optimizers.decay_mask(transformer_shapes())
   block = mask['block_0']
   assert block['mlp_in']['kernel'] and not block['mlp_in']['bias']
   assert block['attention']['query']['kernel']
@@ -37,11 +51,11 @@ def test_adamw_with_no_gradient_shrinks_kernels_and_nothing_else():
   """Zero gradient: Adam's step is 0, so only the decoupled decay moves
   parameters: every kernel by the factor 1 - rate x weight_decay, every
   embedding, bias and LayerNorm scale not at all."""
-  params = transformer_params()
+  params = small_params()
   config = small_config('unused', optimizer='adamw', weight_decay=0.5)
   tx = optimizers.create_optimizer(config, CONSTANT)
   zeros = jax.tree.map(jnp.zeros_like, params)
-  updates, _ = tx.update(zeros, tx.init(params), params)
+  updates, _ = jax.jit(tx.update)(zeros, tx.init(params), params)
   moved = optax.apply_updates(params, updates)
   mask = optimizers.decay_mask(params)
   for decayed, before, after in zip(jax.tree.leaves(mask),
@@ -55,7 +69,7 @@ def test_schedule_free_adamw_is_optaxs_where_the_mask_does_not_matter():
   """Without weight decay the mask changes nothing: the composition here is
   optax.contrib.schedule_free_adamw, update for update (to the last float
   bit: a masked add of a zero decay is not the same sum), eval params too."""
-  params = transformer_params()
+  params = small_params()
   config = small_config('unused', optimizer='schedule_free_adamw',
                         schedule='constant', weight_decay=0.0)
   ours = optimizers.create_optimizer(config, CONSTANT)
@@ -71,7 +85,7 @@ def test_schedule_free_adamw_is_optaxs_where_the_mask_does_not_matter():
         jax.random.normal(jax.random.fold_in(key, i), leaf.shape)
         for i, leaf in enumerate(leaves)])
     for i, tx in enumerate((ours, theirs)):
-      updates, states[i] = tx.update(grads, states[i], values[i])
+      updates, states[i] = jax.jit(tx.update)(grads, states[i], values[i])
       values[i] = optax.apply_updates(values[i], updates)
   for a, b in zip(jax.tree.leaves(values[0]), jax.tree.leaves(values[1])):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # last float bit

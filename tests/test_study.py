@@ -496,12 +496,13 @@ def test_each_member_gets_the_cpu_split_main_py_gives_it(idx_dir, tmp_path):
   for member in sorted((workdir / 'members').iterdir()):
     recorded = run_logs.read_config(member)
     assert recorded['run_environment']['devices'] == recorded['cpu_devices']
-    rerun = tmp_path / f'rerun_{member.name}'
-    rerun_recorded(member, rerun)
-    assert ((rerun / 'train_steps.csv').read_bytes() ==
-            (member / 'train_steps.csv').read_bytes())
-    steps[recorded['cpu_devices']] = (member / 'train_steps.csv').read_bytes()
-  assert steps[1] != steps[2]  # another split: other last digits
+    steps[recorded['cpu_devices']] = member
+  # The member on 1 device of the study's 2 is main.py's 1-device run.
+  rerun_recorded(steps[1], tmp_path / 'rerun')
+  assert ((tmp_path / 'rerun' / 'train_steps.csv').read_bytes() ==
+          (steps[1] / 'train_steps.csv').read_bytes())
+  assert ((steps[1] / 'train_steps.csv').read_bytes() !=
+          (steps[2] / 'train_steps.csv').read_bytes())  # other last digits
   batches = tmp_path / 'batches'
   result = run_tool('tools/study.py', f'--workdir={batches}', '--seeds=1',
                     '--vary=batch_size=32,25', f'--config.idx_dir={idx_dir}',
