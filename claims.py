@@ -172,12 +172,11 @@ def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
                    comparison.target)
   theirs = _per_seed(rows, comparison.reference, claim.metric, epochs,
                      comparison.target)
-  result, described = _compare(mine, theirs, claim.metric)
+  result, _ = _compare(mine, theirs, claim.metric)
   if result is None or result.n < 2:
     return {'status': f'{0 if result is None else result.n} paired seed(s): '
                       'no test'}
-  checked = {'status': 'checked', 'n': result.n, 'result': result,
-             'described': described}
+  checked = {'status': 'checked', 'n': result.n, 'result': result}
   if claim.kind != 'superiority' and isinstance(result, stats.Difference):
     seeds = sorted(set(mine) & set(theirs))
     checked['margin_test'] = stats.equivalence(
@@ -206,7 +205,7 @@ def _detectable(result, scale=100, unit='pp') -> str:
             f'{result.smallest_p:.4g}')
   if result.test == 'sign':
     return (f'the exact sign test\'s smallest p with {result.n} seeds is '
-            f'{min(1.0, 2 * 0.5 ** result.n):.4g}')
+            f'{stats.smallest_exact_p(result.n):.4g}')
   return f'could detect ±{scale * result.detectable:.2f} {unit}'
 
 
@@ -258,10 +257,10 @@ def _family(results) -> list:
 
 def _table_result(mine, theirs) -> dict:
   """A result for a table cell: checked, or why not (fewer than 2 seeds)."""
-  result, described = _compare(mine, theirs)
+  result, _ = _compare(mine, theirs)
   if result is None or result.n < 2:
     return {'status': f'{0 if result is None else result.n} paired seed(s)'}
-  return {'status': 'checked', 'result': result, 'described': described}
+  return {'status': 'checked', 'result': result}
 
 
 def _short(result) -> str:

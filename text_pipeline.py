@@ -114,20 +114,9 @@ def read_text_path(path) -> Corpus:
   return split_documents(documents, f'text {path}')
 
 
-def _sha256(path) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def unverified_sotu_files(directory) -> list:
   """The SOTU files missing from `directory` or differing from the pins."""
-  directory = pathlib.Path(directory)
-  return [name for name, digest in sotu_files.SOTU_SHA256.items()
-          if not (directory / name).is_file()
-          or _sha256(directory / name) != digest]
+  return files.unverified(directory, sotu_files.SOTU_SHA256)
 
 
 def _read_sotu(directory, source) -> Corpus:

@@ -10,6 +10,7 @@ rewritten this way, so they are regular files of the workdir.
 """
 
 import contextlib
+import hashlib
 import os
 import pathlib
 import shutil
@@ -126,6 +127,24 @@ def save_figure(fig, path, dpi) -> None:
   path = pathlib.Path(path)
   with replacing(path, 'wb') as f:
     fig.savefig(f, dpi=dpi, format=path.suffix.lower().lstrip('.'))
+
+
+def sha256(path) -> str:
+  """The SHA-256 of a file, read in 1 MiB blocks."""
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def unverified(directory, checksums: dict) -> list:
+  """The names in `checksums` ({name: SHA-256}) whose file in `directory`
+  is missing or has another SHA-256."""
+  directory = pathlib.Path(directory)
+  return [name for name, digest in checksums.items()
+          if not (directory / name).is_file()
+          or sha256(directory / name) != digest]
 
 
 def cache_as_new_folder(source, destination, names, what) -> bool:

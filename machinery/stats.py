@@ -47,10 +47,6 @@ class Interval:
   ci95_low: float
   ci95_high: float
 
-  @property
-  def excludes_zero(self) -> bool:
-    return self.ci95_low > 0 or self.ci95_high < 0
-
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
 
@@ -242,10 +238,16 @@ class Counts:
     """The smallest two-sided p-value the test can give with n seeds (every
     seed trained on one side only): with 5 seeds 0.0625, so no count of 5
     seeds is detectable at 0.05."""
-    return min(1.0, 2 * 0.5 ** self.n)
+    return smallest_exact_p(self.n)
 
   def as_dict(self) -> dict:
     return {**dataclasses.asdict(self), 'smallest_p': self.smallest_p}
+
+
+def smallest_exact_p(n: int) -> float:
+  """The smallest two-sided p-value of an exact binomial test on n paired
+  seeds (McNemar's, or the sign test): every seed on one side."""
+  return min(1.0, 2 * 0.5 ** n)
 
 
 def trained_counts(trained, baseline_trained) -> Counts:
