@@ -114,3 +114,8 @@ class Transformer(nn.Module):
                        name=f'block_{i}')(x, mask, deterministic)
     x = nn.LayerNorm(name='final_norm')(x)
     return nn.Dense(self.vocab_size, name='output')(x)
+
+
+def parameter_count(params) -> int:
+  """The number of scalars in a parameter tree."""
+  return sum(int(leaf.size) for leaf in jax.tree.leaves(params))

@@ -544,13 +544,17 @@ class SchedulePlan:
   description: str
 
 
-def plan(config, train_size: int) -> SchedulePlan:
-  """The schedule of a validated config over `train_size` examples an epoch.
+def epoch_steps(config, train_size: int) -> int:
+  """`config.steps_per_epoch` if set, else one pass over `train_size`
+  examples: the remainder that does not fill a whole batch is dropped, as
+  in the Flax examples, so train_size // batch_size."""
+  return config.steps_per_epoch or train_size // config.batch_size
 
-  The remainder that does not fill a whole batch is dropped, as in the Flax
-  examples, so steps_per_epoch = train_size // batch_size.
-  """
-  steps_per_epoch = train_size // config.batch_size
+
+def plan(config, train_size: int) -> SchedulePlan:
+  """The schedule of a validated config over `train_size` training
+  examples (steps_per_epoch above)."""
+  steps_per_epoch = epoch_steps(config, train_size)
   return SchedulePlan(
       steps_per_epoch, config.num_epochs * steps_per_epoch,
       create_learning_rate_fn(config, config.learning_rate, steps_per_epoch),

@@ -46,6 +46,7 @@ import time
 from absl import logging
 import numpy as np
 
+import input_pipeline
 from machinery import files
 from machinery import sotu_files
 from machinery.errors import DataError
@@ -219,6 +220,9 @@ class TextDatasets:
   test: dict
   source: str
   order_seconds: float = 0.0
+  # (unigram, bigram) bits per byte of the validation split, counts from
+  # the training split (ngram_bits_per_byte): the bar a model must clear.
+  ngram_bits: tuple = ()
 
   @functools.cached_property
   def fingerprint(self) -> str:
@@ -245,7 +249,17 @@ def text_datasets(corpus: Corpus, context_length: int) -> TextDatasets:
           'or a shorter context_length.')
   return TextDatasets({'tokens': splits['train']},
                       {'tokens': splits['validation']}, corpus.source,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start,
+                      ngram_bits_per_byte(corpus.split_bytes('train'),
+                                          corpus.split_bytes('validation')))
+
+
+def load_datasets(config) -> TextDatasets:
+  """The config's text as windows: `text_path`, else the SOTU corpus in
+  (or fetched into) the data dir (see the module docstring)."""
+  return text_datasets(
+      load_corpus(config.text_path, input_pipeline.data_root(config),
+                  config.allow_download), config.context_length)
 
 
 def ngram_bits_per_byte(train: bytes, validation: bytes) -> tuple:

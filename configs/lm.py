@@ -1,0 +1,56 @@
+"""The language-model task: a byte-level transformer on the State of the
+Union addresses, trained with AdamW under warmup + cosine.
+
+`python main.py --config=configs/lm.py --workdir=runs/lm` (any field
+overridable, e.g. `--config.text_path=my_text/` to learn your own text).
+
+Why these values:
+- Size (4 layers, width 128, 4 heads, context 128: 0.88M parameters; batch
+  32 windows = 4,096 tokens a step): the largest nanoGPT-shaped model
+  whose default run fits in about 6 minutes on 2 CPU cores, and large
+  enough that the schedule matters (docs/lm.md).
+- An epoch is `steps_per_epoch` = 300 steps (1.2M tokens), not a pass over
+  the 9.4M training bytes: the validation loss is measured after every
+  epoch, as nanoGPT's eval_interval; 4 epochs = 1,200 steps = 4.9M
+  tokens, about half a pass.
+- Each evaluation reads `eval_examples` = 2,048 of the 10,637 validation
+  windows (262k bytes, evenly spaced over the 23 held-out addresses, the
+  same ones in every run): the whole split would cost 35 s an epoch.
+- AdamW with b2 = 0.95, weight decay 0.1 and gradient clipping at 1.0:
+  the GPT-3 / nanoGPT recipe for transformers; peak 2e-3 with a warmup of
+  a third of an epoch (100 steps, 8% of the run), cosine to zero.
+"""
+
+from configs import default
+
+
+def get_config():
+  """Returns the language-model configuration."""
+  config = default.get_config()
+  config.task = 'language_model'
+  config.dataset = 'sotu'
+  config.context_length = 128
+  config.num_layers = 4
+  config.width = 128
+  config.num_heads = 4
+
+  config.optimizer = 'adamw'
+  config.learning_rate = 2e-3
+  config.b1 = 0.9
+  config.b2 = 0.95
+  config.weight_decay = 0.1
+  config.grad_clip_norm = 1.0
+
+  config.batch_size = 32
+  config.eval_batch_size = 128
+  config.eval_examples = 2048
+  config.num_epochs = 4
+  config.steps_per_epoch = 300
+  config.warmup_epochs = 1 / 3
+  config.schedule = 'warmup_cosine'
+  # Method configs derived from this one (configs/lm_*.py) set these.
+  config.decay_epochs = 1.0
+  config.step_epochs = (2, 3)
+  config.cycle_epochs = 1.0
+  config.log_every_steps = 50
+  return config

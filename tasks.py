@@ -1,0 +1,177 @@
+"""The task table: what a run learns, from what, and how it is judged.
+
+A task is one entry in `TASKS`, as a schedule is one entry in schedules.py
+and an optimizer one in optimizers.py: its datasets, its data, its model,
+how a batch becomes the model's inputs and targets, and its primary metric
+with its direction. train.py, the studies and every tool go through this
+table, so a new task is one entry here, not a branch in each of them.
+
+- 'image_classification' (the default): the CNN of models.py on 28x28
+  images (MNIST or Fashion-MNIST); primary metric the test accuracy,
+  higher is better.
+- 'language_model': the byte-level decoder-only transformer of models.py on
+  text (the State of the Union corpus, or any UTF-8 text given as
+  `text_path`; text_pipeline.py), trained to predict every next byte;
+  primary metric the validation loss in bits per byte, lower is better.
+
+A batch names its task by its key ('image' or 'tokens'), so the jitted
+steps, which see only the batch, find the inputs and targets through
+`inputs_and_targets` without being told the task.
+"""
+
+import dataclasses
+import math
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+import input_pipeline
+import models
+import text_pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """A run's primary metric: its column in epochs.csv and how it reads.
+
+  `scale` turns the recorded value into the shown one (accuracy -> %, a
+  loss in nats -> bits per byte); `higher_is_better` gives the direction.
+  """
+  key: str
+  name: str
+  unit: str
+  scale: float
+  higher_is_better: bool
+
+  def shown(self, value):
+    return value * self.scale
+
+  def format(self, shown_value: float) -> str:
+    """A shown value as the reports print it: 98.76% or 1.962."""
+    if self.unit == '%':
+      return f'{shown_value:.2f}%'
+    return f'{shown_value:.3f}'
+
+  @property
+  def direction(self) -> str:
+    return 'higher is better' if self.higher_is_better else 'lower is better'
+
+
+TEST_ACCURACY = Metric('test_accuracy', 'test accuracy', '%', 100.0, True)
+BITS_PER_BYTE = Metric('test_loss', 'validation loss', 'bits per byte',
+                       1 / math.log(2), False)
+
+
+def _image_inputs(batch):
+  """uint8 pixels in [0, 255] -> float32 in [0, 1], on the device."""
+  return jnp.asarray(batch['image'], jnp.float32) / 255.0, batch['label']
+
+
+def _text_inputs(batch):
+  """Windows of context + 1 bytes -> the first context bytes, and each
+  one's next byte as its target."""
+  tokens = jnp.asarray(batch['tokens'], jnp.int32)
+  return tokens[:, :-1], tokens[:, 1:]
+
+
+def _image_epoch_line(summary, config) -> str:
+  del config
+  return ('epoch:%3d, lr: %.4g -> %.4g, train_loss: %.4f, train_accuracy: '
+          '%.2f, test_loss: %.4f, test_accuracy: %.2f, %.1fs (%d img/s)' % (
+              summary['epoch'], summary['learning_rate_first'],
+              summary['learning_rate_last'], summary['train_loss'],
+              summary['train_accuracy'] * 100, summary['test_loss'],
+              summary['test_accuracy'] * 100, summary['epoch_time_s'],
+              summary['images_per_s']))
+
+
+def _text_epoch_line(summary, config) -> str:
+  """Losses also in bits per byte; speed in tokens (bytes) per second."""
+  bits = 1 / math.log(2)
+  return (f'epoch:{summary["epoch"]:3d}, lr: '
+          f'{summary["learning_rate_first"]:.4g} -> '
+          f'{summary["learning_rate_last"]:.4g}, train_loss: '
+          f'{summary["train_loss"]:.4f} '
+          f'({summary["train_loss"] * bits:.3f} bits/byte), val_loss: '
+          f'{summary["test_loss"]:.4f} '
+          f'({summary["test_loss"] * bits:.3f} bits/byte), val_accuracy: '
+          f'{summary["test_accuracy"] * 100:.2f}, '
+          f'{summary["epoch_time_s"]:.1f}s '
+          f'({summary["images_per_s"] * config.context_length:,d} tok/s)')
+
+
+def _cnn(config):
+  return models.CNN(conv_lowering=config.conv_lowering)
+
+
+def _transformer(config):
+  return models.Transformer(
+      vocab_size=text_pipeline.VOCAB_SIZE,
+      context_length=config.context_length, num_layers=config.num_layers,
+      width=config.width, num_heads=config.num_heads)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """One task: data, model, inputs and targets, and its primary metric."""
+  name: str
+  datasets: tuple            # allowed values of config.dataset
+  example_key: str           # the batch key that names the task
+  load_data: Callable        # config -> Datasets / TextDatasets
+  create_model: Callable     # config -> a Linen module returning logits
+  example_input: Callable    # config -> one example's input, for init
+  inputs: Callable           # batch -> (model inputs, integer targets)
+  primary: Metric
+  epoch_line: Callable       # (epochs.csv row, config) -> the epoch's log
+
+
+TASKS = {
+    'image_classification': Task(
+        'image_classification', ('mnist', 'fashion_mnist'), 'image',
+        input_pipeline.load_datasets, _cnn,
+        lambda config: jnp.ones([1, 28, 28, 1], jnp.float32),
+        _image_inputs, TEST_ACCURACY, _image_epoch_line),
+    'language_model': Task(
+        'language_model', ('sotu',), 'tokens',
+        text_pipeline.load_datasets, _transformer,
+        lambda config: jnp.zeros([1, config.context_length], jnp.int32),
+        _text_inputs, BITS_PER_BYTE, _text_epoch_line),
+}
+
+
+def task_of(config) -> Task:
+  """The config's task (validated by machinery/validation.py)."""
+  return TASKS[config.task]
+
+
+def primary_metric(recorded_config: dict | None) -> Metric:
+  """The primary metric of a recorded config.json (the image task's for
+  records from before tasks existed, or none at all)."""
+  name = (recorded_config or {}).get('task', 'image_classification')
+  return TASKS[name].primary if name in TASKS else TEST_ACCURACY
+
+
+def _batch_task(batch) -> Task:
+  for task in TASKS.values():
+    if task.example_key in batch:
+      return task
+  raise KeyError(f'a batch with keys {sorted(batch)} names no task '
+                 f'(expected one of {[t.example_key for t in TASKS.values()]})')
+
+
+def inputs_and_targets(batch):
+  """The model's inputs and the integer targets of a batch of any task."""
+  return _batch_task(batch).inputs(batch)
+
+
+def num_examples(split: dict) -> int:
+  """The examples (images, windows) of a split or batch of any task."""
+  return len(next(iter(split.values())))
+
+
+def targets_per_example(split: dict) -> int:
+  """1 for an image (its label); context_length for a window of text."""
+  return int(np.prod(np.shape(_batch_task(split).inputs(
+      {key: value[:1] for key, value in split.items()})[1])[1:],
+      dtype=np.int64))

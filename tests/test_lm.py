@@ -1,0 +1,201 @@
+"""The language-model task end to end (tasks.py, configs/lm.py): the rate
+logged is the one applied, the loss falls, resume is bit-exact, and bad
+text or fields are refused in one line. The text is the tests' own
+(conftest.write_text_corpus); the pipeline's own tests are in
+test_text_pipeline.py."""
+
+import math
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import PROJECT_DIR
+from conftest import small_lm_config
+from conftest import write_text_corpus  # noqa
+from machinery import run_logs
+import optimizers
+from runs import assert_same_params
+from runs import step_log
+from runs import wait_for_checkpoint
+import text_pipeline
+import train
+
+
+@pytest.fixture(scope='module')
+def lm_data(text_dir):
+  return text_pipeline.load_datasets(small_lm_config(text_dir))
+
+
+def first_batch(data, size=16):
+  return {'tokens': data.train['tokens'][:size]}
+
+
+@pytest.mark.parametrize('optimizer', ['adamw', 'sgd'])
+def test_the_logged_rate_is_the_one_applied(text_dir, lm_data, optimizer):
+  """Each step's update equals the optimizer's update at the logged rate
+  (its schedule replaced by that constant), through the warmup."""
+  config = small_lm_config(text_dir, optimizer=optimizer, grad_clip_norm=1.0)
+  plan = train.schedules.plan(config, len(lm_data.train['tokens']))
+  state = train.create_train_state(jax.random.key(0), config,
+                                   plan.learning_rate_fn)
+  batch = first_batch(lm_data)
+  for step in range(4):  # warmup: 0, 1/4, 2/4, 3/4 of the peak
+    new_state, metrics = train.train_step(state, batch, plan.learning_rate_fn)
+    rate = float(metrics['learning_rate'])
+    assert rate == pytest.approx(config.learning_rate * step / 4, rel=1e-6)
+    fixed = optimizers.create_optimizer(config, lambda count, r=rate: r)
+    # The step's own gradient: Adam turns the float noise of a gradient
+    # that is zero in exact math (attention's key bias) into full steps.
+    grads, _, _ = jax.jit(train._grads_and_metrics)(state, batch)
+    updates, _ = fixed.update(grads, state.opt_state, state.params)
+    expected = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    for got, want in zip(jax.tree.leaves(new_state.params),
+                         jax.tree.leaves(expected)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    state = new_state
+
+
+def test_a_run_learns_the_text_and_records_bits_per_byte(text_dir, tmp_path,
+                                                         lm_data):
+  workdir = tmp_path / 'lm'
+  config = small_lm_config(text_dir, num_epochs=4)
+  state = train.train_and_evaluate(config, str(workdir))
+  assert int(state.step) == 4 * 8
+  epochs = run_logs.read_epochs(workdir)
+  losses = epochs['test_loss']
+  assert losses[-1] < losses[0] < math.log(256)
+  unigram_bits, _ = lm_data.ngram_bits
+  assert losses[-1] / math.log(2) < unigram_bits  # learned more than counts
+  # Per-token evaluation: the loss is a mean over every next byte.
+  steps = run_logs.read_steps(workdir)
+  assert len(steps['step']) == 32
+  plan = train.schedules.plan(config, len(lm_data.train['tokens']))
+  np.testing.assert_allclose(
+      steps['learning_rate'],
+      [float(plan.learning_rate_fn(s)) for s in range(32)], rtol=1e-5,
+      atol=1e-9)  # float32 cosine, in and out of jit
+  assert (workdir / run_logs.CURVES_PNG).is_file()
+  recorded = run_logs.read_config(workdir)
+  assert recorded['task'] == 'language_model'
+  assert recorded['run_environment']['data_fingerprint'] == lm_data.fingerprint
+
+
+def test_evaluation_on_a_spread_subset(lm_data):
+  test = lm_data.test
+  size = len(test['tokens'])
+  subset = train.evaluation_split(test, 5)
+  expected = [i * size // 5 for i in range(5)]
+  np.testing.assert_array_equal(subset['tokens'], test['tokens'][expected])
+  assert train.evaluation_split(test, 0) is test
+  assert train.evaluation_split(test, size + 1) is test
+
+
+def test_steps_per_epoch_draws_without_repeats():
+  indices = np.asarray(train.epoch_indices(jax.random.key(3), 100, 8, None, 5))
+  assert indices.shape == (5, 8)
+  assert len(set(indices.ravel().tolist())) == 40
+
+
+def lm_cli(text_folder, workdir, *extra):
+  return [sys.executable, str(PROJECT_DIR / 'main.py'),
+          f'--config={PROJECT_DIR / "configs" / "lm.py"}',
+          f'--workdir={workdir}', f'--config.text_path={text_folder}',
+          '--config.allow_download=false', '--config.context_length=16',
+          '--config.num_layers=1', '--config.width=32',
+          '--config.num_heads=2', '--config.batch_size=16',
+          '--config.eval_batch_size=64', '--config.eval_examples=0',
+          '--config.steps_per_epoch=8', '--config.num_epochs=3',
+          '--config.warmup_epochs=0.5', '--config.learning_rate=0.01',
+          '--config.log_every_steps=4', '--config.cpu_devices=1', *extra]
+
+
+def test_kill_9_then_resume_is_bit_exact(text_dir, tmp_path):
+  reference = tmp_path / 'reference'
+  result = subprocess.run(lm_cli(text_dir, reference), capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'bits/byte' in result.stderr and 'tok/s' in result.stderr
+  assert 'bigram' in result.stderr
+
+  killed = tmp_path / 'killed'
+  process = subprocess.Popen(lm_cli(text_dir, killed),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  try:
+    wait_for_checkpoint(killed, 8, process)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  resumed = subprocess.run(lm_cli(text_dir, killed), capture_output=True,
+                           text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'Resuming from the checkpoint at step' in resumed.stderr
+  assert step_log(killed) == step_log(reference)
+  config = small_lm_config(text_dir)
+  assert_same_params(final_lm_params(killed, config),
+                     final_lm_params(reference, config))
+
+
+def final_lm_params(workdir, config):
+  from machinery import checkpoints  # pylint: disable=g-import-not-at-top
+  template = train.create_train_state(jax.random.key(0), config,
+                                      lambda step: 0.0)
+  store = checkpoints.CheckpointStore(workdir, keep=3)
+  try:
+    restored = store.restore_latest(template, config)
+  finally:
+    store.close()
+  return jax.tree.map(np.asarray, restored.state.params)
+
+
+def one_line_failure(command, tmp_path):
+  result = subprocess.run(command, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+  return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize('make, extra, message', [
+    (lambda p: (p / 'empty.txt').write_bytes(b'') and None or p / 'empty.txt',
+     (), 'holds no text'),
+    (lambda p: (p / 'none').mkdir() or p / 'none', (), 'no .txt file'),
+    (lambda p: (p / 'short.txt').write_text('Too short.') and None
+     or p / 'short.txt', (), 'fewer than one window'),
+    (lambda p: write_text_corpus(p / 'c', documents=6, size=2500),
+     ('--config.context_length=9000',), 'context_length'),
+    (lambda p: write_text_corpus(p / 'c', documents=6, size=2500),
+     ('--config.width=30', '--config.num_heads=4'), 'multiple of num_heads'),
+    (lambda p: write_text_corpus(p / 'c', documents=6, size=2500),
+     ('--config.steps_per_epoch=100000',), 'steps_per_epoch'),
+    (lambda p: write_text_corpus(p / 'c', documents=6, size=2500),
+     ('--config.dataset=mnist',), "must be one of ('sotu',)"),
+])
+def test_bad_text_or_fields_are_one_line_and_leave_nothing(tmp_path, make,
+                                                           extra, message):
+  text = make(tmp_path)
+  workdir = tmp_path / 'run'
+  line = one_line_failure(lm_cli(text, workdir, *extra), tmp_path)
+  assert message in line
+  assert not workdir.exists()
+
+
+def test_a_validation_split_without_a_whole_window_is_refused(tmp_path):
+  """Six documents, the held-out one shorter than a window."""
+  folder = write_text_corpus(tmp_path / 'text', documents=6, size=2500)
+  (folder / 'address_05.txt').write_text('Brief.\n')
+  line = one_line_failure(lm_cli(folder, tmp_path / 'run'), tmp_path)
+  assert 'validation split' in line and 'fewer than one window' in line
+  assert not (tmp_path / 'run').exists()
+
+
+def test_text_path_is_for_the_language_model_only(idx_dir, tmp_path, text_dir):
+  command = [sys.executable, str(PROJECT_DIR / 'main.py'),
+             f'--config={PROJECT_DIR / "configs" / "default.py"}',
+             f'--workdir={tmp_path / "run"}', f'--config.text_path={text_dir}']
+  line = one_line_failure(command, tmp_path)
+  assert 'config.text_path' in line and 'language_model' in line
