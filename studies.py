@@ -55,7 +55,7 @@ from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 
-import input_pipeline
+import tasks
 from configs import default
 from machinery import bookkeeping
 from machinery import checks
@@ -76,9 +76,12 @@ MODES = ('auto', 'stacked', 'sequential')
 MEMBER_AXIS = 'members'
 # Fields that give members the same shapes of computation (one program).
 # The fields that choose a member's data: members sharing them share a load.
-DATA_FIELDS = ('dataset', 'data_source', 'data_dir', 'idx_dir')
+DATA_FIELDS = ('task', 'dataset', 'data_source', 'data_dir', 'idx_dir',
+               'text_path', 'context_length')
 GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
-                'nesterov', 'conv_lowering', *DATA_FIELDS)
+                'nesterov', 'conv_lowering', 'steps_per_epoch',
+                'eval_examples', 'num_layers', 'width', 'num_heads',
+                *DATA_FIELDS)
 
 
 # ----------------------------------------------------------------- the grid
@@ -276,7 +279,20 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
       validation.validate_config(config)
       out.append(Member(point, seed, config,
                         root / member_folder_name(point, seed), len(out)))
+  names = sorted({m.config.task for m in out})
+  if len(names) > 1:
+    raise errors.ConfigError(
+        f'The study mixes tasks ({", ".join(names)}): a study compares runs '
+        'of one task on one primary metric; give every method file the '
+        'same task (e.g. --config=configs/lm.py with configs/lm_*.py).')
   return out
+
+
+def task_spec(members_: list[Member]) -> dict:
+  """study_spec.json's 'task' (its primary metric), for a task other than
+  the image task (whose specs predate tasks and stay as they were)."""
+  name = members_[0].config.task
+  return {} if name == 'image_classification' else {'task': name}
 
 
 def data_key(config) -> tuple:
@@ -314,20 +330,24 @@ def load_data(todo: list[Member], mode: str = 'sequential') -> dict:
   for member in todo:
     key = data_key(member.config)
     if key not in data:
-      data[key] = input_pipeline.load_datasets(member.config)
+      data[key] = tasks.task_of(member.config).load_data(member.config)
     mesh = None if trains_stacked(member, mode) else parallel.create_mesh(
         parallel.run_devices(member.config))
     validation.validate_placement(member.config,
-                                  len(data[key].train['label']), mesh)
+                                  tasks.num_examples(data[key].train), mesh)
   return data
 
 
+def stackable(config) -> bool:
+  """Whether a member of `config` can train in a stacked group: plain SGD,
+  unclipped (its rate is injected into optax.sgd; injected_sgd)."""
+  return config.optimizer == 'sgd' and not config.grad_clip_norm
+
+
 def trains_stacked(member: Member, mode: str) -> bool:
-  """Whether `member` trains in a stacked group in `mode` (only plain SGD
-  members, unclipped: their rate is injected into optax.sgd)."""
-  return (choose_mode(mode) == 'stacked'
-          and member.config.optimizer == 'sgd'
-          and not member.config.grad_clip_norm)
+  """Whether `member` trains in a stacked group in `mode` (stackable
+  members only; the others train one by one)."""
+  return choose_mode(mode) == 'stacked' and stackable(member.config)
 
 
 def check_same_data(member: Member, data) -> None:
@@ -927,7 +947,7 @@ class StackedGroup:
     self.slots = slots(self.size, self.mesh.size)
     self._along = NamedSharding(self.mesh, P(MEMBER_AXIS))
     self._step_fn, self._eval_fn, self._take_fn = compiled_for(self.mesh)
-    train_size = len(data.train['label'])
+    train_size = tasks.num_examples(data.train)
     plans = [schedules.plan(m.config, train_size) for m in group]
     self.steps_per_epoch = plans[0].steps_per_epoch
     self.total_steps = plans[0].total_steps
@@ -942,6 +962,8 @@ class StackedGroup:
         stacked_mesh_devices=self.mesh.size)
     self.states, self.data_rngs, self._train_ds = None, None, None
     self._step = None
+    self._test_ds = train.evaluation_split(data.test,
+                                           self.config.eval_examples)
 
   def fresh(self):
     return self._fresh
@@ -961,9 +983,9 @@ class StackedGroup:
     """The rest of `epoch` (up to `until_step`) for every member; polls
     `stop` after each step."""
     indices = parallel.put_sharded(np.stack([np.asarray(train.epoch_indices(
-        jax.random.fold_in(rng, epoch), len(self.data.train['label']),
-        self.config.batch_size)) for rng in _padded(self.data_rngs,
-                                                    self.slots)]),
+        jax.random.fold_in(rng, epoch), tasks.num_examples(self.data.train),
+        self.config.batch_size, None, self.steps_per_epoch))
+        for rng in _padded(self.data_rngs, self.slots)]),
                                    self._along)
     first = self.step
     pending = []
@@ -988,7 +1010,7 @@ class StackedGroup:
     return False
 
   def evaluate(self):
-    losses, accuracies = stacked_eval(self.states, self.data.test,
+    losses, accuracies = stacked_eval(self.states, self._test_ds,
                                       self.config.eval_batch_size,
                                       self._eval_fn, self.mesh)
     return list(zip(losses[:self.size], accuracies[:self.size]))
@@ -1025,11 +1047,17 @@ def train_stacked(group: list[Member], data=None, mesh=None,
   every device of every process) in programs of at most
   `members_per_device` members per device (0: the whole group at once)."""
   if data is None:
-    data = input_pipeline.load_datasets(group[0].config)
+    data = tasks.task_of(group[0].config).load_data(group[0].config)
   mesh = member_mesh() if mesh is None else mesh
   for m in group:
+    if not stackable(m.config):
+      raise errors.ConfigError(
+          f'Member {m.name} (optimizer={m.config.optimizer!r}, '
+          f'grad_clip_norm={m.config.grad_clip_norm!r}) cannot train '
+          'stacked: only unclipped optimizer="sgd" members can; train it '
+          'with --mode=sequential.')
     m.check_folder()
-    validation.validate_placement(m.config, len(data.train['label']))
+    validation.validate_placement(m.config, tasks.num_examples(data.train))
   for part in programs(group, mesh.size, members_per_device):
     logging.info('Stacked program of %d member(s) on %d device(s) of %d '
                  'process(es): %d slot(s) per device%s: %s.', len(part),
@@ -1054,7 +1082,7 @@ def _padding_note(count, devices):
 
 def stacked_eval(states, test_ds, batch_size, eval_fn, mesh):
   """Each member's mean test loss and accuracy (as train.eval_model)."""
-  num_examples = len(test_ds['label'])
+  num_examples = tasks.num_examples(test_ds)
   batch_size = min(batch_size, num_examples)
   loss, correct = 0.0, 0
   for batch in train.eval_batches(test_ds, batch_size):
@@ -1062,7 +1090,8 @@ def stacked_eval(states, test_ds, batch_size, eval_fn, mesh):
                                     parallel.put_replicated(batch, mesh)))
     loss = loss + totals['loss'].astype(np.float64)
     correct = correct + totals['correct'].astype(np.int64)
-  return list(loss / num_examples), list(correct / num_examples)
+  num_targets = num_examples * tasks.targets_per_example(test_ds)
+  return list(loss / num_targets), list(correct / num_targets)
 
 
 # --------------------------------------------------------------- results
@@ -1074,12 +1103,15 @@ def _fingerprint(workdir) -> str:
       'data_fingerprint', '')
 
 
-def member_result(member: Member, target: float) -> dict:
+def member_result(member: Member, target: float,
+                  metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
   """One row of study.csv, read back from the member's epochs.csv.
 
   One rule in both modes: a member is finished when its last epoch is
   recorded with finite numbers and it did not diverge (a diverged member
-  keeps `diverged` = 1 and counts in no mean).
+  keeps `diverged` = 1 and counts in no mean). The best epoch is the best
+  of the study's primary `metric`; epochs to `target` count for a test
+  accuracy only.
   """
   epochs = run_logs.read_epochs(member.workdir, allow_empty=True)
   accuracy = epochs['test_accuracy']
@@ -1092,8 +1124,11 @@ def member_result(member: Member, target: float) -> dict:
          'data_fingerprint': _fingerprint(member.workdir)}
   if not len(accuracy):
     return row
-  best = int(np.argmax(accuracy))
-  hits = np.flatnonzero(accuracy >= target)
+  primary = epochs[metric.key]
+  best = int(np.argmax(primary) if metric.higher_is_better
+             else np.argmin(primary))
+  hits = np.flatnonzero(accuracy >= target) if metric.key == (
+      'test_accuracy') else np.array([], int)
   row.update({
       'final_test_accuracy': float(accuracy[-1]),
       'best_test_accuracy': float(accuracy[best]),
@@ -1142,25 +1177,36 @@ def _check_one_dataset(rows, points) -> None:
           'cannot be pooled; retrain them on one dataset.')
 
 
-# A run "trained" when it finished without diverging and its final test
-# accuracy is at least this: twice chance on 10 classes. A run below it
-# stayed at chance (a constant prediction scores 10-11.35% on MNIST): its
-# accuracy is an outcome of another kind, counted, never averaged.
-TRAINED_ACCURACY = 0.2
+# A run "trained" when it finished without diverging and its final primary
+# metric is on the right side of the metric's bound (tasks.Metric: a test
+# accuracy of at least 20%, twice chance on 10 classes; a validation loss
+# of at most 4 bits per byte). A run beyond it stayed at chance: an outcome
+# of another kind, counted, never averaged.
+TRAINED_ACCURACY = tasks.TEST_ACCURACY.trained_bound
 
 
-def outcome(row) -> float | None:
-  """A row's final test accuracy if the run trained, None if it diverged
+def _final(metric) -> str:
+  return 'final_' + metric.key
+
+
+def outcome(row, metric: tasks.Metric = tasks.TEST_ACCURACY) -> float | None:
+  """A row's final primary metric if the run trained, None if it diverged
   or stayed at chance; raises KeyError for a member still training."""
   if row.get('diverged'):
     return None
-  if not row.get('finished') or 'final_test_accuracy' not in row:
+  if not row.get('finished') or _final(metric) not in row:
     raise KeyError(row.get('member'))
-  accuracy = row['final_test_accuracy']
-  return accuracy if accuracy >= TRAINED_ACCURACY else None
+  value = row[_final(metric)]
+  return value if metric.trained(value) else None
 
 
-def compare(mine: dict, theirs: dict):
+def _difference_bounds(metric):
+  low, high = metric.bounds
+  return (low - high, high - low)
+
+
+def compare(mine: dict, theirs: dict,
+            metric: tasks.Metric = tasks.TEST_ACCURACY):
   """mine against theirs ({seed: outcome}), over the seeds both have.
 
   Every paired seed trained on both sides: the paired difference and its
@@ -1172,30 +1218,34 @@ def compare(mine: dict, theirs: dict):
   seeds = sorted(set(mine) & set(theirs))
   if not seeds:
     return None, None
+  bounds = _difference_bounds(metric)
   if all(mine[s] is not None and theirs[s] is not None for s in seeds):
     return stats.paired_difference([mine[s] for s in seeds],
                                    [theirs[s] for s in seeds],
-                                   bounds=(-1.0, 1.0)), None
+                                   bounds=bounds), None
   both = [s for s in seeds if mine[s] is not None and theirs[s] is not None]
   described = stats.paired_difference([mine[s] for s in both],
                                       [theirs[s] for s in both],
-                                      bounds=(-1.0, 1.0)) if both else None
+                                      bounds=bounds) if both else None
   return stats.trained_counts([mine[s] is not None for s in seeds],
                               [theirs[s] is not None for s in seeds]), (
                                   described)
 
 
-def result_dict(result, described=None) -> dict:
+def result_dict(result, described=None,
+                metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
   """A comparison as study.json keeps it, with its verdict."""
   out = {**result.as_dict(), 'test': (
       'exact McNemar on trained seeds' if isinstance(result, stats.Counts)
-      else 'paired t'), 'verdict': stats.verdict(result)}
+      else 'paired t'), 'verdict': stats.verdict(result,
+                                                 metric.higher_is_better)}
   if described is not None:
     out['among_trained'] = described.as_dict()
   return out
 
 
-def summarize(rows, points, baseline, seeds) -> dict:
+def summarize(rows, points, baseline, seeds,
+              metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
   """study.json: per point its interval and its paired difference.
 
   A point's mean and interval are over its members that trained;
@@ -1209,11 +1259,11 @@ def summarize(rows, points, baseline, seeds) -> dict:
     key = label({f: row[f] for f in points[0]})
     if row.get('diverged'):
       diverged[key] = diverged.get(key, 0) + 1
-    elif row.get('finished') and row.get(
-        'final_test_accuracy', 1.0) < TRAINED_ACCURACY:
-      at_chance.setdefault(key, []).append(row['final_test_accuracy'])
+    elif (row.get('finished') and _final(metric) in row
+          and not metric.trained(row[_final(metric)])):
+      at_chance.setdefault(key, []).append(row[_final(metric)])
     try:
-      by_point.setdefault(key, {})[row['seed']] = outcome(row)
+      by_point.setdefault(key, {})[row['seed']] = outcome(row, metric)
     except KeyError:
       continue  # still training: no outcome yet
   summary = {'seeds': seeds, 'baseline': label(baseline),
@@ -1224,25 +1274,25 @@ def summarize(rows, points, baseline, seeds) -> dict:
     outcomes = by_point.get(key, {})
     trained = [v for v in outcomes.values() if v is not None]
     entry = {'fields': point,
-             **stats.mean_interval(trained, bounds=(0.0, 1.0)).as_dict(),
+             **stats.mean_interval(trained, bounds=metric.bounds).as_dict(),
              'members': len(outcomes), 'trained': len(trained),
              'diverged': diverged.get(key, 0),
              'at_chance': sorted(at_chance.get(key, []))}
     base_key = label({**point, **baseline})
     entry['baseline'] = base_key
     if base_key != key:
-      result, described = compare(outcomes, by_point.get(base_key, {}))
+      result, described = compare(outcomes, by_point.get(base_key, {}),
+                                  metric)
       if result is not None:
         tests.append((key, result, described))
     summary['points'][key] = entry
   family = stats.in_family([result for _, result, _ in tests])
   for (key, _, described), result in zip(tests, family):
-    summary['points'][key]['vs_baseline'] = result_dict(result, described)
+    summary['points'][key]['vs_baseline'] = result_dict(result, described,
+                                                        metric)
   return summary
 
 
-def _pp(value):
-  return f'{100 * value:+.2f}'
 
 
 def _interval(low, high, fmt) -> str:
@@ -1252,10 +1302,12 @@ def _interval(low, high, fmt) -> str:
   return f'[{fmt(low)}, {fmt(high)}]'
 
 
-def comparison_sentence(versus: dict) -> str:
+def comparison_sentence(versus: dict,
+                        metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
   """One sentence for a comparison of study.json: the raw interval, the
   Holm-adjusted p and the verdict; for no detectable difference, the
   smallest difference the family could have detected."""
+  diff, unit = metric.difference, metric.difference_unit
   p = stats.p_text(versus['p_holm']).replace('p', 'Holm-adjusted p', 1)
   if 'trained' in versus:
     text = (f'{versus["trained"]} of {versus["n"]} seeds trained against '
@@ -1271,24 +1323,24 @@ def comparison_sentence(versus: dict) -> str:
     among = versus.get('among_trained')
     if among and among['n']:
       text += (f'; among the {among["n"]} seed(s) where both trained, '
-               f'{_pp(among["mean"])} pp' + (
-                   f' {_interval(among["ci95_low"], among["ci95_high"], _pp)}'
+               f'{diff(among["mean"])} {unit}' + (
+                   f' {_interval(among["ci95_low"], among["ci95_high"], diff)}'
                    if among['n'] > 1 else ' (one seed: no interval)'))
     return text
   if versus['n'] < 2:
-    return (f'{_pp(versus["mean"])} pp on 1 seed: no interval, no '
+    return (f'{diff(versus["mean"])} {unit} on 1 seed: no interval, no '
             'verdict (run --seeds=2 or more)')
-  numbers = (f'{_pp(versus["mean"])} pp [{_pp(versus["ci95_low"])}, '
-             f'{_pp(versus["ci95_high"])}] over {versus["n"]} paired seeds, '
+  numbers = (f'{diff(versus["mean"])} {unit} [{diff(versus["ci95_low"])}, '
+             f'{diff(versus["ci95_high"])}] over {versus["n"]} paired seeds, '
              f'{p}')
   if versus['verdict'] == 'no detectable difference':
     return (f'no detectable difference ({numbers}; with {versus["n"]} seeds '
             'it could detect '
-            f'±{100 * versus["detectable"]:.2f} pp at 80% power)')
+            f'±{diff(versus["detectable"])[1:]} {unit} at 80% power)')
   return f'{versus["verdict"]} ({numbers})'
 
 
-def family_note(summary) -> str:
+def family_note(summary, metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
   """What the family is, in one sentence."""
   sizes = {p['vs_baseline']['family_size'] for p in summary['points'].values()
            if 'vs_baseline' in p}
@@ -1296,73 +1348,98 @@ def family_note(summary) -> str:
   return (f'The {m} comparison(s) with the baseline are one family: "better" '
           'or "worse" only where the Holm-adjusted p-value is below 0.05; '
           'the interval beside it is the raw 95% interval. Members that '
-          'diverged or stayed at chance (final test accuracy below '
-          f'{100 * TRAINED_ACCURACY:g}%) are counted, not averaged.')
+          f'diverged or stayed at chance ({_chance_words(metric)}) are '
+          'counted, not averaged.')
 
 
-def markdown(summary, rows, target) -> str:
-  """study.md: the ranking with intervals and one sentence per comparison."""
+def _chance_words(metric) -> str:
+  """The trained bound in the words the image studies have always used."""
+  if metric is tasks.TEST_ACCURACY:
+    return f'final test accuracy below {100 * TRAINED_ACCURACY:g}%'
+  return metric.chance_words
+
+
+def markdown(summary, rows, target,
+             metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
+  """study.md: the ranking with intervals and one sentence per comparison
+  (best first in the direction of the study's primary `metric`; epochs to
+  `target` for a test accuracy)."""
   points = summary['points']
-  ranked = sorted(points, key=lambda k: -np.nan_to_num(points[k]['mean'],
-                                                       nan=-1))
-  pct = f'{100 * target:g}%'
+  sign = 1 if metric.higher_is_better else -1
+  ranked = sorted(points, key=lambda k: -sign * np.nan_to_num(
+      points[k]['mean'], nan=-sign * math.inf))
+  accuracy = metric.key == 'test_accuracy'
+  unit = metric.difference_unit
+  if accuracy:
+    title, column = 'Final test accuracy', 'final test acc.'
+    extra_column = f' epochs to {100 * target:g}% (mean) |'
+  else:
+    title = f'Final {metric.name} in {metric.unit} ({metric.direction})'
+    column, extra_column = f'final {metric.name}', ''
   lines = [
-      f'Final test accuracy over seeds 0..{summary["seeds"] - 1} '
+      f'{title} over seeds 0..{summary["seeds"] - 1} '
       f'(mean and 95% Student-t interval of the members that trained); '
       f'paired differences against the baseline ({summary["baseline"]} in '
-      'its fields). ' + family_note(summary), '',
-      f'| rank | grid point | trained / n | final test acc. | 95% CI | '
-      f'epochs to {pct} (mean) | vs baseline: paired diff. (pp) [95% CI] | '
+      'its fields). ' + family_note(summary, metric), '',
+      f'| rank | grid point | trained / n | {column} | 95% CI |{extra_column}'
+      f' vs baseline: paired diff. ({unit}) [95% CI] | '
       'Holm-adjusted p | verdict |',
-      '|---|---|---|---|---|---|---|---|---|']
+      '|---|---|---|---|---|' + ('---|' if accuracy else '')
+      + '---|---|---|']
   for rank, key in enumerate(ranked, start=1):
     e = points[key]
-    count = f'{e["trained"]} / {e["members"]}' + _untrained_note(e)
+    count = f'{e["trained"]} / {e["members"]}' + _untrained_note(e, metric)
     versus = e.get('vs_baseline')
     verdict = versus['verdict'] if versus else ''
     p = stats.p_text(versus['p_holm']) if versus else ''
     if not e['n']:
-      lines.append(f'| {rank} | `{key}` | {count} | none trained | n/a | - | '
-                   f'{_counts_cell(versus)} | {p} | {verdict} |')
+      lines.append(f'| {rank} | `{key}` | {count} | none trained | n/a |'
+                   + (' - |' if accuracy else '')
+                   + f' {_counts_cell(versus)} | {p} | {verdict} |')
       continue
-    member_rows = [r for r in rows if _trained_row(r) and label(
-        {f: r[f] for f in e['fields']}) == key]
-    reached = [r['epochs_to_target'] for r in member_rows
-               if r.get('epochs_to_target') != '']
-    to_target = (f'{np.mean(reached):.1f} ({len(reached)}/{e["n"]} reached)'
-                 if reached else f'not reached (0/{e["n"]})')
+    to_target = ''
+    if accuracy:
+      member_rows = [r for r in rows if _trained_row(r) and label(
+          {f: r[f] for f in e['fields']}) == key]
+      reached = [r['epochs_to_target'] for r in member_rows
+                 if r.get('epochs_to_target') != '']
+      to_target = (f' {np.mean(reached):.1f} ({len(reached)}/{e["n"]} '
+                   'reached) |' if reached else f' not reached (0/{e["n"]}) |')
     if versus and 'trained' in versus:
       diff = _counts_cell(versus)
     elif versus:
-      diff = (f'{_pp(versus["mean"])} '
-              f'{_interval(versus["ci95_low"], versus["ci95_high"], _pp)}')
+      diff = (f'{metric.difference(versus["mean"])} ' + _interval(
+          versus['ci95_low'], versus['ci95_high'], metric.difference))
     else:
       diff = '(baseline)' if key == e['baseline'] else 'n/a (no paired seed)'
-    accuracy_ci = _interval(e['ci95_low'], e['ci95_high'],
-                            lambda v: f'{100 * v:.2f}')
+    value_ci = _interval(e['ci95_low'], e['ci95_high'],
+                         lambda v: metric.format(metric.shown(v)).rstrip('%'))
     lines.append(
-        f'| {rank} | `{key}` | {count} | {100 * e["mean"]:.2f}% | '
-        f'{accuracy_ci} | {to_target} | {diff} | {p} | {verdict} |')
+        f'| {rank} | `{key}` | {count} | '
+        f'{metric.format(metric.shown(e["mean"]))} | '
+        f'{value_ci} |{to_target} {diff} | {p} | {verdict} |')
   lines.append('')
   for key in ranked:
     versus = points[key].get('vs_baseline')
     if versus:
       lines.append(f'- `{key}` vs `{points[key]["baseline"]}`: '
-                   f'{comparison_sentence(versus)}.')
+                   f'{comparison_sentence(versus, metric)}.')
   return '\n'.join(lines) + '\n'
 
 
-def _untrained_note(entry) -> str:
+def _untrained_note(entry, metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
   """' (2 diverged; 3 at chance: 11.35%)' for the members that did not
-  train (the range of their final accuracies)."""
+  train (the range of their final values)."""
   notes = []
   if entry.get('diverged'):
     notes.append(f'{entry["diverged"]} diverged')
   finals = entry.get('at_chance') or []
   if finals:
-    low, high = 100 * min(finals), 100 * max(finals)
+    low, high = (metric.format(metric.shown(v)).rstrip('%')
+                 for v in (min(finals), max(finals)))
+    suffix = '%' if metric.unit == '%' else f' {metric.unit}'
     notes.append(f'{len(finals)} at chance: ' + (
-        f'{low:.2f}%' if low == high else f'{low:.2f}-{high:.2f}%'))
+        f'{low}{suffix}' if low == high else f'{low}-{high}{suffix}'))
   return f' ({"; ".join(notes)})' if notes else ''
 
 
@@ -1373,22 +1450,23 @@ def _counts_cell(versus) -> str:
           f'{versus["n"]}')
 
 
-def _trained_row(row) -> bool:
+def _trained_row(row, metric: tasks.Metric = tasks.TEST_ACCURACY) -> bool:
   try:
-    return outcome(row) is not None
+    return outcome(row, metric) is not None
   except KeyError:
     return False
 
 
-def epoch_curves(epoch_rows, points) -> dict:
-  """{label: (epochs, mean, low, high)} of test accuracy over seeds."""
+def epoch_curves(epoch_rows, points,
+                 metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
+  """{label: (epochs, mean, low, high)} of the primary metric over seeds."""
   curves = {}
   for point in points:
     key = label(point)
     per_epoch = {}
     for row in epoch_rows:
       if row['point'] == key:
-        per_epoch.setdefault(row['epoch'], []).append(row['test_accuracy'])
+        per_epoch.setdefault(row['epoch'], []).append(row[metric.key])
     epochs = sorted(per_epoch)
     intervals = [stats.mean_interval(per_epoch[e]) for e in epochs]
     curves[key] = (epochs, [i.mean for i in intervals],
@@ -1485,7 +1563,8 @@ def write_report(workdir, members_, spec: dict) -> str:
   """The study's files (REPORT_FILES and SPEC_JSON) in `workdir`, read back
   from its members; returns study.md."""
   workdir = pathlib.Path(workdir)
-  rows = [member_result(m, spec['target_accuracy']) for m in members_]
+  rows = [member_result(m, spec['target_accuracy'],
+                        tasks.primary_metric(spec)) for m in members_]
   per_epoch = [r for m in members_ for r in epoch_rows(m)]
   fields = [f for f, _ in spec['vary']]
   write_csv(workdir / 'study.csv', rows,
@@ -1506,16 +1585,18 @@ def write_tables(workdir, rows, per_epoch, spec) -> str:
   varied = [(field, values) for field, values in spec['vary']]
   points = grid(varied)
   target = spec['target_accuracy']
-  summary = {**summarize(rows, points, spec['baseline'], spec['seeds']),
-             **spec.get('extra', {})}
+  metric = tasks.primary_metric(spec)  # a spec without 'task': images
+  summary = {**summarize(rows, points, spec['baseline'], spec['seeds'],
+                         metric), **spec.get('extra', {})}
   files.write_text(workdir / 'study.json',
                    json.dumps(json_safe(summary), indent=2, allow_nan=False))
-  text = markdown(summary, rows, target)
+  text = markdown(summary, rows, target, metric)
   files.write_text(workdir / 'study.md', text)
-  finished = {r['member'] for r in rows if _trained_row(r)}
+  finished = {r['member'] for r in rows if _trained_row(r, metric)}
   plots.plot_study(epoch_curves([r for r in per_epoch
-                                 if r['member'] in finished], points), target,
-                   workdir / 'study.png', heatmap(varied, summary))
+                                 if r['member'] in finished], points, metric),
+                   target if metric is tasks.TEST_ACCURACY else None,
+                   workdir / 'study.png', heatmap(varied, summary), metric)
   return text
 
 

@@ -43,6 +43,29 @@ class Metric:
   unit: str
   scale: float
   higher_is_better: bool
+  # A finished run "trained" where its value is on the right side of this
+  # bound (recorded units); otherwise it stayed at chance: counted, never
+  # averaged (studies.py).
+  trained_bound: float
+  bounds: tuple           # the values possible, (low, high), recorded units
+  chance_words: str       # what the bound means, for the reports
+
+  def trained(self, value: float) -> bool:
+    if self.higher_is_better:
+      return value >= self.trained_bound
+    return value <= self.trained_bound
+
+  def better(self, value: float, other: float) -> bool:
+    return value > other if self.higher_is_better else value < other
+
+  @property
+  def difference_unit(self) -> str:
+    return 'pp' if self.unit == '%' else self.unit
+
+  def difference(self, value: float) -> str:
+    """A paired difference as the reports print it: +0.12 (pp or bits)."""
+    return (f'{self.shown(value):+.2f}' if self.unit == '%'
+            else f'{self.shown(value):+.3f}')
 
   def shown(self, value):
     return value * self.scale
@@ -58,9 +81,19 @@ class Metric:
     return 'higher is better' if self.higher_is_better else 'lower is better'
 
 
-TEST_ACCURACY = Metric('test_accuracy', 'test accuracy', '%', 100.0, True)
+# Twice chance on 10 classes: a constant prediction scores 10-11.35% on
+# MNIST.
+TEST_ACCURACY = Metric('test_accuracy', 'test accuracy', '%', 100.0, True,
+                       0.2, (0.0, 1.0),
+                       'final test accuracy below 20%, twice chance')
+# 4 bits per byte: above it a model has learned little more than how often
+# each byte occurs (the State of the Union's unigram level is 4.33 bits;
+# bytes drawn uniformly are 8).
 BITS_PER_BYTE = Metric('test_loss', 'validation loss', 'bits per byte',
-                       1 / math.log(2), False)
+                       1 / math.log(2), False, 4.0 * math.log(2),
+                       (0.0, math.inf),
+                       'final validation loss above 4 bits per byte, about '
+                       'the unigram level')
 
 
 def _image_inputs(batch):

@@ -164,13 +164,16 @@ def plot_range_test(rates, losses, smoothed, suggestions: dict,
   _save(fig, output)
 
 
-def plot_study(curves: dict, target, output, heatmap=None) -> None:
-  """Test accuracy per epoch, mean and 95% band, one line per grid point.
+def plot_study(curves: dict, target, output, heatmap=None,
+               metric=tasks.TEST_ACCURACY) -> None:
+  """The primary metric per epoch (test accuracy, or a language model's
+  validation bits per byte), mean and 95% band, one line per grid point.
 
-  `curves`: {label: (epochs, mean, low, high)}; `heatmap`, if given, is
-  (x_name, x_values, y_name, y_values, cells [y][x]) for a
-  second panel.
+  `curves`: {label: (epochs, mean, low, high)} in recorded units; `target`
+  (an accuracy) a dotted line; `heatmap`, if given, is (x_name, x_values,
+  y_name, y_values, cells [y][x]) for a second panel.
   """
+  scale = metric.scale
   panels = 2 if heatmap else 1
   fig, axes = _pyplot().subplots(1, panels, figsize=(8 * panels, 5),
                            constrained_layout=True, squeeze=False)
@@ -180,48 +183,61 @@ def plot_study(curves: dict, target, output, heatmap=None) -> None:
   colors = (_pyplot().get_cmap('tab20').colors if len(curves) > 10
             else [None] * len(curves))
   for color, (name, (epochs, mean, low, high)) in zip(colors, curves.items()):
-    line, = ax.plot(epochs, 100 * np.asarray(mean), 'o-', ms=3, label=name,
+    line, = ax.plot(epochs, scale * np.asarray(mean), 'o-', ms=3, label=name,
                     color=color)
     if np.all(np.isfinite(low)):
-      ax.fill_between(epochs, 100 * np.asarray(low), 100 * np.asarray(high),
-                      color=line.get_color(), alpha=0.2)
+      ax.fill_between(epochs, scale * np.asarray(low),
+                      scale * np.asarray(high), color=line.get_color(),
+                      alpha=0.2)
       lows.append(np.asarray(low))
     else:
       lows.append(np.asarray(mean))
   if target:
     ax.axhline(100 * target, color='gray', ls=':',
                label=f'target {100 * target:g}%')
-  floor = np.percentile(np.concatenate(lows), 10) if lows else 0.9
-  ax.set_ylim(max(100 * floor - 0.5, 0), 100)
+  if metric.higher_is_better:
+    floor = np.percentile(np.concatenate(lows), 10) if lows else 0.9
+    ax.set_ylim(max(100 * floor - 0.5, 0), 100)
+  elif lows:  # a loss: from below the best to the 90th percentile
+    values = scale * np.concatenate(lows)
+    values = values[np.isfinite(values)]
+    if values.size:
+      ax.set_ylim(values.min() * 0.98, np.percentile(values, 90) * 1.02)
   ax.set_xlabel('epoch')
-  ax.set_ylabel('test accuracy (%), mean and 95% interval over seeds')
+  ax.set_ylabel(f'{metric.name} ({metric.unit}; {metric.direction}), mean '
+                'and 95% interval over seeds')
   ax.legend(loc='lower right', fontsize=8 if len(curves) <= 8 else 6,
             ncol=1 if len(curves) <= 8 else 2)
   if heatmap:
-    _plot_heatmap(axes[0, 1], *heatmap)
+    _plot_heatmap(axes[0, 1], *heatmap, metric=metric)
   _save(fig, output)
 
 
-def _plot_heatmap(ax, x_name, x_values, y_name, y_values, cells) -> None:
-  """Mean final accuracy per cell, its 95% half-width, and * where the
+def _plot_heatmap(ax, x_name, x_values, y_name, y_values, cells,
+                  metric=tasks.TEST_ACCURACY) -> None:
+  """Mean final metric per cell, its 95% half-width, and * where the
   cell differs detectably (paired) from its baseline point."""
-  means = 100 * np.asarray([[c[0] for c in row] for row in cells], float)
-  image = ax.imshow(means, cmap='viridis', origin='lower', aspect='auto')
+  scale = metric.scale
+  digits = 2 if metric.unit == '%' else 3
+  means = scale * np.asarray([[c[0] for c in row] for row in cells], float)
+  image = ax.imshow(means, cmap='viridis' if metric.higher_is_better
+                    else 'viridis_r', origin='lower', aspect='auto')
   ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
   ax.set_yticks(range(len(y_values)), [str(v) for v in y_values])
   ax.set_xlabel(x_name)
   ax.set_ylabel(y_name)
   for y, row in enumerate(cells):
     for x, (mean, half, detectable) in enumerate(row):
-      text = f'{100 * mean:.2f}' + ('*' if detectable else '')
+      text = f'{scale * mean:.{digits}f}' + ('*' if detectable else '')
       if np.isfinite(half):
-        text += f'\n±{100 * half:.2f}'
+        text += f'\n±{scale * half:.{digits}f}'
       red, green, blue, _ = image.cmap(image.norm(means[y, x]))
       bright = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
       ax.text(x, y, text, ha='center', va='center', fontsize=8,
               color='black' if bright else 'white')
-  ax.set_title('mean final test accuracy (%) ± 95% interval;\n* differs '
-               'detectably from its baseline (paired by seed)', fontsize=9)
+  ax.set_title(f'mean final {metric.name} ({metric.unit}) ± 95% interval;'
+               '\n* differs detectably from its baseline (paired by seed)',
+               fontsize=9)
   ax.figure.colorbar(image, ax=ax)
 
 

@@ -264,16 +264,17 @@ def trained_counts(trained, baseline_trained) -> Counts:
   return Counts(len(trained), sum(trained), sum(baseline_trained), p, p)
 
 
-def verdict(result) -> str:
+def verdict(result, higher_is_better=True) -> str:
   """'better', 'worse' or 'no detectable difference': better or worse only
   where the Holm-adjusted p-value is below ALPHA. For Counts, 'better'
-  means it trains on more seeds."""
+  means it trains on more seeds; for a difference, a higher value where
+  `higher_is_better` (accuracy), a lower one otherwise (a loss)."""
   p = result.p_holm
   if math.isnan(p) or p >= ALPHA:
     return 'no detectable difference'
   if isinstance(result, Counts):
     return 'better' if result.trained > result.baseline_trained else 'worse'
-  return 'better' if result.mean > 0 else 'worse'
+  return 'better' if (result.mean > 0) == higher_is_better else 'worse'
 
 
 def shown(result: Equivalence) -> bool:

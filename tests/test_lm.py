@@ -16,11 +16,13 @@ import pytest
 from conftest import PROJECT_DIR
 from conftest import small_lm_config
 from conftest import write_text_corpus  # noqa
+from machinery import errors
 from machinery import run_logs
 import optimizers
 from runs import assert_same_params
 from runs import step_log
 from runs import wait_for_checkpoint
+import tasks
 import text_pipeline
 import train
 
@@ -199,3 +201,66 @@ def test_text_path_is_for_the_language_model_only(idx_dir, tmp_path, text_dir):
              f'--workdir={tmp_path / "run"}', f'--config.text_path={text_dir}']
   line = one_line_failure(command, tmp_path)
   assert 'config.text_path' in line and 'language_model' in line
+
+
+def test_a_stacked_lm_member_follows_its_single_run(text_dir, tmp_path):
+  """The stacked program (vmap over members) trains the transformer too
+  (SGD members: their rate is injected), each member its own run."""
+  import studies  # pylint: disable=g-import-not-at-top
+  from test_studies import assert_follows_single_run  # pylint: disable=g-import-not-at-top
+  points = [{'schedule': 'constant', 'learning_rate': 0.05},
+            {'schedule': 'warmup_cosine', 'learning_rate': 0.1}]
+  clipped = studies.members(small_lm_config(text_dir, optimizer='sgd'),
+                            points[:1], 1, tmp_path / 'clipped')
+  with pytest.raises(errors.ConfigError, match='cannot train stacked'):
+    studies.train_stacked(clipped)  # configs/lm.py clips: refused
+  group = studies.members(small_lm_config(
+      text_dir, optimizer='sgd', grad_clip_norm=0.0, num_epochs=2), points,
+                          1, tmp_path / 'study')
+  studies.train_stacked(group)
+  for member in group:
+    single = tmp_path / 'single' / member.name
+    train.train_and_evaluate(member.config, str(single))
+    # The stacked rates come from a table of the whole run: float32
+    # cosine, in and out of jit, differs in the 6th digit at the end.
+    assert_follows_single_run(member, single, rate_rtol=1e-5)
+
+
+def test_an_lm_study_ranks_by_validation_loss_lower_is_better(text_dir,
+                                                              tmp_path):
+  """study.md ranks by the primary metric in its direction, and calls the
+  point with the lower loss better."""
+  import studies  # pylint: disable=g-import-not-at-top
+  rows = [{'member': f'{s}{seed}', 'seed': seed, 'schedule': s,
+           'finished': 1, 'diverged': 0, 'data_fingerprint': 'f',
+           'final_test_loss': loss + 0.01 * seed, 'final_test_accuracy': 0.5}
+          for s, loss in (('constant', 1.40), ('warmup_cosine', 1.30))
+          for seed in range(5)]
+  rows[0]['final_test_loss'] = 1.41
+  points = [{'schedule': 'constant'}, {'schedule': 'warmup_cosine'}]
+  metric = tasks.TASKS['language_model'].primary
+  summary = studies.summarize(rows, points, {'schedule': 'constant'}, 5,
+                              metric)
+  versus = summary['points']['schedule=warmup_cosine']['vs_baseline']
+  assert versus['verdict'] == 'better' and versus['mean'] < 0
+  text = studies.markdown(summary, rows, 0.99, metric)
+  table = [line for line in text.splitlines() if line.startswith('| 1 ')]
+  assert 'warmup_cosine' in table[0]
+  assert f'{1.30 / math.log(2) + 0.02 / math.log(2):.3f}' in table[0]
+  assert 'bits per byte' in text and 'lower is better' in text
+  # A run above 4 bits per byte stayed at chance: counted, not averaged.
+  rows[1]['final_test_loss'] = 5.0 * math.log(2)
+  summary = studies.summarize(rows, points, {'schedule': 'constant'}, 5,
+                              metric)
+  assert summary['points']['schedule=constant']['trained'] == 4
+  assert '1 at chance: 5.000 bits per byte' in studies.markdown(
+      summary, rows, 0.99, metric)
+
+
+def test_a_study_of_two_tasks_is_refused(text_dir, idx_dir, tmp_path):
+  import studies  # pylint: disable=g-import-not-at-top
+  config = small_lm_config(text_dir)
+  points = [{'task': 'language_model'}, {'task': 'image_classification',
+                                         'dataset': 'mnist', 'text_path': ''}]
+  with pytest.raises(errors.ConfigError, match='mixes tasks'):
+    studies.members(config, points, 1, tmp_path)

@@ -162,7 +162,8 @@ def main(argv):
       carry_out()
       spec = {'command': ' '.join(sys.argv), 'vary': varied,
               'baseline': baseline, 'seeds': FLAGS.seeds,
-              'target_accuracy': FLAGS.target_accuracy, 'machine': studies.machine(),
+              'target_accuracy': FLAGS.target_accuracy,
+              **studies.task_spec(members), 'machine': studies.machine(),
               'extra': {'mode': mode, 'members_trained_now': len(todo),
                         'wall_s_now': round(time.perf_counter() - start, 1),
                         'members_carried_in': carried,
