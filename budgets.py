@@ -41,6 +41,7 @@ from machinery import stats
 from machinery import validation
 import schedules
 import studies
+import tasks
 import train
 
 TRUNK = 'trunk'
@@ -345,8 +346,9 @@ def _branch_configs(config, budgets, decay_fraction, seed) -> dict:
   return {b: budget_config(config, b, decay_fraction, seed) for b in budgets}
 
 
-def read_comparison(study_dir, fingerprint=None) -> dict:
-  """{(num_epochs, seed): final test accuracy} of a finished study over
+def read_comparison(study_dir, fingerprint=None,
+                    metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
+  """{(num_epochs, seed): final primary metric} of a finished study over
   num_epochs alone (e.g. warmup_cosine at every budget, trained
   separately), trained on this sweep's data (`fingerprint`, if given).
 
@@ -383,37 +385,44 @@ def read_comparison(study_dir, fingerprint=None) -> dict:
         raise errors.ConfigError(
             f'--compare_study={study_dir} has two rows of num_epochs='
             f'{key[0]}, seed {key[1]}: it must be one study of one config.')
-      comparison[key] = float(r['final_test_accuracy'])
+      comparison[key] = float(r[_final(metric)])
   return comparison
 
 
-def summarize(rows, budgets, seeds, comparison=None) -> dict:
+def _final(metric) -> str:
+  return 'final_' + metric.key
+
+
+def summarize(rows, budgets, seeds, comparison=None,
+              metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
   """Per budget: mean and 95% interval over seeds; what it gains over the
   previous budget, paired by seed (how many epochs are worth it); and
   against the comparison run at that budget, paired by seed, where it has
   every seed. Every paired comparison of the table is one family: a
   verdict only where the Holm-adjusted p-value is below 0.05."""
   summary, previous, tests = {}, None, []
+  final = _final(metric)
+  low, high = metric.bounds
+  differences = (low - high, high - low)
   for budget in budgets:
-    by_seed = {r['seed']: r['final_test_accuracy'] for r in rows
-               if r['budget'] == budget}
+    by_seed = {r['seed']: r[final] for r in rows if r['budget'] == budget}
     values = [by_seed[s] for s in sorted(by_seed)]
-    entry = {'final_test_accuracy': stats.mean_interval(
-        values, bounds=(0.0, 1.0)).as_dict()}
+    entry = {final: stats.mean_interval(values,
+                                        bounds=metric.bounds).as_dict()}
     if previous is not None and set(previous[1]) == set(by_seed):
       tests.append((budget, 'gain_over_previous', previous[0],
                     stats.paired_difference(
                         values, [previous[1][s] for s in sorted(by_seed)],
-                        bounds=(-1.0, 1.0))))
+                        bounds=differences)))
     previous = (budget, by_seed)
     if comparison is not None:
       other = [comparison.get((budget, s)) for s in range(seeds)]
       if all(v is not None for v in other):
-        entry['comparison_final_test_accuracy'] = stats.mean_interval(
-            other, bounds=(0.0, 1.0)).as_dict()
+        entry['comparison_' + final] = stats.mean_interval(
+            other, bounds=metric.bounds).as_dict()
         tests.append((budget, 'paired_difference', None,
                       stats.paired_difference(values, other,
-                                              bounds=(-1.0, 1.0))))
+                                              bounds=differences)))
     summary[str(budget)] = entry
   family = stats.in_family([d for *_, d in tests])
   for (budget, key, previous_budget, _), difference in zip(tests, family):
@@ -421,9 +430,10 @@ def summarize(rows, budgets, seeds, comparison=None) -> dict:
     entry[key] = difference.as_dict()
     if key == 'gain_over_previous':
       entry[key]['previous_budget'] = previous_budget
-      entry['gain_verdict'] = stats.verdict(difference)
+      entry['gain_verdict'] = stats.verdict(difference,
+                                            metric.higher_is_better)
     else:
-      entry['verdict'] = stats.verdict(difference)
+      entry['verdict'] = stats.verdict(difference, metric.higher_is_better)
   return summary
 
 
@@ -441,31 +451,39 @@ def cost_summary(rows, budgets, seeds, seconds, machines=1) -> dict:
           'machines': machines}
 
 
-def markdown(summary, cost, decay_fraction, compare_name) -> str:
+def markdown(summary, cost, decay_fraction, compare_name,
+             metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
   family = sum(key in entry for entry in summary.values()
                for key in ('gain_over_previous', 'paired_difference'))
-  lines = ['Final test accuracy of each budget\'s WSD branch over seeds '
+  final, unit = _final(metric), metric.difference_unit
+  if metric is tasks.TEST_ACCURACY:
+    title, column = 'Final test accuracy', 'final test acc.'
+  else:
+    title = f'Final {metric.name} in {metric.unit} ({metric.direction})'
+    column = f'final {metric.name}'
+  lines = [f'{title} of each budget\'s WSD branch over seeds '
            f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
            + (f'; paired by seed against {compare_name}.' if compare_name
               else '.') + f' The table\'s {family} paired comparisons are '
            'one family: "better" or "worse" only where the Holm-adjusted '
            'p-value is below 0.05; each interval is the raw 95% interval.',
            '',
-           '| budget (epochs) | n | WSD branch: final test acc. [95% CI] | '
-           'gain over the previous budget (pp) [95% CI], Holm p |'
-           + (f' {compare_name} [95% CI] | paired diff. (pp) [95% CI] | '
+           f'| budget (epochs) | n | WSD branch: {column} [95% CI] | '
+           f'gain over the previous budget ({unit}) [95% CI], Holm p |'
+           + (f' {compare_name} [95% CI] | paired diff. ({unit}) [95% CI] | '
               'Holm-adjusted p | verdict |' if compare_name else ''),
            '|---|---|---|---|' + ('---|---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
-    mine = entry['final_test_accuracy']
-    line = (f'| {budget} | {mine["n"]} | {_pct(mine)} | {_gain(entry)} |')
+    mine = entry[final]
+    line = (f'| {budget} | {mine["n"]} | {_value(mine, metric)} | '
+            f'{_gain(entry, metric)} |')
     if compare_name:
       if 'paired_difference' in entry:
         d = entry['paired_difference']
-        line += (f' {_pct(entry["comparison_final_test_accuracy"])} | '
-                 f'{stats.points(d["mean"], d["ci95_low"], d["ci95_high"])} '
-                 f'| {stats.p_text(d["p_holm"])} | {_said(entry["verdict"], d)}'
-                 ' |')
+        line += (f' {_value(entry["comparison_" + final], metric)} | '
+                 f'{_difference(d, metric)} '
+                 f'| {stats.p_text(d["p_holm"])} | '
+                 f'{_said(entry["verdict"], d, metric)} |')
       else:
         line += ' (not every seed) | | | |'
     lines.append(line)
@@ -485,28 +503,44 @@ def markdown(summary, cost, decay_fraction, compare_name) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _said(verdict, difference) -> str:
+def _said(verdict, difference, metric=tasks.TEST_ACCURACY) -> str:
   """The verdict; for none, the smallest difference the family could
   detect (80% power)."""
   if verdict != 'no detectable difference':
     return verdict
   return (f'no detectable difference (could detect '
-          f'±{100 * difference["detectable"]:.2f} pp)')
+          f'±{metric.difference(difference["detectable"])[1:]} '
+          f'{metric.difference_unit})')
 
 
-def _gain(entry) -> str:
+def _difference(d, metric) -> str:
+  """'+0.20 [+0.10, +0.30]' in pp (accuracy) or bits per byte."""
+  if metric is tasks.TEST_ACCURACY:
+    return stats.points(d['mean'], d['ci95_low'], d['ci95_high'])
+  return (f'{metric.difference(d["mean"])} [{metric.difference(d["ci95_low"])}'
+          f', {metric.difference(d["ci95_high"])}]')
+
+
+def _gain(entry, metric=tasks.TEST_ACCURACY) -> str:
   gain = entry.get('gain_over_previous')
   if gain is None:
     return ''
-  return (f'{stats.points(gain["mean"], gain["ci95_low"], gain["ci95_high"])}'
+  return (f'{_difference(gain, metric)}'
           f' over {gain["previous_budget"]}, {stats.p_text(gain["p_holm"])}'
           + ('' if entry['gain_verdict'] == 'no detectable difference'
              else f' ({entry["gain_verdict"]})'))
 
 
-def _pct(interval: dict) -> str:
-  return stats.percent(stats.Interval(**{k: interval[k] for k in (
-      'n', 'mean', 'std', 'ci95_low', 'ci95_high')}))
+def _value(interval: dict, metric) -> str:
+  """'99.28% [99.23, 99.34]', or '1.812 [1.801, 1.823]' bits per byte."""
+  if metric is tasks.TEST_ACCURACY:
+    return stats.percent(stats.Interval(**{k: interval[k] for k in (
+        'n', 'mean', 'std', 'ci95_low', 'ci95_high')}))
+  shown = lambda key: metric.format(metric.shown(interval[key]))
+  if interval['n'] < 2:
+    return shown('mean') if interval['n'] else '—'
+  return f'{shown("mean")} [{shown("ci95_low")}, {shown("ci95_high")}]'
+
 
 
 def write_report(workdir, rows, summary, cost, spec) -> str:
@@ -515,12 +549,14 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
   files.write_text(workdir / 'budgets.json', json.dumps(studies.json_safe(
       {'spec': spec, 'budgets': summary, 'cost': cost}), indent=2,
                                                         allow_nan=False))
+  metric = tasks.primary_metric(spec)
   text = markdown(summary, cost, spec['decay_fraction'],
-                  spec.get('compare_name'))
+                  spec.get('compare_name'), metric)
   files.write_text(workdir / 'budgets.md', text)
-  plots.plot_budgets(_curve(summary, 'final_test_accuracy'),
-                     _curve(summary, 'comparison_final_test_accuracy'),
-                     spec.get('compare_name'), workdir / 'budgets.png')
+  plots.plot_budgets(_curve(summary, _final(metric)),
+                     _curve(summary, 'comparison_' + _final(metric)),
+                     spec.get('compare_name'), workdir / 'budgets.png',
+                     metric)
   return text
 
 
@@ -558,8 +594,9 @@ def rebuild(folder) -> str:
     study = pathlib.Path(spec['compare_study'])
     if not study.is_absolute() and not study.exists():
       study = pathlib.Path(__file__).resolve().parent / study
-    comparison = read_comparison(study)
-  summary = summarize(rows, budgets, seeds, comparison)
+    comparison = read_comparison(study, metric=tasks.primary_metric(spec))
+  summary = summarize(rows, budgets, seeds, comparison,
+                      tasks.primary_metric(spec))
   return write_report(folder, rows, summary, cost, spec)
 
 

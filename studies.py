@@ -289,10 +289,8 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
 
 
 def task_spec(members_: list[Member]) -> dict:
-  """study_spec.json's 'task' (its primary metric), for a task other than
-  the image task (whose specs predate tasks and stay as they were)."""
-  name = members_[0].config.task
-  return {} if name == 'image_classification' else {'task': name}
+  """study_spec.json's 'task' (tasks.spec_entry)."""
+  return tasks.spec_entry(members_[0].config)
 
 
 def data_key(config) -> tuple:

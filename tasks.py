@@ -178,6 +178,12 @@ def task_of(config) -> Task:
   return TASKS[config.task]
 
 
+def spec_entry(config) -> dict:
+  """A report spec's 'task' (which names its primary metric): nothing for
+  the image task, whose specs predate tasks and stay as they were."""
+  return {} if config.task == 'image_classification' else {'task': config.task}
+
+
 def primary_metric(recorded_config: dict | None) -> Metric:
   """The primary metric of a recorded config.json (the image task's for
   records from before tasks existed, or none at all)."""

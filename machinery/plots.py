@@ -241,23 +241,27 @@ def _plot_heatmap(ax, x_name, x_values, y_name, y_values, cells,
   ax.figure.colorbar(image, ax=ax)
 
 
-def plot_budgets(wsd, comparison, comparison_name, output) -> None:
-  """Final test accuracy against the epochs budget: the WSD branches and,
-  if given, runs trained separately at each budget; mean and 95% band.
+def plot_budgets(wsd, comparison, comparison_name, output,
+                 metric=tasks.TEST_ACCURACY) -> None:
+  """The final primary metric against the epochs budget: the WSD branches
+  and, if given, runs trained separately at each budget; mean and 95% band.
 
-  `wsd`, `comparison`: (budgets, mean, low, high) or None.
+  `wsd`, `comparison`: (budgets, mean, low, high) or None, recorded units.
   """
+  scale = metric.scale
   fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
   for curve, name in ((wsd, 'WSD: one trunk, a cooldown branch per budget'),
                       (comparison, comparison_name)):
     if curve is None:
       continue
     budgets, mean, low, high = (np.asarray(v, float) for v in curve)
-    line, = ax.plot(budgets, 100 * mean, 'o-', label=name)
+    line, = ax.plot(budgets, scale * mean, 'o-', label=name)
     if np.all(np.isfinite(low)):
-      ax.fill_between(budgets, 100 * low, 100 * high,
+      ax.fill_between(budgets, scale * low, scale * high,
                       color=line.get_color(), alpha=0.2)
   ax.set_xlabel('epochs budget')
-  ax.set_ylabel('final test accuracy (%), mean and 95% interval over seeds')
-  ax.legend(loc='lower right', fontsize=8)
+  ax.set_ylabel(f'final {metric.name} ({metric.unit}; {metric.direction}), '
+                'mean and 95% interval over seeds')
+  ax.legend(loc='lower right' if metric.higher_is_better else 'upper right',
+            fontsize=8)
   _save(fig, output)

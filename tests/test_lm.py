@@ -4,6 +4,7 @@ text or fields are refused in one line. The text is the tests' own
 (conftest.write_text_corpus); the pipeline's own tests are in
 test_text_pipeline.py."""
 
+import json
 import math
 import signal
 import subprocess
@@ -264,3 +265,31 @@ def test_a_study_of_two_tasks_is_refused(text_dir, idx_dir, tmp_path):
                                          'dataset': 'mnist', 'text_path': ''}]
   with pytest.raises(errors.ConfigError, match='mixes tasks'):
     studies.members(config, points, 1, tmp_path)
+
+
+def test_an_lm_budget_branch_is_its_standalone_run(text_dir, tmp_path):
+  """tools/budgets.py on the language model: budget 2's branch (its
+  cooldown starting mid-epoch, from the trunk) is byte for byte the run of
+  its own config, and the report reads in bits per byte."""
+  import budgets as budgets_lib  # pylint: disable=g-import-not-at-top
+  from runs import run_tool  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / 'budgets'
+  args = [arg for arg in lm_cli(text_dir, workdir)[3:]
+          if not arg.startswith('--config.num_epochs')]
+  result = run_tool('tools/budgets.py', *args, '--budgets=1,2', '--seeds=1',
+                    '--decay_fraction=0.3', '--config.schedule=wsd',
+                    '--config.decay_shape=1-sqrt', config='lm.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.loads((workdir / 'budgets.json').read_text())
+  assert report['spec']['task'] == 'language_model'
+  assert report['budgets']['2']['final_test_loss']['n'] == 1
+  assert 'bits per byte' in (workdir / 'budgets.md').read_text()
+  config = small_lm_config(text_dir, schedule='wsd', decay_shape='1-sqrt')
+  branch_config = budgets_lib.budget_config(config, 2, 0.3, 0)
+  assert budgets_lib.cooldown_start(branch_config, 8) % 8  # mid-epoch
+  single = tmp_path / 'single'
+  train.train_and_evaluate(branch_config, str(single))
+  branch = budgets_lib.branch_dir(workdir, 0, 2)
+  assert step_log(branch) == step_log(single)
+  assert_same_params(final_lm_params(branch, branch_config),
+                     final_lm_params(single, branch_config))

@@ -41,6 +41,7 @@ import budgets as budgets_lib
 from machinery import cli
 from machinery import workdir as workdir_lib
 import studies
+import tasks
 import train
 
 FLAGS = flags.FLAGS
@@ -85,8 +86,9 @@ def main(argv):
       run = train.setup(budgets_lib.budget_config(config, budgets[0],
                                                   fraction, 0))
       steps_per_epoch, fingerprint = run.steps_per_epoch, run.data.fingerprint
+      metric = tasks.task_of(config).primary
       comparison = (budgets_lib.read_comparison(FLAGS.compare_study,
-                                                fingerprint)
+                                                fingerprint, metric)
                     if FLAGS.compare_study else None)
       starts = [budgets_lib.cooldown_start(budgets_lib.budget_config(
           config, b, fraction, 0), steps_per_epoch) for b in budgets]
@@ -108,7 +110,8 @@ def main(argv):
                                 fingerprint)
       rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
                                      workdir, steps_per_epoch)
-      summary = budgets_lib.summarize(rows, budgets, seeds, comparison)
+      summary = budgets_lib.summarize(rows, budgets, seeds, comparison,
+                                      metric)
       machines = budgets_lib.trained_on(budgets, seeds, workdir)
       spent = budgets_lib.cost_summary(rows, budgets, seeds, cost.seconds,
                                        len(machines))
@@ -116,6 +119,7 @@ def main(argv):
               'seeds': seeds, 'decay_fraction': fraction,
               'compare_study': FLAGS.compare_study,
               'compare_name': FLAGS.compare_name if comparison else None,
+              **tasks.spec_entry(config),
               'machine': studies.machine(), 'trained_on': machines}
       text = budgets_lib.write_report(workdir, rows, summary, spent, spec)
   print(text)
