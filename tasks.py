@@ -131,7 +131,9 @@ def _text_epoch_line(summary, config) -> str:
           f'({summary["test_loss"] * bits:.3f} bits/byte), val_accuracy: '
           f'{summary["test_accuracy"] * 100:.2f}, '
           f'{summary["epoch_time_s"]:.1f}s '
-          f'({summary["images_per_s"] * config.context_length:,d} tok/s)')
+          # windows/s is an integer in epochs.csv: 3 digits are all it has
+          f'({round(summary["images_per_s"] * config.context_length, -2):,} '
+          'tok/s)')
 
 
 def _cnn(config):

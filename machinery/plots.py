@@ -130,7 +130,8 @@ def plot_run(workdir, output, metric=None) -> None:
 def _plot_primary_metric(ax, epochs, metric) -> None:
   """The metric per epoch, its best epoch annotated."""
   ax.set_xlabel('epoch')
-  ax.set_ylabel(f'{metric.name} ({metric.unit}; {metric.direction})')
+  ax.set_ylabel(f'{metric.name} ({metric.unit})' if metric.unit == '%' else
+                f'{metric.name}\n({metric.unit}, {metric.direction})')
   if not len(epochs['epoch']):
     ax.text(0.5, 0.5, 'no epoch finished yet', ha='center', va='center',
             transform=ax.transAxes)
@@ -140,7 +141,8 @@ def _plot_primary_metric(ax, epochs, metric) -> None:
   best = int(np.nanargmax(shown) if metric.higher_is_better
              else np.nanargmin(shown))
   ax.annotate(metric.format(shown[best]), (epochs['epoch'][best], shown[best]),
-              textcoords='offset points', xytext=(0, -14), ha='center')
+              textcoords='offset points', ha='center',
+              xytext=(0, -14) if metric.higher_is_better else (0, 8))
 
 
 def plot_range_test(rates, losses, smoothed, suggestions: dict,
