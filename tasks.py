@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import input_pipeline
+from machinery import errors
 import models
 import text_pipeline
 
@@ -178,6 +179,14 @@ TASKS = {
 def task_of(config) -> Task:
   """The config's task (validated by machinery/validation.py)."""
   return TASKS[config.task]
+
+
+def require(config, supported: tuple, tool: str) -> None:
+  """Refuses, in one line, a task `tool` does not handle yet."""
+  if config.task not in supported:
+    raise errors.ConfigError(
+        f'{tool} handles task={", ".join(supported)} only, not '
+        f'task={config.task!r} (not written yet); use a config of that task.')
 
 
 def spec_entry(config) -> dict:

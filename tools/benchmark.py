@@ -54,6 +54,7 @@ from machinery import cli
 from machinery import errors
 from machinery import files
 from machinery import validation
+import tasks
 
 FLAGS = flags.FLAGS
 
@@ -491,6 +492,7 @@ def run_driver(argv) -> None:
   del argv
   with cli.one_line_errors():  # the workers would each fail on it
     validation.validate_config(FLAGS.config)
+    tasks.require(FLAGS.config, ('image_classification',), 'tools/benchmark.py')
     output = prepare_output(FLAGS.output)
     if FLAGS.time_to_accuracy:
       names = ['tta_default', 'tta_fast'] + (

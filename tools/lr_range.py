@@ -37,6 +37,7 @@ from machinery import files
 from machinery import plots
 from machinery import workdir
 from machinery.errors import ConfigError
+import tasks
 import train
 
 FLAGS = flags.FLAGS
@@ -82,7 +83,7 @@ def exponential_ramp(min_lr, max_lr, steps) -> optax.Schedule:
 
 def batches(train_ds, batch_size, rng):
   """Endless batches: a fresh permutation of the training split per pass."""
-  size = len(train_ds['label'])
+  size = tasks.num_examples(train_ds)
   for epoch in range(10**9):
     indices = np.asarray(train.epoch_indices(
         jax.random.fold_in(rng, epoch), size, batch_size))

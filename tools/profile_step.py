@@ -29,6 +29,7 @@ from absl import flags
 from machinery import cli
 from machinery import files
 from machinery import validation
+import tasks
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('steps', 50, 'Steps to trace.', lower_bound=1)
@@ -95,6 +96,7 @@ def main(argv):
   config = FLAGS.config
   with cli.one_line_errors():
     validation.validate_config(config)
+    tasks.require(config, ('image_classification',), 'tools/profile_step.py')
     table, traced, untraced, run = profile(config, FLAGS.steps,
                                            FLAGS.train_size)
   title = (f'batch {config.batch_size}: {run.mesh.size} device(s), '
