@@ -56,3 +56,48 @@ def test_a_number_no_page_has_is_caught():
   assert '+0.65 [+0.50, +0.80]' in section
   changed = section.replace('+0.65 [+0.50, +0.80]', '+0.65 [+0.50, \u22127.77]')
   assert missing(changed) == ['-7.77']
+
+
+def lm_epoch_lines(text) -> list:
+  return [line for line in text.splitlines()
+          if line.startswith('epoch:') and 'bits/byte' in line]
+
+
+def test_the_language_model_numbers_are_the_committed_run():
+  """The LM's log lines in the README and docs/lm.md, and the final bits
+  per byte the prose states, are those of docs/lm_run/epochs.csv."""
+  import math  # pylint: disable=g-import-not-at-top
+  from machinery import run_logs  # pylint: disable=g-import-not-at-top
+  epochs = run_logs.read_epochs(PROJECT_DIR / 'docs' / 'lm_run')
+  bits = lambda nats: f'{nats / math.log(2):.3f}'
+  expected = {
+      int(e): (f'train_loss: {t:.4f} ({bits(t)} bits/byte), val_loss: '
+               f'{v:.4f} ({bits(v)} bits/byte), val_accuracy: {100 * a:.2f}')
+      for e, t, v, a in zip(epochs['epoch'], epochs['train_loss'],
+                            epochs['test_loss'], epochs['test_accuracy'])}
+  lm_page = (PROJECT_DIR / 'docs' / 'lm.md').read_text()
+  for text in (README.read_text(), lm_page):
+    lines = lm_epoch_lines(text)
+    assert lines
+    for line in lines:
+      epoch = int(line.split(',')[0].split(':')[1])
+      assert expected[epoch] in line
+    final = bits(epochs['test_loss'][-1])
+    assert f'{final} bits per byte' in text
+  assert len(lm_epoch_lines(lm_page)) == len(epochs['epoch'])
+
+
+def test_the_language_model_size_is_the_model_of_configs_lm():
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import lm  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  import tasks  # pylint: disable=g-import-not-at-top
+  config = lm.get_config()
+  task = tasks.task_of(config)
+  shapes = jax.eval_shape(task.create_model(config).init, jax.random.key(0),
+                          task.example_input(config))
+  count = f'{models.parameter_count(shapes["params"]):,}'
+  assert count == '875,520'
+  assert f'{count} parameters' in README.read_text()
+  assert f'{config.batch_size * config.context_length:,} tokens' in (
+      README.read_text())
