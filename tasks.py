@@ -46,7 +46,7 @@ class Metric:
   higher_is_better: bool
   # A finished run "trained" where its value is on the right side of this
   # bound (recorded units); otherwise it stayed at chance: counted, never
-  # averaged (studies.py).
+  # averaged (studies/report.py).
   trained_bound: float
   bounds: tuple           # the values possible, (low, high), recorded units
   chance_words: str       # what the bound means, for the reports

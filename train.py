@@ -72,7 +72,7 @@ def create_train_state(rng, config, learning_rate_fn, tx=None):
 
   With the default `optimizer='sgd'` that is
   `optax.sgd(learning_rate_fn, momentum)`, as in the Flax guide. `tx`
-  replaces it where the caller sets the rate itself (studies.py).
+  replaces it where the caller sets the rate itself (studies/stacked.py).
   """
   task = tasks.task_of(config)
   model = task.create_model(config)
@@ -478,7 +478,7 @@ class SingleRun:
 
   The driver (`train_group`) asks every group the same things: its fresh
   states, to train the rest of an epoch, to evaluate, and each member's
-  state; studies.py's stacked group answers them for several members at
+  state; studies/stacked.py's group answers them for several members at
   once.
   """
 

@@ -1,10 +1,11 @@
 """Studies: the grid, and members trained one by one or stacked with vmap
-(studies.py)."""
+(the studies package)."""
 
 import json
 import os
 import re
 import signal
+import pathlib
 import subprocess
 
 import jax
@@ -15,6 +16,7 @@ from conftest import PROJECT_DIR
 from conftest import small_config
 import input_pipeline
 from machinery import bookkeeping
+from machinery import cli
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
@@ -375,7 +377,7 @@ def test_a_refused_stacked_group_closes_every_store_and_lock(idx_dir,
 
 # ------------------------------------------------------ methods as an axis
 
-CONFIGS = studies.pathlib.Path(__file__).resolve().parent.parent / 'configs'
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / 'configs'
 
 
 def test_a_config_file_is_the_fields_it_sets_apart_from_the_defaults():
@@ -431,7 +433,7 @@ def test_bad_config_axis_values_are_one_line(tmp_path, content, message):
 @pytest.mark.parametrize('name', ['step', 'linear', 'onecycle', 'constant',
                                   'sgdr', 'wsd', 'schedule_free', 'default'])
 def test_every_method_config_is_valid_and_says_why(name):
-  config = studies.cli.load_config_file(CONFIGS / f'{name}.py')
+  config = cli.load_config_file(CONFIGS / f'{name}.py')
   validation.validate_config(config)
   doc = (CONFIGS / f'{name}.py').read_text().split('"""')[1]
   assert len(doc.split()) >= 10  # a docstring that explains its fields
@@ -452,5 +454,5 @@ def test_machine_names_the_code_commit_it_ran():
 def test_code_version_is_none_without_git(monkeypatch):
   def no_git(*args, **kwargs):
     raise FileNotFoundError('git')
-  monkeypatch.setattr(studies.subprocess, 'run', no_git)
+  monkeypatch.setattr(subprocess, 'run', no_git)
   assert studies.code_version() is None

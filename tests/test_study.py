@@ -6,9 +6,12 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from conftest import PROJECT_DIR
+from configs import default
+from machinery import errors
 from machinery import plots
 from runs import png_size
 from runs import rerun_recorded
@@ -383,7 +386,7 @@ def _member_like(folder, workdir, **changes):
   """A study member whose config is the run in `folder`'s, changed."""
   recorded = json.loads((folder / 'config.json').read_text())
   recorded.pop('run_environment')
-  config = studies.default.get_config()
+  config = default.get_config()
   for key, value in {**recorded, **changes}.items():
     config[key] = tuple(value) if isinstance(value, list) else value
   return studies.Member({}, config.seed, config, workdir / 'members' / 'm')
@@ -509,7 +512,7 @@ def test_each_member_gets_the_cpu_split_main_py_gives_it(idx_dir, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   for member in (batches / 'members').iterdir():
     recorded = run_logs.read_config(member)
-    config = studies.default.get_config()
+    config = default.get_config()
     config.batch_size = recorded['batch_size']
     config.eval_batch_size = recorded['eval_batch_size']
     assert recorded['run_environment']['devices'] == (
@@ -555,7 +558,7 @@ def test_a_run_reused_from_a_plain_workdir_carries_its_own_machine(
   source = tmp_path / 'plain' / 'members' / original.name
   shutil.copytree(original, source)
   (source / 'machine.json').unlink()
-  _edit_recorded(source, jax_version=studies.jax.__version__)
+  _edit_recorded(source, jax_version=jax.__version__)
   member = _member_like(source, tmp_path / 'here')
   fingerprint = json.loads((source / 'config.json').read_text())[
       'run_environment']['data_fingerprint']
@@ -598,14 +601,14 @@ def test_records_are_never_read_through_a_link(carried, tmp_path):
   secret.write_text('not a record')
   (run_dir / 'epochs.csv').unlink()
   (run_dir / 'epochs.csv').symlink_to(secret)
-  with pytest.raises(studies.errors.WorkdirError, match='symbolic link'):
+  with pytest.raises(errors.WorkdirError, match='symbolic link'):
     studies.copy_records_out(run_dir, tmp_path / 'carry' / 'members' / 'm',
                              tmp_path / 'carry')
   assert not (tmp_path / 'carry' / 'members' / 'm' / 'epochs.csv').exists()
   link = tmp_path / 'carry2' / 'members' / 'm'
   link.parent.mkdir(parents=True)
   link.symlink_to(tmp_path / 'elsewhere')
-  with pytest.raises(studies.errors.WorkdirError, match='symbolic link'):
+  with pytest.raises(errors.WorkdirError, match='symbolic link'):
     studies.copy_records_out(original, link, tmp_path / 'carry2')
   assert not (tmp_path / 'elsewhere').exists()
 

@@ -1,4 +1,4 @@
-"""A study over every device and every process (studies.py, tools/study.py):
+"""A study over every device and every process (studies/, tools/study.py):
 stacked members split over a mesh, sequential members shared by processes."""
 
 import json
@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
 from conftest import PROJECT_DIR
+from configs import default
+import input_pipeline
 from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
@@ -38,7 +41,7 @@ def test_programs_and_slots_leave_no_member_out():
 
 
 def test_processes_share_the_members_once_each(tmp_path):
-  found = studies.members(studies.default.get_config(),
+  found = studies.members(default.get_config(),
                           studies.grid([('learning_rate', [0.1, 0.2])]), 5,
                           tmp_path)
   shares = [studies.Share(i, 3) for i in range(3)]
@@ -255,12 +258,12 @@ def test_stacked_seconds_per_step_divide_by_the_steps_timed(monkeypatch,
                                                            tmp_path):
   """--steps past the epoch's end times the rest of the epoch, and divides
   by the steps it timed (3 steps an epoch: step 0 compiles, 2 are timed)."""
-  config = studies.default.get_config()
+  config = default.get_config()
   config.batch_size, config.eval_batch_size, config.cpu_devices = 32, 32, 1
-  data = studies.input_pipeline.synthetic_datasets(96, 'test', test_size=32)
+  data = input_pipeline.synthetic_datasets(96, 'test', test_size=32)
   group = studies.members(config, studies.grid([]), 1, tmp_path)
   clock = iter(range(100))
-  monkeypatch.setattr(studies.time, 'perf_counter', lambda: next(clock))
+  monkeypatch.setattr(time, 'perf_counter', lambda: next(clock))
   seconds = studies.stacked_seconds_per_step(
-      group, data, studies.member_mesh(studies.jax.devices()[:1]), 1000)
+      group, data, studies.member_mesh(jax.devices()[:1]), 1000)
   assert seconds == 0.5  # one clock tick over 2 timed steps

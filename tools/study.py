@@ -12,7 +12,7 @@ differ from configs/default.py (a method, often several fields at once),
 applied over --config and --config.X; other --vary fields apply last.
 
 Trains every grid point (the cross product of the --vary values) for seeds
-0..N-1 (see studies.py for how: one after another, or stacked into one
+0..N-1 (see studies/ for how: one after another, or stacked into one
 program with jax.vmap), then reports only what the statistics support: each
 point's mean final test accuracy with its 95% Student-t interval, and each
 point against its baseline as a paired difference over the same seeds —
