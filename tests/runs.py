@@ -43,10 +43,11 @@ def cli_args(idx_dir, workdir, epochs=EPOCHS):
 
 
 def final_params(workdir, config):
-  """Params of the newest checkpoint in `workdir`, as numpy arrays."""
-  lr_fn = train.create_learning_rate_fn(config, config.learning_rate,
-                                        STEPS_PER_EPOCH)
-  template = train.create_train_state(jax.random.key(0), config, lr_fn)
+  """Params of the newest checkpoint in `workdir` (a run of any task), as
+  numpy arrays. The template's rate is any schedule: only its structure
+  matters to the restore."""
+  template = train.create_train_state(jax.random.key(0), config,
+                                      lambda step: 0.0)
   store = checkpoints.CheckpointStore(workdir, keep=3)
   try:
     restored = store.restore_latest(template, config)

@@ -21,6 +21,7 @@ from machinery import errors
 from machinery import run_logs
 import optimizers
 from runs import assert_same_params
+from runs import final_params
 from runs import step_log
 from runs import wait_for_checkpoint
 import tasks
@@ -139,20 +140,8 @@ def test_kill_9_then_resume_is_bit_exact(text_dir, tmp_path):
   assert 'Resuming from the checkpoint at step' in resumed.stderr
   assert step_log(killed) == step_log(reference)
   config = small_lm_config(text_dir)
-  assert_same_params(final_lm_params(killed, config),
-                     final_lm_params(reference, config))
-
-
-def final_lm_params(workdir, config):
-  from machinery import checkpoints  # pylint: disable=g-import-not-at-top
-  template = train.create_train_state(jax.random.key(0), config,
-                                      lambda step: 0.0)
-  store = checkpoints.CheckpointStore(workdir, keep=3)
-  try:
-    restored = store.restore_latest(template, config)
-  finally:
-    store.close()
-  return jax.tree.map(np.asarray, restored.state.params)
+  assert_same_params(final_params(killed, config),
+                     final_params(reference, config))
 
 
 def one_line_failure(command, tmp_path):
@@ -291,5 +280,5 @@ def test_an_lm_budget_branch_is_its_standalone_run(text_dir, tmp_path):
   train.train_and_evaluate(branch_config, str(single))
   branch = budgets_lib.branch_dir(workdir, 0, 2)
   assert step_log(branch) == step_log(single)
-  assert_same_params(final_lm_params(branch, branch_config),
-                     final_lm_params(single, branch_config))
+  assert_same_params(final_params(branch, branch_config),
+                     final_params(single, branch_config))
