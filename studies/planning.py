@@ -34,7 +34,8 @@ DATA_FIELDS = ('task', 'dataset', 'data_source', 'data_dir', 'idx_dir',
 
 
 GROUP_FIELDS = ('batch_size', 'num_epochs', 'eval_batch_size', 'optimizer',
-                'nesterov', 'conv_lowering', 'steps_per_epoch',
+                'nesterov', 'grad_clip_norm', 'conv_lowering',
+                'steps_per_epoch',
                 'eval_examples', 'num_layers', 'width', 'num_heads',
                 *DATA_FIELDS)
 
@@ -82,10 +83,14 @@ def load_data(todo: list[Member], mode: str = 'sequential') -> dict:
   return data
 
 
+# The optimizers a stacked group trains (studies/stacked.py injects their
+# rate); the schedule-free ones train one by one.
+STACKABLE_OPTIMIZERS = ('sgd', 'adamw')
+
+
 def stackable(config) -> bool:
-  """Whether a member of `config` can train in a stacked group: plain SGD,
-  unclipped (its rate is injected into optax.sgd; injected_sgd)."""
-  return config.optimizer == 'sgd' and not config.grad_clip_norm
+  """Whether a member of `config` can train in a stacked group."""
+  return config.optimizer in STACKABLE_OPTIMIZERS
 
 
 def trains_stacked(member: Member, mode: str) -> bool:

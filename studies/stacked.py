@@ -20,22 +20,51 @@ from machinery import errors
 from machinery import parallel
 from machinery import validation
 import schedules
+import optimizers
 import train
 
 from studies.grid import Member
-from studies.planning import MEMBER_AXIS, stackable
+from studies.planning import MEMBER_AXIS, stackable, STACKABLE_OPTIMIZERS
 
 
-def injected_sgd(momentum: float,
-                 nesterov: bool) -> optax.GradientTransformation:
-  """optax.sgd with its rate (and momentum) as state a step can set."""
-  return optax.inject_hyperparams(optax.sgd, static_args=('nesterov',))(
-      learning_rate=0.0, momentum=momentum, nesterov=nesterov)
+# What a stacked group's optimizer is, per config.optimizer: optax's own
+# transformation under optax.inject_hyperparams, so that the rate of every
+# step is state the step sets (from each member's own schedule), and the
+# fields members of one group may differ in are state too, set per member.
+INJECTED = {
+    'sgd': (lambda config: optax.inject_hyperparams(
+        optax.sgd, static_args=('nesterov',))(
+            learning_rate=0.0, momentum=config.momentum,
+            nesterov=config.nesterov), ('momentum',)),
+    'adamw': (lambda config: optax.inject_hyperparams(
+        optax.adamw, static_args=('mask',))(
+            learning_rate=0.0, b1=config.b1, b2=config.b2, eps=config.eps,
+            weight_decay=config.weight_decay, mask=optimizers.decay_mask),
+              ('b1', 'b2', 'eps', 'weight_decay')),
+}
+assert set(INJECTED) == set(STACKABLE_OPTIMIZERS)
+
+
+def injected_optimizer(config) -> optax.GradientTransformation:
+  """The config's optimizer, clipping included (as
+  optimizers.create_optimizer), with its rate as state a step can set."""
+  tx = INJECTED[config.optimizer][0](config)
+  if config.grad_clip_norm:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx
+
+
+def _with_hyperparams(opt_state, **values):
+  """`opt_state` with `values` set in its injected hyperparameters (the
+  last state of a clipping chain)."""
+  if not hasattr(opt_state, 'hyperparams'):
+    return (*opt_state[:-1], _with_hyperparams(opt_state[-1], **values))
+  return opt_state._replace(hyperparams={**opt_state.hyperparams, **values})
 
 
 def _with_rate(state, rate):
-  hyper = dict(state.opt_state.hyperparams, learning_rate=rate)
-  return state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+  return state.replace(opt_state=_with_hyperparams(state.opt_state,
+                                                   learning_rate=rate))
 
 
 def _member_step(state, train_ds, indices, rates):
@@ -90,19 +119,22 @@ def compiled_for(mesh: jax.sharding.Mesh):
 
 
 def _member_states(group, plans):
-  """Fresh states as train.setup makes them, but with the rate injected."""
-  tx = injected_sgd(group[0].config.momentum, group[0].config.nesterov)
+  """Fresh states as train.setup makes them, but with the rate injected
+  and each member's own optimizer fields (momentum; AdamW's b1, b2, eps,
+  weight decay) set in its state."""
+  tx = injected_optimizer(group[0].config)
+  per_member = INJECTED[group[0].config.optimizer][1]
   states, rngs = [], []
   for member, plan in zip(group, plans):
     init_rng, data_rng = jax.random.split(jax.random.key(member.config.seed))
     state = train.create_train_state(init_rng, member.config,
                                      plan.learning_rate_fn, tx=tx)
-    hyper = dict(state.opt_state.hyperparams,
-                 momentum=jnp.asarray(member.config.momentum, jnp.float32))
+    own = {name: jnp.asarray(member.config[name], jnp.float32)
+           for name in per_member}
     shared = states[0] if states else state  # one apply_fn and tx: stackable
     states.append(state.replace(
         apply_fn=shared.apply_fn, tx=shared.tx,
-        opt_state=state.opt_state._replace(hyperparams=hyper)))
+        opt_state=_with_hyperparams(state.opt_state, **own)))
     rngs.append(data_rng)
   return states, rngs
 
@@ -258,7 +290,7 @@ def _stack_host(trees):
 
 def train_stacked(group: list[Member], data=None, mesh=None,
                   members_per_device: int = 0) -> None:
-  """Trains `group` (same GROUP_FIELDS, optimizer sgd) through the epoch
+  """Trains `group` (same GROUP_FIELDS, a STACKABLE_OPTIMIZERS optimizer) through the epoch
   driver a single run uses (train.train_group): split over `mesh` (default:
   every device of every process) in programs of at most
   `members_per_device` members per device (0: the whole group at once)."""
@@ -268,10 +300,9 @@ def train_stacked(group: list[Member], data=None, mesh=None,
   for m in group:
     if not stackable(m.config):
       raise errors.ConfigError(
-          f'Member {m.name} (optimizer={m.config.optimizer!r}, '
-          f'grad_clip_norm={m.config.grad_clip_norm!r}) cannot train '
-          'stacked: only unclipped optimizer="sgd" members can; train it '
-          'with --mode=sequential.')
+          f'Member {m.name} (optimizer={m.config.optimizer!r}) cannot '
+          f'train stacked: only optimizer in {STACKABLE_OPTIMIZERS} can; '
+          'train it with --mode=sequential.')
     m.check_folder()
     validation.validate_placement(m.config, tasks.num_examples(data.train))
   for part in programs(group, mesh.size, members_per_device):

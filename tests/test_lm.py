@@ -193,20 +193,23 @@ def test_text_path_is_for_the_language_model_only(idx_dir, tmp_path, text_dir):
   assert 'config.text_path' in line and 'language_model' in line
 
 
-def test_a_stacked_lm_member_follows_its_single_run(text_dir, tmp_path):
-  """The stacked program (vmap over members) trains the transformer too
-  (SGD members: their rate is injected), each member its own run."""
+@pytest.mark.parametrize('optimizer, points', [
+    ('sgd', [{'schedule': 'constant', 'learning_rate': 0.05},
+             {'schedule': 'warmup_cosine', 'learning_rate': 0.1}]),
+    ('adamw', [{'schedule': 'constant', 'b2': 0.95},
+               {'schedule': 'warmup_cosine', 'b2': 0.999}]),
+])
+def test_a_stacked_lm_member_follows_its_single_run(text_dir, tmp_path,
+                                                    optimizer, points):
+  """The stacked program (vmap over members) trains the transformer with
+  SGD or clipped AdamW (each member's rate injected at every step, its own
+  b2 set once), each member its own run."""
   import studies  # pylint: disable=g-import-not-at-top
   from test_studies import assert_follows_single_run  # pylint: disable=g-import-not-at-top
-  points = [{'schedule': 'constant', 'learning_rate': 0.05},
-            {'schedule': 'warmup_cosine', 'learning_rate': 0.1}]
-  clipped = studies.members(small_lm_config(text_dir, optimizer='sgd'),
-                            points[:1], 1, tmp_path / 'clipped')
-  with pytest.raises(errors.ConfigError, match='cannot train stacked'):
-    studies.train_stacked(clipped)  # configs/lm.py clips: refused
   group = studies.members(small_lm_config(
-      text_dir, optimizer='sgd', grad_clip_norm=0.0, num_epochs=2), points,
-                          1, tmp_path / 'study')
+      text_dir, optimizer=optimizer, num_epochs=2), points, 1,
+                          tmp_path / 'study')
+  assert group[0].config.grad_clip_norm == 1.0  # configs/lm.py clips
   studies.train_stacked(group)
   for member in group:
     single = tmp_path / 'single' / member.name
@@ -214,6 +217,16 @@ def test_a_stacked_lm_member_follows_its_single_run(text_dir, tmp_path):
     # The stacked rates come from a table of the whole run: float32
     # cosine, in and out of jit, differs in the 6th digit at the end.
     assert_follows_single_run(member, single, rate_rtol=1e-5)
+
+
+def test_a_schedule_free_member_is_refused_by_the_stacked_program(
+    text_dir, tmp_path):
+  import studies  # pylint: disable=g-import-not-at-top
+  group = studies.members(small_lm_config(text_dir),
+                          [{'optimizer': 'schedule_free_adamw',
+                            'schedule': 'constant'}], 1, tmp_path)
+  with pytest.raises(errors.ConfigError, match='cannot train stacked'):
+    studies.train_stacked(group)
 
 
 def test_an_lm_study_ranks_by_validation_loss_lower_is_better(text_dir,
