@@ -290,8 +290,9 @@ def _stack_host(trees):
 
 def train_stacked(group: list[Member], data=None, mesh=None,
                   members_per_device: int = 0) -> None:
-  """Trains `group` (same GROUP_FIELDS, a STACKABLE_OPTIMIZERS optimizer) through the epoch
-  driver a single run uses (train.train_group): split over `mesh` (default:
+  """Trains `group` (same GROUP_FIELDS, an optimizer of
+  STACKABLE_OPTIMIZERS) through the epoch driver a single run uses
+  (train.train_group): split over `mesh` (default:
   every device of every process) in programs of at most
   `members_per_device` members per device (0: the whole group at once)."""
   if data is None:
