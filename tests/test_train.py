@@ -13,6 +13,7 @@ from conftest import TEST_SIZE
 from conftest import TRAIN_SIZE
 import input_pipeline
 from machinery import run_logs
+import tasks
 import train
 
 
@@ -31,10 +32,11 @@ def loss_on(state, batch):
 
 def batch_loss_fn(state, batch):
   """params -> loss on `batch`, with `state`'s model."""
+  inputs, labels = tasks.inputs_and_targets(batch)
+
   def loss_fn(params):
-    logits = state.apply_fn({'params': params},
-                            train.normalize_images(batch['image']))
-    return train.cross_entropy_loss(logits, batch['label'])
+    return train.cross_entropy_loss(state.apply_fn({'params': params},
+                                                   inputs), labels)
   return loss_fn
 
 
