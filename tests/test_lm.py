@@ -47,14 +47,15 @@ def test_the_logged_rate_is_the_one_applied(text_dir, lm_data, optimizer):
   state = train.create_train_state(jax.random.key(0), config,
                                    plan.learning_rate_fn)
   batch = first_batch(lm_data)
+  # The step's own gradient: Adam turns the float noise of a gradient
+  # that is zero in exact math (attention's key bias) into full steps.
+  step_grads = jax.jit(train._grads_and_metrics)  # pylint: disable=protected-access
   for step in range(4):  # warmup: 0, 1/4, 2/4, 3/4 of the peak
     new_state, metrics = train.train_step(state, batch, plan.learning_rate_fn)
     rate = float(metrics['learning_rate'])
     assert rate == pytest.approx(config.learning_rate * step / 4, rel=1e-6)
     fixed = optimizers.create_optimizer(config, lambda count, r=rate: r)
-    # The step's own gradient: Adam turns the float noise of a gradient
-    # that is zero in exact math (attention's key bias) into full steps.
-    grads, _, _ = jax.jit(train._grads_and_metrics)(state, batch)
+    grads, _, _ = step_grads(state, batch)
     updates, _ = fixed.update(grads, state.opt_state, state.params)
     expected = jax.tree.map(lambda p, u: p + u, state.params, updates)
     for got, want in zip(jax.tree.leaves(new_state.params),
