@@ -166,6 +166,14 @@ def plot_range_test(rates, losses, smoothed, suggestions: dict,
   _save(fig, output)
 
 
+def _metric_label(metric) -> str:
+  """'test accuracy (%)' (as the committed pictures read), or
+  'validation loss (bits per byte; lower is better)'."""
+  if metric.higher_is_better:
+    return f'{metric.name} ({metric.unit})'
+  return f'{metric.name} ({metric.unit}; {metric.direction})'
+
+
 def plot_study(curves: dict, target, output, heatmap=None,
                metric=tasks.TEST_ACCURACY) -> None:
   """The primary metric per epoch (test accuracy, or a language model's
@@ -206,8 +214,7 @@ def plot_study(curves: dict, target, output, heatmap=None,
     if values.size:
       ax.set_ylim(values.min() * 0.98, np.percentile(values, 90) * 1.02)
   ax.set_xlabel('epoch')
-  ax.set_ylabel(f'{metric.name} ({metric.unit}; {metric.direction}), mean '
-                'and 95% interval over seeds')
+  ax.set_ylabel(f'{_metric_label(metric)}, mean and 95% interval over seeds')
   ax.legend(loc='lower right', fontsize=8 if len(curves) <= 8 else 6,
             ncol=1 if len(curves) <= 8 else 2)
   if heatmap:
@@ -262,8 +269,8 @@ def plot_budgets(wsd, comparison, comparison_name, output,
       ax.fill_between(budgets, scale * low, scale * high,
                       color=line.get_color(), alpha=0.2)
   ax.set_xlabel('epochs budget')
-  ax.set_ylabel(f'final {metric.name} ({metric.unit}; {metric.direction}), '
-                'mean and 95% interval over seeds')
+  ax.set_ylabel(f'final {_metric_label(metric)}, mean and 95% interval over '
+                'seeds')
   ax.legend(loc='lower right' if metric.higher_is_better else 'upper right',
             fontsize=8)
   _save(fig, output)
