@@ -385,12 +385,8 @@ def read_comparison(study_dir, fingerprint=None,
         raise errors.ConfigError(
             f'--compare_study={study_dir} has two rows of num_epochs='
             f'{key[0]}, seed {key[1]}: it must be one study of one config.')
-      comparison[key] = float(r[_final(metric)])
+      comparison[key] = float(r[metric.final_key])
   return comparison
-
-
-def _final(metric) -> str:
-  return 'final_' + metric.key
 
 
 def summarize(rows, budgets, seeds, comparison=None,
@@ -401,9 +397,8 @@ def summarize(rows, budgets, seeds, comparison=None,
   every seed. Every paired comparison of the table is one family: a
   verdict only where the Holm-adjusted p-value is below 0.05."""
   summary, previous, tests = {}, None, []
-  final = _final(metric)
-  low, high = metric.bounds
-  differences = (low - high, high - low)
+  final = metric.final_key
+  differences = metric.difference_bounds
   for budget in budgets:
     by_seed = {r['seed']: r[final] for r in rows if r['budget'] == budget}
     values = [by_seed[s] for s in sorted(by_seed)]
@@ -455,7 +450,7 @@ def markdown(summary, cost, decay_fraction, compare_name,
              metric: tasks.Metric = tasks.TEST_ACCURACY) -> str:
   family = sum(key in entry for entry in summary.values()
                for key in ('gain_over_previous', 'paired_difference'))
-  final, unit = _final(metric), metric.difference_unit
+  final, unit = metric.final_key, metric.difference_unit
   if metric is tasks.TEST_ACCURACY:
     title, column = 'Final test accuracy', 'final test acc.'
   else:
@@ -553,8 +548,8 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
   text = markdown(summary, cost, spec['decay_fraction'],
                   spec.get('compare_name'), metric)
   files.write_text(workdir / 'budgets.md', text)
-  plots.plot_budgets(_curve(summary, _final(metric)),
-                     _curve(summary, 'comparison_' + _final(metric)),
+  plots.plot_budgets(_curve(summary, metric.final_key),
+                     _curve(summary, 'comparison_' + metric.final_key),
                      spec.get('compare_name'), workdir / 'budgets.png',
                      metric)
   return text

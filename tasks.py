@@ -56,8 +56,17 @@ class Metric:
       return value >= self.trained_bound
     return value <= self.trained_bound
 
-  def better(self, value: float, other: float) -> bool:
-    return value > other if self.higher_is_better else value < other
+  @property
+  def final_key(self) -> str:
+    """A study row's or budget row's column of the final value."""
+    return 'final_' + self.key
+
+  @property
+  def difference_bounds(self) -> tuple:
+    """The paired differences possible: a difference of two values inside
+    `bounds` lies within (low - high, high - low)."""
+    low, high = self.bounds
+    return (low - high, high - low)
 
   @property
   def difference_unit(self) -> str:
@@ -122,7 +131,7 @@ def _image_epoch_line(summary, config) -> str:
 
 def _text_epoch_line(summary, config) -> str:
   """Losses also in bits per byte; speed in tokens (bytes) per second."""
-  bits = 1 / math.log(2)
+  bits = BITS_PER_BYTE.scale
   return (f'epoch:{summary["epoch"]:3d}, lr: '
           f'{summary["learning_rate_first"]:.4g} -> '
           f'{summary["learning_rate_last"]:.4g}, train_loss: '
@@ -135,6 +144,12 @@ def _text_epoch_line(summary, config) -> str:
           # windows/s is an integer in epochs.csv: 3 digits are all it has
           f'({round(summary["images_per_s"] * config.context_length, -2):,} '
           'tok/s)')
+
+
+def _count_next_bytes(split) -> int:
+  """Each window of context + 1 bytes holds context targets."""
+  windows, length = np.shape(split['tokens'])
+  return windows * (length - 1)
 
 
 def _cnn(config):
@@ -158,6 +173,7 @@ class Task:
   create_model: Callable     # config -> a Linen module returning logits
   example_input: Callable    # config -> one example's input, for init
   inputs: Callable           # batch -> (model inputs, integer targets)
+  count_targets: Callable    # split -> how many targets it holds
   primary: Metric
   epoch_line: Callable       # (epochs.csv row, config) -> the epoch's log
 
@@ -167,12 +183,12 @@ TASKS = {
         'image_classification', ('mnist', 'fashion_mnist'), 'image',
         input_pipeline.load_datasets, _cnn,
         lambda config: jnp.ones([1, 28, 28, 1], jnp.float32),
-        _image_inputs, TEST_ACCURACY, _image_epoch_line),
+        _image_inputs, lambda split: len(split['label']), TEST_ACCURACY, _image_epoch_line),
     'language_model': Task(
         'language_model', ('sotu',), 'tokens',
         text_pipeline.load_datasets, _transformer,
         lambda config: jnp.zeros([1, config.context_length], jnp.int32),
-        _text_inputs, BITS_PER_BYTE, _text_epoch_line),
+        _text_inputs, _count_next_bytes, BITS_PER_BYTE, _text_epoch_line),
 }
 
 
@@ -220,8 +236,7 @@ def num_examples(split: dict) -> int:
   return len(next(iter(split.values())))
 
 
-def targets_per_example(split: dict) -> int:
-  """1 for an image (its label); context_length for a window of text."""
-  return int(np.prod(np.shape(_batch_task(split).inputs(
-      {key: value[:1] for key, value in split.items()})[1])[1:],
-      dtype=np.int64))
+def num_targets(split: dict) -> int:
+  """The targets of a split of any task: one label per image, one next
+  byte per position of a window."""
+  return _batch_task(split).count_targets(split)

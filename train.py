@@ -370,7 +370,7 @@ def eval_model(state, test_ds, batch_size, mesh=None):
     totals.append(eval_step(state, parallel.put_sharded(batch, sharding)))
     in_flight.add(totals[-1]['loss'])
   totals = jax.device_get(totals)
-  num_targets = num_examples * tasks.targets_per_example(test_ds)
+  num_targets = tasks.num_targets(test_ds)
   loss = sum(float(t['loss']) for t in totals) / num_targets
   accuracy = sum(int(t['correct']) for t in totals) / num_targets
   return loss, accuracy

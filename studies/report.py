@@ -100,24 +100,15 @@ def _check_one_dataset(rows, points) -> None:
 TRAINED_ACCURACY = tasks.TEST_ACCURACY.trained_bound
 
 
-def _final(metric) -> str:
-  return 'final_' + metric.key
-
-
 def outcome(row, metric: tasks.Metric = tasks.TEST_ACCURACY) -> float | None:
   """A row's final primary metric if the run trained, None if it diverged
   or stayed at chance; raises KeyError for a member still training."""
   if row.get('diverged'):
     return None
-  if not row.get('finished') or _final(metric) not in row:
+  if not row.get('finished') or metric.final_key not in row:
     raise KeyError(row.get('member'))
-  value = row[_final(metric)]
+  value = row[metric.final_key]
   return value if metric.trained(value) else None
-
-
-def _difference_bounds(metric):
-  low, high = metric.bounds
-  return (low - high, high - low)
 
 
 def compare(mine: dict, theirs: dict,
@@ -133,7 +124,7 @@ def compare(mine: dict, theirs: dict,
   seeds = sorted(set(mine) & set(theirs))
   if not seeds:
     return None, None
-  bounds = _difference_bounds(metric)
+  bounds = metric.difference_bounds
   if all(mine[s] is not None and theirs[s] is not None for s in seeds):
     return stats.paired_difference([mine[s] for s in seeds],
                                    [theirs[s] for s in seeds],
@@ -174,9 +165,9 @@ def summarize(rows, points, baseline, seeds,
     key = label({f: row[f] for f in points[0]})
     if row.get('diverged'):
       diverged[key] = diverged.get(key, 0) + 1
-    elif (row.get('finished') and _final(metric) in row
-          and not metric.trained(row[_final(metric)])):
-      at_chance.setdefault(key, []).append(row[_final(metric)])
+    elif (row.get('finished') and metric.final_key in row
+          and not metric.trained(row[metric.final_key])):
+      at_chance.setdefault(key, []).append(row[metric.final_key])
     try:
       by_point.setdefault(key, {})[row['seed']] = outcome(row, metric)
     except KeyError:

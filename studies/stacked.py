@@ -338,5 +338,5 @@ def stacked_eval(states, test_ds, batch_size, eval_fn, mesh):
                                     parallel.put_replicated(batch, mesh)))
     loss = loss + totals['loss'].astype(np.float64)
     correct = correct + totals['correct'].astype(np.int64)
-  num_targets = num_examples * tasks.targets_per_example(test_ds)
+  num_targets = tasks.num_targets(test_ds)
   return list(loss / num_targets), list(correct / num_targets)
