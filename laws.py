@@ -39,6 +39,7 @@ BINS = 100            # loss bins per run the fit compares
 POINTS_PER_BIN = 4    # steps of a bin the law is averaged over
 MIN_STEPS = 20        # fewer steps than this leave no curve to fit
 RATE_FLOOR = 1e-8     # normalised rates are clipped here (eta^-gamma at 0)
+PREDICT_CHUNK = 512   # steps predicted at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +55,16 @@ class Curve:
   @property
   def warmup_end(self) -> int:
     """The first step at the peak rate (0-based)."""
-    return int(np.argmax(self.rates >= self.rates.max() * (1 - 1e-6)))
+    return _warmup_end(self.rates)
+
+
+def _warmup_end(rates) -> int:
+  return int(np.argmax(rates >= rates.max() * (1 - 1e-6)))
 
 
 def curve(rates, losses, bins=BINS) -> Curve:
   """A run's per-step rates and losses -> its Curve (rates / peak, the
-  losses averaged in `bins` equal bins of steps)."""
+  losses after the warmup averaged in `bins` equal bins of steps)."""
   rates = np.asarray(rates, np.float64)
   losses = np.asarray(losses, np.float64)
   if len(rates) != len(losses):
@@ -71,7 +76,15 @@ def curve(rates, losses, bins=BINS) -> Curve:
     raise ValueError('a loss that is not finite and positive')
   if not np.all(np.isfinite(rates)) or rates.max() <= 0:
     raise ValueError('rates that are not finite, or never positive')
-  edges = np.linspace(0, len(rates), min(bins, len(rates)) + 1).astype(int)
+  # From the first step at the peak: in the warmup S1 is near 0, where
+  # every law's power of S1 is unbounded while the loss is still the first
+  # one (the MPL authors fit after the warmup too).
+  first = _warmup_end(rates)
+  if len(rates) - first < MIN_STEPS:
+    raise ValueError(f'{len(rates) - first} steps after the warmup: a law '
+                     f'needs at least {MIN_STEPS}')
+  edges = np.linspace(first, len(rates),
+                      min(bins, len(rates) - first) + 1).astype(int)
   means = np.array([losses[a:b].mean() for a, b in zip(edges, edges[1:])])
   steps = np.array([np.round(np.linspace(a + 1, b, POINTS_PER_BIN))
                     for a, b in zip(edges, edges[1:])]).astype(np.int64)
@@ -180,12 +193,15 @@ def predict(law_name: str, params: dict, rates, steps=None,
   rates = np.asarray(rates, np.float64)
   steps = np.arange(1, len(rates) + 1) if steps is None else np.asarray(steps)
   if warmup_end is None:
-    warmup_end = Curve(rates, steps, rates).warmup_end
+    warmup_end = _warmup_end(rates)
   with jax.enable_x64(True):
-    values = law.predict({k: jnp.float64(v) for k, v in params.items()},
-                         jnp.asarray(rates), jnp.asarray(steps),
-                         warmup_end)
-    return np.asarray(values)
+    params = {k: jnp.float64(v) for k, v in params.items()}
+    rates = jnp.asarray(rates)
+    # MPL holds a [steps, T] matrix: a few hundred steps at a time keep it
+    # small for long runs (3x Fashion-MNIST's 4,680 steps and more).
+    chunks = [law.predict(params, rates, jnp.asarray(part), warmup_end)
+              for part in np.array_split(steps, -(-len(steps) // PREDICT_CHUNK))]
+    return np.concatenate([np.asarray(c) for c in chunks])
 
 
 def _objective(law: Law, curves):
@@ -239,9 +255,10 @@ def starts(law: Law, curves) -> list:
   return out
 
 
-def fit(law_name: str, curves: list) -> Fit:
+def fit(law_name: str, curves: list, start: dict | None = None) -> Fit:
   """The law's parameters that best fit every curve at once (the runs of
-  one task and peak), by L-BFGS-B from each of `starts`; the best wins."""
+  one task and peak), by L-BFGS-B from each of `starts` (or from `start`
+  alone, e.g. a fit on more runs of the same task); the best wins."""
   law = LAWS[law_name]
   best = None
   with jax.enable_x64(True):
@@ -254,8 +271,8 @@ def fit(law_name: str, curves: list) -> Fit:
         return 1e3, np.zeros_like(theta)
       return value, grad
 
-    for start in starts(law, curves):
-      result = scipy.optimize.minimize(value_and_grad, _pack(law, start),
+    for params in [start] if start else starts(law, curves):
+      result = scipy.optimize.minimize(value_and_grad, _pack(law, params),
                                        jac=True, method='L-BFGS-B',
                                        options={'maxiter': 3000, 'ftol': 1e-12,
                                                 'gtol': 1e-8})

@@ -210,6 +210,21 @@ def onecycle_schedule(peak, floor, warmup_steps, total_steps, div_factor,
   return lambda t: jnp.maximum(onecycle(t), floor)
 
 
+def piecewise_linear_schedule(init_value, peak, floor, warmup_steps,
+                              total_steps, knots) -> optax.Schedule:
+  """Warmup, then straight lines through `knots` (fractions of the peak).
+
+  With K = len(knots) - 1 segments of equal length after the warmup,
+  lr(W + i (T - W) / K) = max(peak * knots[i], floor), linear in between:
+  any shape, e.g. the one tools/predict.py --optimize finds, as a config
+  anyone can train.
+  """
+  positions = jnp.linspace(0.0, total_steps - warmup_steps, len(knots))
+  rates = peak * jnp.asarray(knots, jnp.float32)
+  body = lambda count: jnp.maximum(jnp.interp(count, positions, rates), floor)
+  return _after_warmup(init_value, peak, warmup_steps, body)
+
+
 # ------------------------------------------------- per-kind checks and text
 
 
@@ -271,6 +286,24 @@ def _check_onecycle(config):
     checks.fail('warmup_epochs', config.warmup_epochs,
                 f"must be < num_epochs={config.num_epochs} for "
                 "schedule='onecycle' (its fall follows the rise)")
+
+
+def _check_piecewise_linear(config):
+  knots = config.knots
+  if (not isinstance(knots, (tuple, list)) or len(knots) < 2
+      or not all(checks.is_real(k) and 0 <= k <= 1 for k in knots)):
+    checks.fail('knots', knots, 'must be at least 2 fractions of '
+                'learning_rate, each in [0, 1], e.g. "(1, 0.5, 0)"')
+  if config.warmup_epochs >= config.num_epochs:
+    checks.fail('warmup_epochs', config.warmup_epochs,
+                f'must be < num_epochs={config.num_epochs} for '
+                "schedule='piecewise_linear' (its knots follow the warmup)")
+
+
+def _describe_piecewise_linear(peak, floor, knots):
+  ends = (f'{max(peak * knots[0], floor):g} to '
+          f'{max(peak * knots[-1], floor):g}')
+  return f'straight lines through {len(knots)} knots from {ends}'
 
 
 def _sgdr_steps(peak, floor, warmup_steps, total_steps, cycle_steps,
@@ -398,6 +431,15 @@ SCHEDULES_TABLE = {
         key_steps=lambda warmup_steps, total_steps: {
             'middle of the fall': (warmup_steps + total_steps) // 2},
         describe=_describe_onecycle, own_warmup=True),
+    'piecewise_linear': ScheduleKind(
+        summary='straight lines through knots (fractions of learning_rate) '
+        'spread evenly after the warmup',
+        build=piecewise_linear_schedule,
+        fields={'knots': 'knots'},
+        check=_check_piecewise_linear,
+        key_steps=lambda warmup_steps, total_steps: {
+            'middle of the knots': (warmup_steps + total_steps) // 2},
+        describe=_describe_piecewise_linear),
 }
 SCHEDULES = tuple(SCHEDULES_TABLE)
 

@@ -95,7 +95,10 @@ def get_config():
   #   'onecycle'       optax's cosine one-cycle: a cosine rise over
   #                    warmup_epochs from learning_rate / div_factor, then a
   #                    cosine fall to learning_rate / div_factor /
-  #                    final_div_factor.
+  #                    final_div_factor;
+  #   'piecewise_linear' straight lines through `knots` (fractions of
+  #                    learning_rate) spread evenly after the warmup, e.g.
+  #                    the schedule tools/predict.py --optimize writes.
   config.schedule = 'warmup_cosine'
   config.num_epochs = 10
   # Steps per epoch: 0 is one pass over the training split (the remainder
@@ -126,6 +129,10 @@ def get_config():
   # onecycle: as in fastai / PyTorch's OneCycleLR.
   config.div_factor = 25.0
   config.final_div_factor = 1e4
+  # piecewise_linear: the rate at evenly spaced points from the end of the
+  # warmup to the last step, as fractions of learning_rate, e.g.
+  # --config.knots="(1, 1, 0.5, 0)".
+  config.knots = (1.0, 0.0)
 
   # Checkpoints (workdir/checkpoints): every this many epochs (0: only at the
   # end and on Ctrl-C/SIGTERM), keeping the newest keep_checkpoints. A run

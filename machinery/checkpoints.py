@@ -57,7 +57,7 @@ FIELDS_ADDED_LATER = {'nesterov': False, 'decay_fraction': 0.0,
                       'task': 'image_classification', 'text_path': '',
                       'context_length': 128, 'num_layers': 4, 'width': 128,
                       'num_heads': 4, 'steps_per_epoch': 0,
-                      'eval_examples': 0}
+                      'eval_examples': 0, 'knots': (1.0, 0.0)}
 
 
 @dataclasses.dataclass

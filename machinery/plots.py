@@ -274,3 +274,26 @@ def plot_budgets(wsd, comparison, comparison_name, output,
   ax.legend(loc='lower right' if metric.higher_is_better else 'upper right',
             fontsize=8)
   _save(fig, output)
+
+
+def plot_prediction(predicted, measured, fitted, title, output) -> None:
+  """A law's predicted training-loss curve against measured runs.
+
+  `predicted`: (steps, losses) of the law; `measured` and `fitted`: lists
+  of (label, steps, binned losses): runs of the predicted schedule (bold)
+  and the runs the law was fitted on (faint).
+  """
+  fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
+  for label, steps, losses in fitted:
+    ax.plot(steps, losses, color='0.7', lw=1, label=label)
+  for label, steps, losses in measured:
+    ax.plot(steps, losses, lw=1.5, label=label)
+  ax.plot(*predicted, 'k--', lw=2, label='predicted by the law')
+  ax.set_xlabel('step')
+  ax.set_ylabel('training loss (mean of each bin of steps)')
+  ax.set_title(textwrap.fill(title, 80), fontsize=9)
+  low = min(np.min(v[2]) for v in measured + fitted) if measured + fitted else (
+      np.min(predicted[1]))
+  ax.set_ylim(low - 0.05 * abs(low), np.percentile(predicted[1], 98) * 1.15)
+  ax.legend(fontsize=7, loc='upper right')
+  _save(fig, output)

@@ -16,6 +16,7 @@ previous process ended.
 """
 
 import csv
+import gzip
 import json
 import pathlib
 import struct
@@ -53,7 +54,8 @@ def read_columns(path, allow_empty=False, fields=()) -> dict:
   if not path.is_file():
     raise WorkdirError(f'{path.parent} holds no run records ({path.name} is '
                        'missing): is it the --workdir of a run?')
-  with open(path, newline='') as f:
+  opener = gzip.open if path.suffix == '.gz' else open
+  with opener(path, 'rt', newline='') as f:
     reader = csv.DictReader(f)
     rows = list(reader)
     header = reader.fieldnames or ()
@@ -86,8 +88,13 @@ def _is_number(text) -> bool:
 
 
 def read_steps(workdir) -> dict:
-  """A run's train_steps.csv as columns (at least one step)."""
-  return read_columns(pathlib.Path(workdir) / STEP_LOG, fields=STEP_FIELDS)
+  """A run's train_steps.csv as columns (at least one step); a published
+  run may hold it compressed, as train_steps.csv.gz."""
+  path = pathlib.Path(workdir) / STEP_LOG
+  compressed = path.with_name(STEP_LOG + '.gz')
+  if not path.is_file() and compressed.is_file():
+    path = compressed
+  return read_columns(path, fields=STEP_FIELDS)
 
 
 def read_epochs(workdir, allow_empty=False) -> dict:

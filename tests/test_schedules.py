@@ -411,6 +411,29 @@ def test_key_steps_of_wsd_name_the_decay():
   assert named['last step'] == 4679
 
 
+def test_piecewise_linear_passes_through_its_knots():
+  """Warmup 468 steps, then knots 1, 1, 0.5, 0 at W + i * 1404: the rate
+  holds the peak to step 1872, halves at 3276 and reaches 0 at T."""
+  config = schedule_config(schedule='piecewise_linear',
+                           knots=(1.0, 1.0, 0.5, 0.0))
+  fn = schedules.create_learning_rate_fn(config, 0.1, 468)
+  rates = np.asarray(fn(np.arange(4681)))
+  assert rates[468] == pytest.approx(0.1, rel=1e-6)
+  assert rates[1872] == pytest.approx(0.1, rel=1e-6)
+  assert rates[1872 + 702] == pytest.approx(0.075, rel=1e-5)
+  assert rates[3276] == pytest.approx(0.05, rel=1e-5)
+  assert rates[4680] == pytest.approx(0.0, abs=1e-9)
+  assert np.all(np.diff(rates[468:]) <= 1e-9)  # never rises after W
+
+
+def test_piecewise_linear_stays_above_its_floor():
+  config = schedule_config(schedule='piecewise_linear', knots=(1.0, 0.0),
+                           min_learning_rate=0.01)
+  rates = np.asarray(schedules.create_learning_rate_fn(config, 0.1, 468)(
+      np.arange(4680)))
+  assert rates[468:].min() == pytest.approx(0.01, rel=1e-6)
+
+
 @pytest.mark.parametrize('kind', schedules.SCHEDULES)
 def test_every_kind_describes_itself_and_names_its_last_step(kind):
   config = schedule_config(schedule=kind)
@@ -434,6 +457,8 @@ WARMUP = 'linear warmup from 0 to 0.1 over 468 steps, then '
     ('linear', WARMUP + 'linear decay from 0.1 to 0'),
     ('onecycle', 'one-cycle: cosine rise from 0.004 to 0.1 over 468 steps, '
      'then cosine fall to 4e-07'),
+    ('piecewise_linear', WARMUP + 'straight lines through 2 knots from 0.1 '
+     'to 0'),
 ])
 def test_every_description_says_what_the_schedule_does(kind, rest):
   """Whole lines: 3 + 1404 + 2808 / 468 = the run; 0.1 / 25 = 0.004; ..."""

@@ -107,7 +107,12 @@ def test_batch_equal_to_training_split_is_allowed(idx_dir, tmp_path):
 BAD_SCHEDULES = [
     ({'schedule': 'cosine'}, "config.schedule='cosine' is invalid: must be one "
      "of ('warmup_cosine', 'sgdr', 'constant', 'step', 'wsd', 'linear', "
-     "'onecycle')"),
+     "'onecycle', 'piecewise_linear')"),
+    ({'schedule': 'piecewise_linear', 'knots': (1.0,)}, 'config.knots=(1.0,) '
+     'is invalid: must be at least 2 fractions of learning_rate, each in '
+     '[0, 1]'),
+    ({'schedule': 'piecewise_linear', 'knots': (1.0, 1.5)},
+     'config.knots=(1.0, 1.5) is invalid'),
     ({'min_learning_rate': 0.2}, 'config.min_learning_rate=0.2 is invalid: '
      'must lie in [0, learning_rate=0.1]'),
     ({'min_learning_rate': -0.01}, 'config.min_learning_rate=-0.01'),
