@@ -17,6 +17,12 @@ The trunk is the longest budget's own run, paused (train.train_group's
   seed<S>/budget<B>/      one normal run directory per budget (main.py's)
   budgets.csv, budgets.json, budgets.md, budgets.png, cost.json
 
+Several cooldowns (decay fractions x shapes, Hagele et al.'s comparison)
+branch from the same trunk too: every (fraction, shape) of every budget is
+a branch `budget<B>_<shape>_<fraction>`, the trunk trained up to the latest
+cooldown start of them all. With one cooldown the names, rows and report
+are those of a plain budget sweep.
+
 Everything resumes: a trunk from its last checkpoint, a branch already made
 is not made again, a finished branch is not trained again. With a carry
 folder (carry_out, carry_in) a seed whose branches all finished on one
@@ -24,6 +30,7 @@ machine is not trained again on the next: on 2 CPU cores a sweep outlives
 a session.
 """
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -51,7 +58,68 @@ COST_JSON = 'cost.json'
 ROW_FIELDS = ('budget', 'seed', 'final_test_accuracy', 'best_test_accuracy',
               'final_test_loss', 'cooldown_start_step',
               'cooldown_epochs_trained')
+COOLDOWN_FIELDS = ('decay_shape', 'decay_fraction')  # rows, several cooldowns
 REPORT_FILES = ('budgets.csv', 'budgets.json', 'budgets.md', 'budgets.png')
+
+
+@dataclasses.dataclass(frozen=True)
+class Cooldown:
+  """A cooldown: the last `fraction` of each budget, of this `shape`."""
+  fraction: float
+  shape: str
+
+  @property
+  def name(self) -> str:
+    return f'{self.shape}_{self.fraction:g}'
+
+
+def cooldowns_of(config, decay_fraction) -> tuple:
+  """`decay_fraction`: one fraction (the config's decay_shape), or the
+  sweep's Cooldowns already."""
+  if isinstance(decay_fraction, (tuple, list)):
+    return tuple(decay_fraction)
+  return (Cooldown(decay_fraction, config.decay_shape),)
+
+
+def parse_cooldowns(config, fractions: list, shapes: list) -> tuple:
+  """--decay_fraction=0.1,0.2 x --decay_shapes=linear,1-sqrt -> every
+  (fraction, shape) as a Cooldown; no shapes: the config's decay_shape."""
+  try:
+    values = [float(f) for f in fractions]
+  except ValueError:
+    raise errors.ConfigError(
+        f'--decay_fraction={",".join(fractions)} is invalid: must be '
+        'fractions in (0, 1), e.g. --decay_fraction=0.1,0.2,0.4.') from None
+  if not values or len(set(values)) != len(values):
+    raise errors.ConfigError(
+        f'--decay_fraction={",".join(fractions)} is invalid: must name each '
+        'fraction once.')
+  if len(set(shapes)) != len(shapes):
+    raise errors.ConfigError(f'--decay_shapes={",".join(shapes)} is invalid: '
+                             'must name each shape once.')
+  for shape in shapes:
+    if shape not in schedules.DECAY_SHAPES:
+      raise errors.ConfigError(
+          f'--decay_shapes={",".join(shapes)} is invalid: each must be one '
+          f'of {", ".join(schedules.DECAY_SHAPES)}.')
+  return tuple(Cooldown(f, shape) for f in values
+               for shape in (shapes or [config.decay_shape]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Branch:
+  """One run of the sweep: a budget with a cooldown; `name` its folder."""
+  budget: int
+  cooldown: Cooldown
+  name: str
+
+
+def branches_of(budgets, cooldowns) -> list:
+  """Every (budget, cooldown): `budget<B>` alone when there is one
+  cooldown (a plain budget sweep), else `budget<B>_<shape>_<fraction>`."""
+  return [Branch(b, c, f'budget{b}' if len(cooldowns) == 1
+                 else f'budget{b}_{c.name}')
+          for c in cooldowns for b in budgets]
 
 
 def parse_budgets(text: str) -> tuple[int, ...]:
@@ -69,13 +137,29 @@ def parse_budgets(text: str) -> tuple[int, ...]:
   return budgets
 
 
-def budget_config(config, budget: int, decay_fraction: float, seed: int):
+def budget_config(config, budget: int, decay_fraction: float, seed: int,
+                  decay_shape: str | None = None):
   """The config of the B-epoch run that branch B must equal."""
   config = config.copy_and_resolve_references()
   config.num_epochs = budget
   config.decay_fraction = decay_fraction
+  if decay_shape is not None:
+    config.decay_shape = decay_shape
   config.seed = seed
   return config
+
+
+def branch_config(config, branch: Branch, seed: int):
+  return budget_config(config, branch.budget, branch.cooldown.fraction, seed,
+                       branch.cooldown.shape)
+
+
+def trunk_config(config, budgets, cooldowns, seed: int):
+  """The trunk: the longest budget's run with the latest cooldown start
+  (the smallest fraction), paused at every branch's start."""
+  latest = min(cooldowns, key=lambda c: c.fraction)
+  return budget_config(config, budgets[-1], latest.fraction, seed,
+                       latest.shape)
 
 
 def check_plan(config, budgets, decay_fraction, seeds) -> None:
@@ -86,25 +170,26 @@ def check_plan(config, budgets, decay_fraction, seeds) -> None:
         "tools/budgets.py: it branches warmup-stable-decay runs, whose rate "
         "before the cooldown does not depend on the run's length; use "
         "--config=configs/wsd.py (or --config.schedule=wsd).")
-  if not (isinstance(decay_fraction, (int, float)) and
-          0 < decay_fraction < 1):
-    raise errors.ConfigError(
-        f'--decay_fraction={decay_fraction} is invalid: must lie in (0, 1) '
-        '(the share of each budget its cooldown takes; a cooldown of the '
-        'whole run leaves no trunk to branch from: train such runs with '
-        'tools/study.py --vary=num_epochs=...).')
+  cooldowns = cooldowns_of(config, decay_fraction)
+  for fraction in sorted({c.fraction for c in cooldowns}):
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+      raise errors.ConfigError(
+          f'--decay_fraction={fraction} is invalid: must lie in (0, 1) '
+          '(the share of each budget its cooldown takes; a cooldown of the '
+          'whole run leaves no trunk to branch from: train such runs with '
+          'tools/study.py --vary=num_epochs=...).')
   if seeds < 1:
     raise errors.ConfigError(f'--seeds={seeds} is invalid: must be >= 1.')
-  for budget in budgets:
-    cooldown = decay_fraction * budget
+  for branch in branches_of(budgets, cooldowns):
+    budget, fraction = branch.budget, branch.cooldown.fraction
+    cooldown = fraction * budget
     if config.warmup_epochs + cooldown > budget:
       raise errors.ConfigError(
           f'--budgets: a budget of {budget} epoch(s) is shorter than '
           f'warmup_epochs ({config.warmup_epochs:g}) plus its cooldown '
-          f'({cooldown:g} = {decay_fraction:g} x {budget}); drop it or '
+          f'({cooldown:g} = {fraction:g} x {budget}); drop it or '
           'shorten the warmup.')
-    validation.validate_config(budget_config(config, budget, decay_fraction,
-                                             0))
+    validation.validate_config(branch_config(config, branch, 0))
 
 
 def cooldown_start(config, steps_per_epoch: int) -> int:
@@ -133,7 +218,9 @@ def seed_dir(workdir, seed) -> pathlib.Path:
 
 
 def branch_dir(workdir, seed, budget) -> pathlib.Path:
-  return seed_dir(workdir, seed) / f'budget{budget}'
+  """Branch `budget` (a budget, or a Branch) of `seed`."""
+  name = budget.name if isinstance(budget, Branch) else f'budget{budget}'
+  return seed_dir(workdir, seed) / name
 
 
 def is_finished(run_dir, config, fingerprint=None) -> bool:
@@ -237,44 +324,55 @@ class Cost:
 
 def train_seed(config, budgets, decay_fraction, seed, workdir, cost,
                steps_per_epoch, fingerprint=None) -> None:
-  """The trunk of one seed, its branches, and their cooldowns."""
+  """The trunk of one seed, its branches (in the order of their cooldown
+  starts), and their cooldowns."""
+  cooldowns = cooldowns_of(config, decay_fraction)
   trunk = files.check_no_links_below(workdir, seed_dir(workdir, seed) / TRUNK)
-  trunk_config = budget_config(config, budgets[-1], decay_fraction, seed)
-  for budget in budgets:
+  trunk_run = trunk_config(config, budgets, cooldowns, seed)
+  branches = sorted(branches_of(budgets, cooldowns), key=lambda b: (
+      cooldown_start(branch_config(config, b, seed), steps_per_epoch),
+      b.budget))
+  for branch in branches:
     destination = files.check_no_links_below(
-        workdir, branch_dir(workdir, seed, budget))
+        workdir, branch_dir(workdir, seed, branch))
     if destination.exists():
       continue
-    branch = budget_config(config, budget, decay_fraction, seed)
-    start = cooldown_start(branch, steps_per_epoch)
-    logging.info('Seed %d: trunk to step %d (budget %d starts its cooldown '
-                 'there).', seed, start, budget)
+    run_config = branch_config(config, branch, seed)
+    start = cooldown_start(run_config, steps_per_epoch)
+    logging.info('Seed %d: trunk to step %d (%s starts its cooldown there).',
+                 seed, start, branch.name)
     cost.timed(f'seed{seed}/{TRUNK}', lambda s=start: train.train_and_evaluate(
-        trunk_config, str(trunk), until_step=s))
-    cost.timed(f'seed{seed}/budget{budget}', lambda d=destination, b=branch,
-               s=start: make_branch(trunk, trunk_config, d, b, s))
-  for budget in budgets:
-    destination = branch_dir(workdir, seed, budget)
-    branch = budget_config(config, budget, decay_fraction, seed)
-    if is_finished(destination, branch, fingerprint):
+        trunk_run, str(trunk), until_step=s))
+    cost.timed(f'seed{seed}/{branch.name}', lambda d=destination,
+               c=run_config, s=start: make_branch(trunk, trunk_run, d, c, s))
+  for branch in branches:
+    destination = branch_dir(workdir, seed, branch)
+    run_config = branch_config(config, branch, seed)
+    if is_finished(destination, run_config, fingerprint):
       continue
-    logging.info('Seed %d: cooldown of budget %d.', seed, budget)
-    cost.timed(f'seed{seed}/budget{budget}',
-               lambda d=destination, b=branch: train.train_and_evaluate(
-                   b, str(d)))
+    logging.info('Seed %d: cooldown of %s.', seed, branch.name)
+    cost.timed(f'seed{seed}/{branch.name}',
+               lambda d=destination, c=run_config: train.train_and_evaluate(
+                   c, str(d)))
 
 
 def branch_rows(config, budgets, decay_fraction, seeds, workdir,
                 steps_per_epoch) -> list[dict]:
-  """A row per (budget, seed) from the branches' epochs.csv."""
+  """A row per (budget, seed) from the branches' epochs.csv (per budget,
+  cooldown and seed with several cooldowns)."""
   rows = []
+  cooldowns = cooldowns_of(config, decay_fraction)
   for seed in range(seeds):
-    for budget in budgets:
-      branch = budget_config(config, budget, decay_fraction, seed)
-      epochs = run_logs.read_epochs(branch_dir(workdir, seed, budget))
-      start = cooldown_start(branch, steps_per_epoch)
+    for branch in branches_of(budgets, cooldowns):
+      budget = branch.budget
+      run_config = branch_config(config, branch, seed)
+      epochs = run_logs.read_epochs(branch_dir(workdir, seed, branch))
+      start = cooldown_start(run_config, steps_per_epoch)
       rows.append({
           'budget': budget, 'seed': seed,
+          **({'decay_shape': branch.cooldown.shape,
+              'decay_fraction': branch.cooldown.fraction}
+             if len(cooldowns) > 1 else {}),
           'final_test_accuracy': float(epochs['test_accuracy'][-1]),
           'best_test_accuracy': float(max(epochs['test_accuracy'])),
           'final_test_loss': float(epochs['test_loss'][-1]),
@@ -294,9 +392,9 @@ def carry_out(carry, config, budgets, decay_fraction, seed, workdir,
   if not all(is_finished(branch_dir(workdir, seed, b), c, fingerprint)
              for b, c in branches.items()):
     return False
-  for budget in budgets:
-    studies.copy_records_out(branch_dir(workdir, seed, budget),
-                             branch_dir(carry, seed, budget), carry)
+  for branch in branches:
+    studies.copy_records_out(branch_dir(workdir, seed, branch),
+                             branch_dir(carry, seed, branch), carry)
   mine = {k: v for k, v in cost.seconds.items()
           if k.startswith(f'seed{seed}/')}
   files.write_text(files.check_no_links_below(carry, seed_dir(carry, seed))
@@ -322,19 +420,20 @@ def carry_in(carry, config, budgets, decay_fraction, seed, workdir,
       or not all(is_finished(branch_dir(carry, seed, b), c, fingerprint)
                  for b, c in branches.items())):
     return False
-  for budget in budgets:
-    studies.copy_records_in(branch_dir(carry, seed, budget),
-                            branch_dir(workdir, seed, budget), workdir)
+  for branch in branches:
+    studies.copy_records_in(branch_dir(carry, seed, branch),
+                            branch_dir(workdir, seed, branch), workdir)
   if (source / COST_JSON).is_file():
     cost.add(json.loads((source / COST_JSON).read_text()))
   return True
 
 
-def trained_on(budgets, seeds, workdir) -> list[dict]:
+def trained_on(budgets, seeds, workdir, cooldowns=(None,)) -> list[dict]:
   """The machines (distinct) that trained the branches: this one, unless
   every seed was carried in, and those of the seeds carried in."""
-  folders = [branch_dir(workdir, seed, budget) for seed in range(seeds)
-             for budget in budgets]
+  folders = [branch_dir(workdir, seed, branch) for seed in range(seeds)
+             for branch in (budgets if len(cooldowns) == 1
+                            else branches_of(budgets, cooldowns))]
   carried = studies.carried_machines(folders)
   if all((f / studies.MACHINE_JSON).is_file() for f in folders):
     return carried
@@ -343,14 +442,20 @@ def trained_on(budgets, seeds, workdir) -> list[dict]:
 
 
 def _branch_configs(config, budgets, decay_fraction, seed) -> dict:
-  return {b: budget_config(config, b, decay_fraction, seed) for b in budgets}
+  """{Branch: its run's config} of one seed."""
+  return {b: branch_config(config, b, seed) for b in branches_of(
+      budgets, cooldowns_of(config, decay_fraction))}
 
 
 def read_comparison(study_dir, fingerprint=None,
-                    metric: tasks.Metric = tasks.TEST_ACCURACY) -> dict:
+                    metric: tasks.Metric = tasks.TEST_ACCURACY,
+                    setting: str | None = None) -> dict:
   """{(num_epochs, seed): final primary metric} of a finished study over
   num_epochs alone (e.g. warmup_cosine at every budget, trained
   separately), trained on this sweep's data (`fingerprint`, if given).
+  `setting` ('FIELD=VALUE', e.g. 'config=configs/lm.py') takes one setting
+  of a study that varies FIELD (e.g. the baseline of a methods study); a
+  study that does not vary num_epochs gives each member's own.
 
   Raises:
     ConfigError: the study varies another field too (a row per (num_epochs,
@@ -364,11 +469,25 @@ def read_comparison(study_dir, fingerprint=None,
   header = path.read_text().splitlines()[:1]
   varied = [f for f in (header[0].split(',') if header else [])
             if f not in studies.ROW_FIELDS]
-  if varied != ['num_epochs']:
+  if setting:
+    field, _, value = setting.partition('=')
+    if field not in varied:
+      raise errors.ConfigError(
+          f'--compare_setting={setting} is invalid: --compare_study='
+          f'{study_dir} varies {", ".join(varied) or "nothing"}, not '
+          f'{field!r}.')
+    rows = [r for r in rows if r.get(field) == value]
+    if not rows:
+      raise errors.ConfigError(
+          f'--compare_setting={setting} is invalid: no member of '
+          f'--compare_study={study_dir} has {field}={value}.')
+    varied.remove(field)
+  if varied not in (['num_epochs'], []) or not (varied or setting):
     raise errors.ConfigError(
         f'--compare_study={study_dir} varies '
         f'{", ".join(varied) or "nothing"}: it must vary num_epochs alone '
-        '(--vary=num_epochs=2,3,5,10), one run per budget and seed.')
+        '(--vary=num_epochs=2,3,5,10), one run per budget and seed, or '
+        'name one setting with --compare_setting=FIELD=VALUE.')
   others = sorted({r['data_fingerprint'] for r in rows
                    if r.get('data_fingerprint') not in ('', None,
                                                         fingerprint)})
@@ -380,7 +499,9 @@ def read_comparison(study_dir, fingerprint=None,
   comparison = {}
   for r in rows:
     if studies.counts(r):
-      key = (int(r['num_epochs']), int(r['seed']))
+      epochs = (r['num_epochs'] if 'num_epochs' in r else run_logs.read_config(
+          pathlib.Path(study_dir) / 'members' / r['member'])['num_epochs'])
+      key = (int(epochs), int(r['seed']))
       if key in comparison:
         raise errors.ConfigError(
             f'--compare_study={study_dir} has two rows of num_epochs='
@@ -395,33 +516,44 @@ def summarize(rows, budgets, seeds, comparison=None,
   previous budget, paired by seed (how many epochs are worth it); and
   against the comparison run at that budget, paired by seed, where it has
   every seed. Every paired comparison of the table is one family: a
-  verdict only where the Holm-adjusted p-value is below 0.05."""
-  summary, previous, tests = {}, None, []
+  verdict only where the Holm-adjusted p-value is below 0.05.
+
+  With several cooldowns (rows holding COOLDOWN_FIELDS) the same per
+  cooldown, keyed 'B, shape_fraction', the gains within a cooldown: one
+  table, one family."""
+  summary, tests = {}, []
   final = metric.final_key
   differences = metric.difference_bounds
-  for budget in budgets:
-    by_seed = {r['seed']: r[final] for r in rows if r['budget'] == budget}
-    values = [by_seed[s] for s in sorted(by_seed)]
-    entry = {final: stats.mean_interval(values,
-                                        bounds=metric.bounds).as_dict()}
-    if previous is not None and set(previous[1]) == set(by_seed):
-      tests.append((budget, 'gain_over_previous', previous[0],
-                    stats.paired_difference(
-                        values, [previous[1][s] for s in sorted(by_seed)],
-                        bounds=differences)))
-    previous = (budget, by_seed)
-    if comparison is not None:
-      other = [comparison.get((budget, s)) for s in range(seeds)]
-      if all(v is not None for v in other):
-        entry['comparison_' + final] = stats.mean_interval(
-            other, bounds=metric.bounds).as_dict()
-        tests.append((budget, 'paired_difference', None,
-                      stats.paired_difference(values, other,
-                                              bounds=differences)))
-    summary[str(budget)] = entry
+  for cooldown in _row_cooldowns(rows):
+    previous = None
+    for budget in budgets:
+      key = str(budget) if cooldown is None else f'{budget}, {cooldown.name}'
+      by_seed = {r['seed']: r[final] for r in rows if r['budget'] == budget
+                 and _row_cooldown(r) == cooldown}
+      values = [by_seed[s] for s in sorted(by_seed)]
+      entry = {final: stats.mean_interval(values,
+                                          bounds=metric.bounds).as_dict()}
+      if cooldown is not None:
+        entry.update(budget=budget, decay_shape=cooldown.shape,
+                     decay_fraction=cooldown.fraction)
+      if previous is not None and set(previous[1]) == set(by_seed):
+        tests.append((key, 'gain_over_previous', previous[0],
+                      stats.paired_difference(
+                          values, [previous[1][s] for s in sorted(by_seed)],
+                          bounds=differences)))
+      previous = (budget, by_seed)
+      if comparison is not None:
+        other = [comparison.get((budget, s)) for s in range(seeds)]
+        if all(v is not None for v in other):
+          entry['comparison_' + final] = stats.mean_interval(
+              other, bounds=metric.bounds).as_dict()
+          tests.append((key, 'paired_difference', None,
+                        stats.paired_difference(values, other,
+                                                bounds=differences)))
+      summary[key] = entry
   family = stats.in_family([d for *_, d in tests])
-  for (budget, key, previous_budget, _), difference in zip(tests, family):
-    entry = summary[str(budget)]
+  for (key, kind, previous_budget, _), difference in zip(tests, family):
+    entry, key = summary[key], kind
     entry[key] = difference.as_dict()
     if key == 'gain_over_previous':
       entry[key]['previous_budget'] = previous_budget
@@ -432,15 +564,30 @@ def summarize(rows, budgets, seeds, comparison=None,
   return summary
 
 
+def _row_cooldown(row):
+  """A row's Cooldown; None for the rows of a one-cooldown sweep."""
+  if 'decay_shape' not in row:
+    return None
+  return Cooldown(float(row['decay_fraction']), row['decay_shape'])
+
+
+def _row_cooldowns(rows) -> list:
+  """The rows' cooldowns in their order ([None] for one)."""
+  return list(dict.fromkeys(_row_cooldown(r) for r in rows)) or [None]
+
+
 def cost_summary(rows, budgets, seeds, seconds, machines=1) -> dict:
-  """Epochs trained per seed — the trunk up to the largest S_B, then every
-  cooldown — against separate runs of every budget, and the wall time
-  measured over every invocation (cost.json), on `machines` machines."""
-  cooldowns = {r['budget']: r['cooldown_epochs_trained'] for r in rows}
-  trunk = budgets[-1] - cooldowns[budgets[-1]]
+  """Epochs trained per seed — the trunk up to the latest cooldown start,
+  then every cooldown — against separate runs of every branch, and the wall
+  time measured over every invocation (cost.json), on `machines`
+  machines."""
+  cooldowns = {(r['budget'], _row_cooldown(r)): r['cooldown_epochs_trained']
+               for r in rows}
+  trunk = max(budget - epochs for (budget, _), epochs in cooldowns.items())
   return {'epochs_trained_per_seed': round(trunk + sum(cooldowns.values()), 4),
           'trunk_epochs_per_seed': round(trunk, 4),
-          'separate_runs_epochs_per_seed': sum(budgets),
+          'separate_runs_epochs_per_seed': sum(budgets) * len(
+              _row_cooldowns(rows)),
           'seeds': seeds,
           'measured_wall_s': round(sum(seconds.values()), 1),
           'machines': machines}
@@ -463,14 +610,15 @@ def markdown(summary, cost, decay_fraction, compare_name,
            'one family: "better" or "worse" only where the Holm-adjusted '
            'p-value is below 0.05; each interval is the raw 95% interval.',
            '',
-           f'| budget (epochs) | n | WSD branch: {column} [95% CI] | '
+           f'| budget (epochs){_cooldown_header(summary)} | n | WSD branch: '
+           f'{column} [95% CI] | '
            f'gain over the previous budget ({unit}) [95% CI], Holm p |'
            + (f' {compare_name} [95% CI] | paired diff. ({unit}) [95% CI] | '
               'Holm-adjusted p | verdict |' if compare_name else ''),
            '|---|---|---|---|' + ('---|---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
     mine = entry[final]
-    line = (f'| {budget} | {mine["n"]} | {_value(mine, metric)} | '
+    line = (f'| {_branch_label(budget, entry)} | {mine["n"]} | {_value(mine, metric)} | '
             f'{_gain(entry, metric)} |')
     if compare_name:
       if 'paired_difference' in entry:
@@ -486,8 +634,7 @@ def markdown(summary, cost, decay_fraction, compare_name,
   lines += ['', 'Budgets that gain detectably over the previous one '
             '(paired by seed, Holm-adjusted p below 0.05): '
             + (', '.join(gains) if gains else 'none') + '.']
-  lines += ['', f'Cooldowns: the last {100 * decay_fraction:g}% of each '
-            'budget. '
+  lines += ['', f'Cooldowns: {_cooldown_words(decay_fraction)}. '
             f'Epochs trained per seed: {cost["epochs_trained_per_seed"]:g} '
             f'(a trunk of {cost["trunk_epochs_per_seed"]:g} and the '
             f'cooldowns) against {cost["separate_runs_epochs_per_seed"]} for '
@@ -496,6 +643,31 @@ def markdown(summary, cost, decay_fraction, compare_name,
             + (f' on {cost["machines"]} machines (budgets.json names them).'
                if cost.get('machines', 1) > 1 else '.')]
   return '\n'.join(lines) + '\n'
+
+
+def _cooldown_header(summary) -> str:
+  several = any('decay_shape' in e for e in summary.values())
+  return ', cooldown' if several else ''
+
+
+def _branch_label(key, entry) -> str:
+  """'5' for a budget; '5, 1-sqrt over the last 20%' with cooldowns."""
+  if 'decay_shape' not in entry:
+    return key
+  return (f'{entry["budget"]}, {entry["decay_shape"]} over the last '
+          f'{100 * entry["decay_fraction"]:g}%')
+
+
+def _cooldown_words(decay_fraction) -> str:
+  """The spec's decay_fraction: one fraction, or (several cooldowns) a list
+  of [fraction, shape]."""
+  if not isinstance(decay_fraction, (list, tuple)):
+    return f'the last {100 * decay_fraction:g}% of each budget'
+  fractions = sorted({f for f, _ in decay_fraction})
+  shapes = list(dict.fromkeys(shape for _, shape in decay_fraction))
+  return (f'the last {", ".join(f"{100 * f:g}" for f in fractions)}% of each '
+          f'budget, each of shape {", ".join(shapes)}, every one branched '
+          'from the same trunk per seed')
 
 
 def _said(verdict, difference, metric=tasks.TEST_ACCURACY) -> str:
@@ -540,7 +712,10 @@ def _value(interval: dict, metric) -> str:
 
 def write_report(workdir, rows, summary, cost, spec) -> str:
   workdir = pathlib.Path(workdir)
-  studies.write_csv(workdir / 'budgets.csv', rows, ROW_FIELDS)
+  several = any('decay_shape' in r for r in rows)
+  studies.write_csv(workdir / 'budgets.csv', rows,
+                    ROW_FIELDS[:2] + COOLDOWN_FIELDS + ROW_FIELDS[2:]
+                    if several else ROW_FIELDS)
   files.write_text(workdir / 'budgets.json', json.dumps(studies.json_safe(
       {'spec': spec, 'budgets': summary, 'cost': cost}), indent=2,
                                                         allow_nan=False))
@@ -548,7 +723,9 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
   text = markdown(summary, cost, spec['decay_fraction'],
                   spec.get('compare_name'), metric)
   files.write_text(workdir / 'budgets.md', text)
-  plots.plot_budgets(_curve(summary, metric.final_key),
+  wsd = {_cooldown_label(c): _curve(summary, metric.final_key, c)
+         for c in _summary_cooldowns(summary)}
+  plots.plot_budgets(wsd if several else wsd[_cooldown_label(None)],
                      _curve(summary, 'comparison_' + metric.final_key),
                      spec.get('compare_name'), workdir / 'budgets.png',
                      metric)
@@ -578,6 +755,9 @@ def rebuild(folder) -> str:
       rows.append({
           'budget': int(row['budget']), 'seed': int(row['seed']),
           **{key: float(row[key]) for key in ROW_FIELDS[2:5]},
+          **({'decay_shape': row['decay_shape'],
+              'decay_fraction': float(row['decay_fraction'])}
+             if row.get('decay_shape') else {}),
           'cooldown_start_step': int(row['cooldown_start_step']),
           'cooldown_epochs_trained': float(row['cooldown_epochs_trained'])})
     except (KeyError, ValueError, TypeError):
@@ -589,14 +769,35 @@ def rebuild(folder) -> str:
     study = pathlib.Path(spec['compare_study'])
     if not study.is_absolute() and not study.exists():
       study = pathlib.Path(__file__).resolve().parent / study
-    comparison = read_comparison(study, metric=tasks.primary_metric(spec))
+    comparison = read_comparison(study, metric=tasks.primary_metric(spec),
+                                 setting=spec.get('compare_setting'))
   summary = summarize(rows, budgets, seeds, comparison,
                       tasks.primary_metric(spec))
   return write_report(folder, rows, summary, cost, spec)
 
 
-def _curve(summary, key):
-  points = [(int(b), e[key]) for b, e in summary.items() if key in e]
+def _summary_cooldowns(summary) -> list:
+  return list(dict.fromkeys(
+      Cooldown(e['decay_fraction'], e['decay_shape']) if 'decay_shape' in e
+      else None for e in summary.values())) or [None]
+
+
+def _cooldown_label(cooldown) -> str:
+  if cooldown is None:
+    return ''
+  return f'WSD, {cooldown.shape} over the last {100 * cooldown.fraction:g}%'
+
+
+def _curve(summary, key, cooldown=None):
+  """(budgets, mean, low, high) of `key`: a cooldown's branches, or (the
+  comparison, the same for every cooldown) once per budget."""
+  points = {}
+  for name, e in summary.items():
+    mine = (Cooldown(e['decay_fraction'], e['decay_shape'])
+            if 'decay_shape' in e else None)
+    if key in e and (cooldown is None or mine == cooldown):
+      points.setdefault(int(e.get('budget', name)), e[key])
+  points = list(points.items())
   if not points:
     return None
   return ([b for b, _ in points], [i['mean'] for _, i in points],

@@ -255,12 +255,14 @@ def plot_budgets(wsd, comparison, comparison_name, output,
   """The final primary metric against the epochs budget: the WSD branches
   and, if given, runs trained separately at each budget; mean and 95% band.
 
-  `wsd`, `comparison`: (budgets, mean, low, high) or None, recorded units.
+  `wsd`, `comparison`: (budgets, mean, low, high) or None, recorded units;
+  `wsd` may be {label: curve}, a line per cooldown.
   """
   scale = metric.scale
   fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
-  for curve, name in ((wsd, 'WSD: one trunk, a cooldown branch per budget'),
-                      (comparison, comparison_name)):
+  lines = (list((c, n) for n, c in wsd.items()) if isinstance(wsd, dict)
+           else [(wsd, 'WSD: one trunk, a cooldown branch per budget')])
+  for curve, name in lines + [(comparison, comparison_name)]:
     if curve is None:
       continue
     budgets, mean, low, high = (np.asarray(v, float) for v in curve)

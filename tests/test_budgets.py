@@ -408,3 +408,146 @@ def test_the_tool_refuses_bad_input_in_one_line(tmp_path):
       'Error: --budgets=5,3 is invalid')
   assert 'Traceback' not in result.stderr
   assert not (tmp_path / 'b').exists()
+
+
+# Several cooldowns from one trunk: budget 2 (32 steps) with the last 30%
+# (start 22) or 50% (start 16), each linear or 1-sqrt.
+COOLDOWNS = tuple(budgets_lib.Cooldown(f, shape) for f in (0.3, 0.5)
+                  for shape in ('linear', '1-sqrt'))
+
+
+@pytest.fixture(scope='module')
+def trained_cooldowns(idx_dir, tmp_path_factory):
+  config = wsd_config(idx_dir)
+  workdir = tmp_path_factory.mktemp('cooldowns')
+  budgets_lib.train_seed(config, (2,), COOLDOWNS, 0, workdir,
+                         budgets_lib.Cost(workdir), STEPS_PER_EPOCH)
+  return config, workdir
+
+
+@pytest.mark.parametrize('cooldown', [COOLDOWNS[0], COOLDOWNS[3]],
+                         ids=lambda c: c.name)
+def test_every_cooldown_branch_is_the_run_of_its_config(
+    trained_cooldowns, tmp_path, cooldown):
+  """budget2_linear_0.3 and budget2_1-sqrt_0.5, both from the one trunk,
+  are the standalone runs of their fraction and shape byte for byte."""
+  config, workdir = trained_cooldowns
+  branch = budgets_lib.Branch(2, cooldown, f'budget2_{cooldown.name}')
+  run_config = budgets_lib.branch_config(config, branch, 0)
+  assert (run_config.decay_fraction, run_config.decay_shape) == (
+      cooldown.fraction, cooldown.shape)
+  separate = tmp_path / 'separate'
+  train.train_and_evaluate(run_config, str(separate))
+  mine = budgets_lib.branch_dir(workdir, 0, branch)
+  assert step_log(mine) == step_log(separate)
+  assert_same_params(final_params(mine, run_config),
+                     final_params(separate, run_config))
+
+
+def test_the_trunk_is_trained_once_to_the_latest_start(trained_cooldowns):
+  config, workdir = trained_cooldowns
+  trunk = budgets_lib.seed_dir(workdir, 0) / budgets_lib.TRUNK
+  assert run_logs.read_steps(trunk)['step'][-1] == 21  # paused at 22
+  names = sorted(p.name for p in budgets_lib.seed_dir(workdir, 0).iterdir())
+  assert names == ['budget2_1-sqrt_0.3', 'budget2_1-sqrt_0.5',
+                   'budget2_linear_0.3', 'budget2_linear_0.5', 'trunk']
+  rows = budgets_lib.branch_rows(config, (2,), COOLDOWNS, 1, workdir,
+                                 STEPS_PER_EPOCH)
+  assert [(r['decay_fraction'], r['decay_shape'], r['cooldown_start_step'])
+          for r in rows] == [(0.3, 'linear', 22), (0.3, '1-sqrt', 22),
+                             (0.5, 'linear', 16), (0.5, '1-sqrt', 16)]
+  cost = budgets_lib.cost_summary(rows, (2,), 1, {'a': 1.0})
+  assert cost['trunk_epochs_per_seed'] == pytest.approx(22 / 16, abs=1e-4)
+  assert cost['separate_runs_epochs_per_seed'] == 8  # 4 runs of 2 epochs
+  assert cost['epochs_trained_per_seed'] == pytest.approx(
+      (22 + 10 + 10 + 16 + 16) / 16, abs=1e-3)
+
+
+def test_a_table_of_cooldowns_is_one_family(tmp_path):
+  """Each cooldown against the comparison, paired by seed; one Holm
+  family over the table; a row per branch in budgets.md."""
+  rows = []
+  for i, cooldown in enumerate(COOLDOWNS):
+    for seed in range(3):
+      rows.append({'budget': 2, 'seed': seed, 'decay_shape': cooldown.shape,
+                   'decay_fraction': cooldown.fraction,
+                   'final_test_accuracy': 0.90 + 0.01 * i + 0.001 * seed,
+                   'best_test_accuracy': 0.9, 'final_test_loss': 0.3,
+                   'cooldown_start_step': 22,
+                   'cooldown_epochs_trained': 0.6})
+  comparison = {(2, s): 0.905 + 0.001 * s for s in range(3)}
+  summary = budgets_lib.summarize(rows, (2,), 3, comparison)
+  assert list(summary) == ['2, linear_0.3', '2, 1-sqrt_0.3',
+                           '2, linear_0.5', '2, 1-sqrt_0.5']
+  first = summary['2, linear_0.3']
+  assert first['paired_difference']['mean'] == pytest.approx(-0.005)
+  assert first['paired_difference']['family_size'] == 4
+  assert summary['2, 1-sqrt_0.5']['verdict'] == 'better'
+  cost = budgets_lib.cost_summary(rows, (2,), 3, {'a': 1.0})
+  spec = {'decay_fraction': [[c.fraction, c.shape] for c in COOLDOWNS],
+          'compare_name': 'cosine', 'budgets': [2], 'seeds': 3}
+  text = budgets_lib.write_report(tmp_path, rows, summary, cost, spec)
+  assert '| 2, 1-sqrt over the last 50% | 3 |' in text
+  assert 'the last 30, 50% of each budget, each of shape linear, 1-sqrt' in text
+  assert "The table's 4 paired comparisons are one family" in text
+  header = (tmp_path / 'budgets.csv').read_text().splitlines()[0]
+  assert header.startswith('budget,seed,decay_shape,decay_fraction,')
+  # Without a comparison study, rebuilt from its own files alone.
+  del spec['compare_name']
+  text = budgets_lib.write_report(tmp_path, rows, budgets_lib.summarize(
+      rows, (2,), 3), cost, spec)
+  assert budgets_lib.rebuild(tmp_path) == text
+
+
+def test_the_comparison_may_be_one_setting_of_a_methods_study(tmp_path):
+  """--compare_setting=config=configs/lm.py: the baseline of a study that
+  varies config, its num_epochs read from each member's config.json."""
+  (tmp_path / 'study.csv').write_text(
+      'member,seed,config,final_test_accuracy,finished,diverged\n'
+      'a,0,configs/lm.py,0.91,1,0\n'
+      'b,1,configs/lm.py,0.92,1,0\n'
+      'c,0,configs/lm_wsd.py,0.95,1,0\n')
+  for member in 'abc':
+    (tmp_path / 'members' / member).mkdir(parents=True)
+    (tmp_path / 'members' / member / 'config.json').write_text(
+        '{"num_epochs": 4}')
+  assert budgets_lib.read_comparison(
+      tmp_path, setting='config=configs/lm.py') == {(4, 0): 0.91,
+                                                    (4, 1): 0.92}
+  with pytest.raises(errors.ConfigError, match='varies config, not '
+                     "'schedule'"):
+    budgets_lib.read_comparison(tmp_path, setting='schedule=wsd')
+  with pytest.raises(errors.ConfigError, match='no member of'):
+    budgets_lib.read_comparison(tmp_path, setting='config=configs/x.py')
+  with pytest.raises(errors.ConfigError, match='varies config: it must vary '
+                     'num_epochs alone'):
+    budgets_lib.read_comparison(tmp_path)
+
+
+@pytest.mark.parametrize('fractions,shapes,message', [
+    (['0.1', 'x'], [], '--decay_fraction=0.1,x is invalid'),
+    (['0.1', '0.1'], [], 'must name each fraction once'),
+    (['0.1'], ['linear', 'square'], '--decay_shapes=linear,square is invalid: '
+     'each must be one of linear, cosine, 1-sqrt'),
+])
+def test_bad_cooldowns_are_one_line(idx_dir, fractions, shapes, message):
+  with pytest.raises(errors.ConfigError, match=message):
+    budgets_lib.parse_cooldowns(wsd_config(idx_dir), fractions, shapes)
+
+
+def test_the_tool_branches_several_cooldowns(idx_dir, tmp_path):
+  workdir = tmp_path / 'cooldowns'
+  result = run_tool('tools/budgets.py', '--budgets=2', '--seeds=1',
+                    '--decay_fraction=0.3,0.5', '--decay_shapes=linear,1-sqrt',
+                    '--config.data_source=idx', f'--config.idx_dir={idx_dir}',
+                    '--config.allow_download=false', '--config.batch_size=32',
+                    '--config.warmup_epochs=0.5', '--config.cpu_devices=1',
+                    f'--workdir={workdir}', config='wsd.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.loads((workdir / 'budgets.json').read_text())
+  assert report['spec']['decay_fraction'] == [
+      [0.3, 'linear'], [0.3, '1-sqrt'], [0.5, 'linear'], [0.5, '1-sqrt']]
+  assert set(report['budgets']) == {'2, linear_0.3', '2, 1-sqrt_0.3',
+                                    '2, linear_0.5', '2, 1-sqrt_0.5'}
+  assert result.stderr.count('trunk to step') == 4  # one trunk, 4 pauses
+  assert len((workdir / 'budgets.csv').read_text().splitlines()) == 5

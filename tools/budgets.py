@@ -24,7 +24,15 @@ study with --vary=num_epochs=... and the same seeds (e.g. warmup_cosine at
 every budget, trained separately): each budget is then compared with it,
 paired by seed. Run the same command again to resume. --carry=DIR copies
 every finished seed's records there (commit it): on another machine the
-same command with it does not train that seed again. `--rebuild
+same command with it does not train that seed again.
+
+Several cooldowns from one trunk (Hagele et al.'s fractions x shapes):
+--decay_fraction=0.1,0.2,0.4 --decay_shapes=linear,1-sqrt trains, per
+seed, one trunk up to the latest cooldown start and a branch per budget,
+fraction and shape (budget<B>_<shape>_<fraction>), each the run of its
+own config step for step; the report has a row per branch, one family.
+--compare_setting=config=configs/lm.py compares with one setting of a
+--compare_study that varies config (e.g. the baseline of methods_lm). `--rebuild
 --workdir=docs/budgets/NAME` rewrites a published sweep's statistics,
 budgets.md and budgets.png from its budgets.csv and budgets.json alone.
 """
@@ -49,10 +57,17 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Folder of the trunks and branches.')
 flags.DEFINE_string('budgets', None, 'Epochs budgets, increasing: 2,3,5,10.')
 flags.DEFINE_integer('seeds', 5, 'Seeds 0..N-1: one trunk each.')
-flags.DEFINE_float('decay_fraction', 0.2, 'Share of each budget its '
-                   'cooldown takes, in (0, 1).')
+flags.DEFINE_list('decay_fraction', ['0.2'], 'Share of each budget its '
+                  'cooldown takes, in (0, 1); several (0.1,0.2,0.4) branch '
+                  'every one from the same trunk.')
+flags.DEFINE_list('decay_shapes', [], 'Cooldown shapes (linear, cosine, '
+                  '1-sqrt), each with every --decay_fraction; default: the '
+                  'config\'s decay_shape.')
 flags.DEFINE_string('compare_study', None, 'A finished study over num_epochs '
                     'to compare every budget with, paired by seed.')
+flags.DEFINE_string('compare_setting', None, 'FIELD=VALUE: compare with '
+                    'that setting of a --compare_study that varies FIELD, '
+                    'e.g. config=configs/lm.py of a methods study.')
 flags.DEFINE_string('compare_name', 'warmup_cosine, a run per budget',
                     'How the comparison is labelled.')
 flags.DEFINE_string('carry', None, 'A folder (e.g. in the repository) that '
@@ -77,27 +92,30 @@ def main(argv):
   if FLAGS.config is None or not FLAGS.budgets:
     sys.exit('Error: --config=FILE and --budgets=B1,B2,... are required '
              '(except with --rebuild).')
-  config, fraction, seeds = FLAGS.config, FLAGS.decay_fraction, FLAGS.seeds
+  config, seeds = FLAGS.config, FLAGS.seeds
   with cli.one_line_errors():
     workdir_lib.check_usable(workdir)
     budgets = budgets_lib.parse_budgets(FLAGS.budgets)
-    budgets_lib.check_plan(config, budgets, fraction, seeds)
+    cooldowns = budgets_lib.parse_cooldowns(config, FLAGS.decay_fraction,
+                                            FLAGS.decay_shapes)
+    budgets_lib.check_plan(config, budgets, cooldowns, seeds)
+    branches = budgets_lib.branches_of(budgets, cooldowns)
     with workdir_lib.locked(workdir):
-      run = train.setup(budgets_lib.budget_config(config, budgets[0],
-                                                  fraction, 0))
+      run = train.setup(budgets_lib.branch_config(config, branches[0], 0))
       steps_per_epoch, fingerprint = run.steps_per_epoch, run.data.fingerprint
       metric = tasks.task_of(config).primary
       comparison = (budgets_lib.read_comparison(FLAGS.compare_study,
-                                                fingerprint, metric)
+                                                fingerprint, metric,
+                                                FLAGS.compare_setting)
                     if FLAGS.compare_study else None)
-      starts = [budgets_lib.cooldown_start(budgets_lib.budget_config(
-          config, b, fraction, 0), steps_per_epoch) for b in budgets]
+      starts = [budgets_lib.cooldown_start(budgets_lib.branch_config(
+          config, b, 0), steps_per_epoch) for b in branches]
       budgets_lib.check_call_grouping(config, starts, steps_per_epoch)
-      logging.info('Budgets %s: cooldowns start at steps %s (%d steps per '
-                   'epoch); %d seed(s).', budgets, starts, steps_per_epoch,
-                   seeds)
+      logging.info('Branches %s: cooldowns start at steps %s (%d steps per '
+                   'epoch); %d seed(s).', [b.name for b in branches], starts,
+                   steps_per_epoch, seeds)
       cost = budgets_lib.Cost(workdir)
-      plan = (config, budgets, fraction)
+      plan = (config, budgets, cooldowns)
       for seed in range(seeds):
         if FLAGS.carry and budgets_lib.carry_in(FLAGS.carry, *plan, seed,
                                                 workdir, cost, fingerprint):
@@ -108,16 +126,21 @@ def main(argv):
         if FLAGS.carry:
           budgets_lib.carry_out(FLAGS.carry, *plan, seed, workdir, cost,
                                 fingerprint)
-      rows = budgets_lib.branch_rows(config, budgets, fraction, seeds,
+      rows = budgets_lib.branch_rows(config, budgets, cooldowns, seeds,
                                      workdir, steps_per_epoch)
       summary = budgets_lib.summarize(rows, budgets, seeds, comparison,
                                       metric)
-      machines = budgets_lib.trained_on(budgets, seeds, workdir)
+      machines = budgets_lib.trained_on(budgets, seeds, workdir, cooldowns)
       spent = budgets_lib.cost_summary(rows, budgets, seeds, cost.seconds,
                                        len(machines))
       spec = {'command': ' '.join(sys.argv), 'budgets': list(budgets),
-              'seeds': seeds, 'decay_fraction': fraction,
+              'seeds': seeds,
+              'decay_fraction': (cooldowns[0].fraction if len(cooldowns) == 1
+                                 else [[c.fraction, c.shape]
+                                       for c in cooldowns]),
               'compare_study': FLAGS.compare_study,
+              **({'compare_setting': FLAGS.compare_setting}
+                 if FLAGS.compare_setting else {}),
               'compare_name': FLAGS.compare_name if comparison else None,
               **tasks.spec_entry(config),
               'machine': studies.machine(), 'trained_on': machines}

@@ -20,6 +20,33 @@ out=${2:-$HOME/studies}
 python=${PYTHON:-.venv/bin/python}
 c=configs
 
+# --reuse of the named studies' carried records (those that exist), as in
+# run_all.sh: a member that is a finished run of an earlier study is taken
+# from it, not trained again.
+reuse() {  # NAME...
+  local dirs=() name
+  for name; do
+    [[ -d "docs/studies/progress/$name/members" ]] && dirs+=("docs/studies/progress/$name")
+  done
+  if (( ${#dirs[@]} )); then (IFS=,; echo "--reuse=${dirs[*]}"); fi
+}
+
+# tools/budgets.py on configs/lm_wsd.py; its tables and picture are copied
+# to docs/budgets/<name>/.
+budgets() {  # NAME ARGS...
+  local name=$1
+  shift
+  if [[ -e "docs/budgets/$name/budgets.json" ]]; then
+    echo "budgets $name: committed in docs/budgets/$name/, not rerun"
+    return
+  fi
+  "$python" tools/budgets.py --config=configs/lm_wsd.py --workdir="$out/budgets_$name" \
+      --seeds=5 --carry="docs/studies/progress/budgets_$name" \
+      --config.data_dir="$data" --config.allow_download=false "$@"
+  mkdir -p "docs/budgets/$name"
+  cp "$out/budgets_$name"/budgets.{csv,json,md,png} "docs/budgets/$name/"
+}
+
 study() {  # NAME ARGS...
   local name=$1
   shift
@@ -37,3 +64,20 @@ study() {  # NAME ARGS...
 #    against warmup + cosine to zero (configs/lm.py).
 methods="config=$c/lm.py,$c/lm_cosine_10.py,$c/lm_constant.py,$c/lm_wsd.py,$c/lm_linear.py,$c/lm_step.py,$c/lm_onecycle.py,$c/lm_sgdr.py,$c/lm_schedule_free.py"
 study methods_lm --baseline=config=$c/lm.py --vary="$methods"
+
+# 4. WSD cooldowns (Hägele et al. 2024): the last 10, 20 and 40% of the
+#    default length, linear and 1-sqrt, all six branched from one
+#    constant-rate trunk per seed (2,300 steps a seed instead of 6,000),
+#    paired against warmup + cosine to zero (methods_lm's baseline).
+budgets wsd_cooldowns_lm --budgets=4 --decay_fraction=0.1,0.2,0.4 \
+    --decay_shapes=linear,1-sqrt --compare_study=docs/studies/methods_lm \
+    --compare_setting=config=configs/lm.py \
+    --compare_name="warmup + cosine to zero"
+
+# 7. How long? Warmup + cosine trained separately at 1, 2, 4 and 8 epochs
+#    (4 is methods_lm's baseline, reused), against one WSD trunk per seed
+#    with a 20% 1-sqrt cooldown branched at every budget.
+study cosine_budgets_lm --vary=num_epochs=1,2,4,8 $(reuse methods_lm)
+budgets lm --budgets=1,2,4,8 --decay_fraction=0.2 \
+    --compare_study=docs/studies/cosine_budgets_lm \
+    --compare_name="warmup + cosine, a run per budget"
