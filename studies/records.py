@@ -2,6 +2,7 @@
 (--carry), reused from another study (--reuse), and on which machine it ran.
 """
 
+import gzip
 import json
 import os
 import pathlib
@@ -92,7 +93,11 @@ def check_all_done(members_: list[Member]) -> None:
 
 # What makes a finished member finished, and where it was trained: small
 # files, committed between sessions (checkpoints stay behind).
-CARRIED_FILES = (run_logs.CONFIG_JSON, run_logs.EPOCH_LOG, run_logs.DIVERGED)
+# A carried member's per-step records travel compressed (a few tens of kB
+# for 1,000 steps): schedule laws (prediction.py) fit on them.
+CARRIED_STEPS = run_logs.STEP_LOG + '.gz'
+CARRIED_FILES = (run_logs.CONFIG_JSON, run_logs.EPOCH_LOG, run_logs.DIVERGED,
+                 CARRIED_STEPS)
 
 
 MACHINE_JSON = 'machine.json'
@@ -180,6 +185,11 @@ def copy_records_out(run_dir, folder, root) -> None:
   for name in CARRIED_FILES:
     if (run_dir / name).is_file():
       files.write_bytes(folder / name, files.read_bytes(run_dir / name))
+  steps = run_dir / run_logs.STEP_LOG
+  if steps.is_file() and not steps.is_symlink():
+    # mtime=0: the same records give the same bytes (no churn in git).
+    files.write_bytes(folder / CARRIED_STEPS, gzip.compress(
+        files.read_bytes(steps), mtime=0))
   trained_on = run_dir / MACHINE_JSON
   if trained_on.is_file():
     files.write_bytes(folder / MACHINE_JSON, files.read_bytes(trained_on))

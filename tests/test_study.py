@@ -1,6 +1,7 @@
 """tools/study.py: a grid x seeds, its statistics and its reports."""
 
 import csv
+import gzip
 import json
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from conftest import PROJECT_DIR
 from configs import default
 from machinery import errors
 from machinery import plots
+from machinery import run_logs
 from runs import png_size
 from runs import rerun_recorded
 from runs import run_tool
@@ -298,14 +300,24 @@ def study_on_a_new_machine(tmp_path, idx_dir, carry, *extra):
       elsewhere, idx_dir, f'--carry={carry}', *extra))
 
 
-def test_carry_keeps_finished_members_records_not_their_checkpoints(carried):
+def test_carry_keeps_finished_members_records_not_their_checkpoints(
+    carried, small_study):
   folders = sorted((carried / 'members').iterdir())
   assert len(folders) == 8
   for folder in folders:
     assert sorted(p.name for p in folder.iterdir()) == [
-        'config.json', 'epochs.csv', 'machine.json']
+        'config.json', 'epochs.csv', 'machine.json', 'train_steps.csv.gz']
   machine = json.loads((folders[0] / 'machine.json').read_text())
   assert machine['jax_version'] and machine['processor'] is not None
+  # The per-step records, compressed the same way every time (a law's fit
+  # reads them: prediction.load_run).
+  workdir, _, _ = small_study
+  original = workdir / 'members' / folders[0].name / 'train_steps.csv'
+  packed = (folders[0] / 'train_steps.csv.gz').read_bytes()
+  assert gzip.decompress(packed) == original.read_bytes()
+  assert packed == gzip.compress(original.read_bytes(), mtime=0)
+  assert run_logs.read_steps(folders[0])['step'][-1] == run_logs.read_steps(
+      original.parent)['step'][-1]
 
 
 def test_a_study_carried_to_a_new_machine_trains_nothing_again(
