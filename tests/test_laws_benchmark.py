@@ -5,6 +5,8 @@ after seeing numbers takes a visible edit of this test."""
 import hashlib
 import json
 
+import pytest
+
 from conftest import PROJECT_DIR
 import schedules
 
@@ -35,3 +37,41 @@ def test_the_benchmark_holds_what_the_issue_asks():
           ('onecycle', 1.0)} <= lengths
   assert all(task['seeds'] == [0, 1, 2, 3, 4]
              for task in benchmark['tasks'].values())
+
+
+def test_every_benchmark_schedule_is_a_valid_config_of_its_length():
+  from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  from machinery import validation  # pylint: disable=g-import-not-at-top
+  for task, default_epochs in (('language_model', 4), ('fashion_mnist', 10)):
+    for name, entry in laws_benchmark.entries().items():
+      config = laws_benchmark.get_config(f'{task}:{name}')
+      validation.validate_config(config)
+      assert config.num_epochs == entry['length'] * default_epochs
+      assert config.schedule == entry['schedule']
+  wsd = laws_benchmark.get_config('fashion_mnist:wsd_cosine_10')
+  assert (wsd.decay_fraction, wsd.decay_shape, wsd.dataset) == (
+      0.1, 'cosine', 'fashion_mnist')
+  drop = laws_benchmark.get_config('language_model:two_stage_drop')
+  assert drop.step_epochs == (2.4,) and drop.step_decay == 0.1
+
+
+@pytest.mark.parametrize('name,method', [
+    ('cosine_to_zero', 'lm'), ('linear_to_zero', 'lm_linear'),
+    ('cosine_to_10pct', 'lm_cosine_10'), ('step_two_drops', 'lm_step'),
+    ('one_cycle', 'lm_onecycle'), ('sgdr', 'lm_sgdr'),
+    ('wsd_1sqrt_20', 'lm_wsd')])
+def test_the_lm_benchmark_reuses_the_methods_studys_runs(name, method):
+  """Field for field the methods_lm configs: --reuse takes their runs."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  mine = laws_benchmark.get_config(f'language_model:{name}')
+  theirs = importlib.import_module(f'configs.{method}').get_config()
+  assert mine.to_dict() == theirs.to_dict()
+
+
+def test_a_bad_benchmark_name_is_one_line():
+  from machinery import cli  # pylint: disable=g-import-not-at-top
+  from machinery import errors  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.ConfigError, match='name a task'):
+    cli.load_config_file(str(PROJECT_DIR / 'configs' / 'laws_benchmark.py')
+                         + ':language_model:nothing')

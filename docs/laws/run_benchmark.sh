@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The ground truth of the frozen schedule-law benchmark (docs/laws/
+# benchmark.json; issue "Predict before you train"): every fit and held-out
+# schedule, 5 seeds, on the language model and on Fashion-MNIST, as two
+# studies with per-step records (their --carry keeps train_steps.csv.gz).
+# Resumable, as docs/studies/run_all.sh: run it again and finished members
+# are not retrained.
+#
+#   bash docs/laws/run_benchmark.sh SOTU_DATA_DIR FASHION_IDX_DIR [STUDIES_DIR]
+#
+# SOTU_DATA_DIR holds sotu/ (e.g. ../shared/data); FASHION_IDX_DIR the
+# Fashion-MNIST IDX files (e.g. ../shared/data/fashion_mnist). The LM's
+# cosine to zero and to 10%, linear to zero, WSD 1-sqrt 20%, two-drop step,
+# one-cycle and SGDR are methods_lm's own runs (configs/laws_benchmark.py
+# says why), taken with --reuse, not trained again. Then
+# tools/laws_benchmark.py fits every law and writes docs/laws/.
+#
+# Cost on 2 CPU cores: the LM 17 default lengths x 5 seeds (about 9 hours,
+# 6.5 minutes a length), Fashion-MNIST 25 x 5 (about 4.5 hours).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sotu=${1:?SOTU data dir holding sotu/}
+fashion=${2:?Fashion-MNIST IDX folder}
+out=${3:-$HOME/studies}
+python=${PYTHON:-.venv/bin/python}
+names=$("$python" -c 'from configs import laws_benchmark as b; print(" ".join(b.entries()))')
+
+settings() {  # TASK -> config=configs/laws_benchmark.py:TASK:NAME,...
+  local task=$1 list=() name
+  for name in $names; do list+=("configs/laws_benchmark.py:$task:$name"); done
+  (IFS=,; echo "config=${list[*]}")
+}
+
+study() {  # NAME BASE_CONFIG TASK ARGS...
+  local name=$1 base=$2 task=$3
+  shift 3
+  if [[ -e "docs/studies/$name/study.json" ]]; then
+    echo "$name: committed in docs/studies/$name/, not rerun"
+    return
+  fi
+  "$python" tools/study.py --config="$base" --workdir="$out/$name" --seeds=5 \
+      --publish="docs/studies/$name" --carry="docs/studies/progress/$name" \
+      --baseline=config=configs/laws_benchmark.py:$task:cosine_to_zero \
+      --vary="$(settings "$task")" "$@"
+}
+
+reuse=()
+[[ -d docs/studies/progress/methods_lm/members ]] && reuse=(--reuse=docs/studies/progress/methods_lm)
+study laws_lm configs/lm.py language_model --config.data_dir="$sotu" \
+    --config.allow_download=false "${reuse[@]}"
+study laws_fashion configs/default.py fashion_mnist \
+    --config.dataset=fashion_mnist --config.data_source=idx \
+    --config.idx_dir="$fashion" --config.allow_download=false
