@@ -198,15 +198,19 @@ class LawFit:
 
   def final(self, rates) -> dict:
     """The predicted loss after the last update and its interval."""
+    return self.level(rates, [len(rates)])
+
+  def level(self, rates, steps) -> dict:
+    """The predicted mean loss over `steps` (1-based) and its interval."""
     rates = np.asarray(rates) / self.peak
-    value = float(self.pooled.predict(rates, [len(rates)])[0])
+    mean = lambda fit: float(np.mean(fit.predict(rates, steps)))
+    value = mean(self.pooled)
     out = {'final_loss': value, 'interval': None}
     if len(self.per_seed) < 2:
       out['interval_note'] = ('one seed: fit runs of at least 2 seeds for an '
                               'interval')
       return out
-    each = [float(f.predict(rates, [len(rates)])[0])
-            for f in self.per_seed.values()]
+    each = [mean(f) for f in self.per_seed.values()]
     n = len(each)
     half = (scipy.stats.t.ppf(0.975, n - 1) * np.std(each, ddof=1)
             * math.sqrt(2 / n))
@@ -232,18 +236,22 @@ def fit_runs(law_name: str, runs: list) -> LawFit:
   return LawFit(pooled, per_seed, peak)
 
 
+def last_bin_steps(rates) -> np.ndarray:
+  """The steps (1-based, after t updates) of a run's last bin of laws.BINS
+  after its warmup: a final level that one batch's noise does not set."""
+  rates = np.asarray(rates, np.float64)
+  last = laws.curve(rates[:-1], np.ones(len(rates) - 1)).steps[-1]
+  return np.arange(last[0], last[-1] + 1)
+
+
 def measured_final(run: Run) -> float:
-  """A run's final loss level: the mean of its last bin of laws.BINS, the
-  quantity a fit compares (one batch's loss is noise)."""
-  return float(run.curve().losses[-1])
+  """A run's final loss level: its mean loss over last_bin_steps."""
+  return float(run.losses[last_bin_steps(run.rates)].mean())
 
 
 def predicted_final_bin(law_fit: LawFit, rates) -> float:
-  """The law's mean over the steps of the last bin, as measured_final."""
-  rates = np.asarray(rates, np.float64)
-  curve = laws.curve(rates[:-1], np.ones(len(rates) - 1))
-  steps = curve.steps[-1]
-  return float(np.mean(law_fit.predict(rates[:-1], steps)))
+  """The law's mean over the same steps as measured_final."""
+  return law_fit.level(rates, last_bin_steps(rates))['final_loss']
 
 
 # ------------------------------------------------------------- --optimize

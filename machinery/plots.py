@@ -299,3 +299,29 @@ def plot_prediction(predicted, measured, fitted, title, output) -> None:
   ax.set_ylim(low - 0.05 * abs(low), np.percentile(predicted[1], 98) * 1.15)
   ax.legend(fontsize=7, loc='upper right')
   _save(fig, output)
+
+
+def plot_law_benchmark(points: dict, title, output) -> None:
+  """Predicted against measured final loss, a marker per law.
+
+  `points`: {law: [(measured mean, measured std, predicted, low, high)]},
+  one per held-out schedule (low, high: the predicted interval or nan).
+  """
+  fig, ax = _pyplot().subplots(figsize=(6.5, 6), constrained_layout=True)
+  values = [v for rows in points.values() for r in rows
+            for v in (r[0], r[2]) if np.isfinite(v)]
+  low, high = (min(values), max(values)) if values else (0, 1)
+  pad = 0.05 * (high - low or 1)
+  ax.plot([low - pad, high + pad], [low - pad, high + pad], color='0.6',
+          lw=1, label='predicted = measured')
+  for (law, rows), marker in zip(points.items(), 'osD^v<>'):
+    rows = np.asarray(rows, float).reshape(-1, 5)
+    below, above = rows[:, 2] - rows[:, 3], rows[:, 4] - rows[:, 2]
+    yerr = None if np.all(np.isnan(below)) else np.vstack([below, above])
+    ax.errorbar(rows[:, 0], rows[:, 2], xerr=rows[:, 1], yerr=yerr,
+                fmt=marker, ms=5, capsize=2, lw=1, label=law)
+  ax.set_xlabel('measured final training loss (mean over seeds, ± 1 std)')
+  ax.set_ylabel('predicted (95% interval)')
+  ax.set_title(textwrap.fill(title, 70), fontsize=9)
+  ax.legend(fontsize=8, loc='upper left')
+  _save(fig, output)

@@ -52,16 +52,18 @@ def true_final(config):
   return float(laws.predict('multi_power', TRUTH, rates, [len(rates)])[0])
 
 
-def write_run(folder, noise=0.005, finished=True, **fields):
+def write_run(folder, noise=0.005, finished=True, config=None,
+              noise_seed=None, **fields):
   """A finished run's records as train.py writes them: at step s the loss
   after s updates (the truth's), with multiplicative noise."""
-  config = config_of(**fields)
+  config = config or config_of(**fields)
   rates = rates_of(config)
   losses = np.empty(len(rates))
   losses[0] = 5.5
   losses[1:] = laws.predict('multi_power', TRUTH,
                             rates[:-1] / config.learning_rate)
-  rng = np.random.default_rng(1000 + config.seed)
+  rng = np.random.default_rng(1000 + config.seed if noise_seed is None
+                              else noise_seed)
   losses *= np.exp(noise * rng.standard_normal(len(losses)))
   folder.mkdir(parents=True)
   recorded = json.loads(config.to_json_best_effort())

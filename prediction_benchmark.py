@@ -1,0 +1,224 @@
+"""How well does a schedule law predict here? tools/laws_benchmark.py's
+library: the frozen benchmark of docs/laws/benchmark.json, measured.
+
+For each task, each law is fitted on the benchmark's fit set (every seed at
+once, and each seed alone for the interval: prediction.LawFit) and asked
+for the final training-loss level of every held-out schedule, which is then
+trained with 5 seeds. The final level of a run is its mean loss over its
+last bin of steps (prediction.last_bin_steps), measured and predicted alike.
+Per law and task:
+
+- error: |predicted - measured 5-seed mean| in units of that schedule's
+  seed-to-seed standard deviation (median and largest over the held-out
+  schedules);
+- coverage: the share of held-out schedules whose measured mean lies in
+  the predicted 95% interval;
+- ranking accuracy: over the pairs of held-out schedules of the fit length
+  whose paired 95% interval (paired by seed) excludes zero, the share the
+  law orders the same way;
+- Kendall's tau between predicted and measured means, over the held-out
+  schedules of the fit length (scipy.stats.kendalltau);
+- regret: the measured mean of the schedule of the fit length the law
+  predicts lowest, minus the lowest measured mean.
+
+Ranking, tau and regret use the schedules of the fit length only (decided
+with the benchmark, before any number): a longer run is trivially lower.
+"""
+
+import dataclasses
+import itertools
+import math
+import pathlib
+
+import numpy as np
+import scipy.stats
+
+from machinery import checkpoints
+from machinery import errors
+from machinery import run_logs
+from machinery import stats
+import laws
+import prediction
+
+# Besides where the data lives and what is logged (a study's reuse rule),
+# how the batch is split over CPU devices may differ: the schedule is the
+# same run's.
+MAY_DIFFER = frozenset({'data_source', 'data_dir', 'idx_dir', 'allow_download',
+                        'log_every_steps', 'checkpoint_every_epochs',
+                        'keep_checkpoints', 'progress_bar', 'tensorboard',
+                        'cpu_devices', 'micro_batch_size', 'steps_per_call'})
+
+
+def _is_run_of(recorded: dict, config) -> bool:
+  try:
+    checkpoints.check_same_config(
+        {k: v for k, v in recorded.items() if k != 'run_environment'},
+        config, 'benchmark run', may_differ=MAY_DIFFER)
+  except errors.ResumeError:
+    return False
+  return True
+
+
+def find_runs(folders, expected, names, seeds) -> dict:
+  """{name: {seed: prediction.Run}} of the finished runs under `folders`
+  (study workdirs or --carry folders: members/*) whose config is
+  `expected(name)` with that seed."""
+  candidates = []
+  for folder in folders:
+    for member in sorted((pathlib.Path(folder) / 'members').glob('*')):
+      if member.is_dir() and not member.is_symlink():
+        recorded = run_logs.read_config(member)
+        if recorded:
+          candidates.append((member, recorded))
+  found = {}
+  for name in names:
+    config = expected(name)
+    for seed in seeds:
+      config.seed = seed
+      for member, recorded in candidates:
+        if _is_run_of(recorded, config):
+          try:
+            found.setdefault(name, {})[seed] = prediction.load_run(member)
+          except errors.WorkdirError:
+            continue  # unfinished or diverged: not ground truth
+          break
+  return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Truth:
+  """A held-out schedule's measured final levels, by seed."""
+  name: str
+  length: float
+  rates: np.ndarray
+  finals: dict            # seed -> measured final level
+
+  @property
+  def mean(self) -> float:
+    return float(np.mean(list(self.finals.values())))
+
+  @property
+  def std(self) -> float:
+    return float(np.std(list(self.finals.values()), ddof=1))
+
+
+def truths(runs: dict, lengths: dict, seeds) -> list:
+  """The held-out schedules with every seed finished."""
+  out = []
+  for name, length in lengths.items():
+    by_seed = runs.get(name, {})
+    if all(s in by_seed for s in seeds):
+      out.append(Truth(name, length, by_seed[seeds[0]].rates,
+                       {s: prediction.measured_final(by_seed[s])
+                        for s in seeds}))
+  return out
+
+
+def separable_pairs(held_out: list) -> list:
+  """Pairs (a, b) of schedules of the fit length whose paired 95% interval
+  of measured finals excludes zero, with the sign of a - b."""
+  same = [t for t in held_out if t.length == 1.0]
+  pairs = []
+  for a, b in itertools.combinations(same, 2):
+    seeds = sorted(set(a.finals) & set(b.finals))
+    d = stats.paired_difference([a.finals[s] for s in seeds],
+                                [b.finals[s] for s in seeds])
+    if d.ci95_low > 0 or d.ci95_high < 0:
+      pairs.append((a.name, b.name, 1 if d.mean > 0 else -1))
+  return pairs
+
+
+def score(law_fit, held_out: list, pairs: list) -> dict:
+  """Every measure of the module docstring for one fitted law."""
+  rows = {}
+  for truth in held_out:
+    level = law_fit.level(truth.rates, prediction.last_bin_steps(truth.rates))
+    low, high = level['interval'] or (math.nan, math.nan)
+    rows[truth.name] = {
+        'predicted': level['final_loss'], 'interval': level['interval'],
+        'measured_mean': truth.mean, 'measured_std': truth.std,
+        'error_in_std': abs(level['final_loss'] - truth.mean) / truth.std,
+        'inside': bool(low <= truth.mean <= high)}
+  errors_ = [r['error_in_std'] for r in rows.values()]
+  same = [t.name for t in held_out if t.length == 1.0]
+  predicted = [rows[n]['predicted'] for n in same]
+  measured = [rows[n]['measured_mean'] for n in same]
+  right = [np.sign(rows[a]['predicted'] - rows[b]['predicted']) == sign
+           for a, b, sign in pairs]
+  pick = same[int(np.argmin(predicted))] if same else None
+  return {
+      'schedules': rows,
+      'error_in_std_median': float(np.median(errors_)) if errors_ else None,
+      'error_in_std_max': float(np.max(errors_)) if errors_ else None,
+      'coverage': (sum(r['inside'] for r in rows.values()) / len(rows)
+                   if rows else None),
+      'separable_pairs': len(pairs),
+      'ranking_accuracy': float(np.mean(right)) if right else None,
+      'kendall_tau': (float(scipy.stats.kendalltau(predicted, measured)[0])
+                      if len(same) > 2 else None),
+      'pick': pick,
+      'regret': (rows[pick]['measured_mean'] - min(measured)
+                 if pick else None)}
+
+
+def run_task(runs: dict, fit_names, held_out_lengths: dict, seeds,
+             law_names=tuple(laws.LAWS)) -> dict:
+  """The benchmark of one task, every law in `law_names`.
+
+  Raises:
+    ConfigError: a fit schedule lacks a finished run of some seed.
+  """
+  fit_runs = []
+  for name in fit_names:
+    missing = [s for s in seeds if s not in runs.get(name, {})]
+    if missing:
+      raise errors.ConfigError(
+          f'the fit schedule {name!r} has no finished run of seed(s) '
+          f'{", ".join(map(str, missing))}: train the benchmark first '
+          '(docs/laws/run_benchmark.sh)')
+    fit_runs += [runs[name][s] for s in seeds]
+  prediction.check_fit_set(fit_runs)
+  held_out = truths(runs, held_out_lengths, seeds)
+  pairs = separable_pairs(held_out)
+  result = {'seeds': list(seeds), 'fit': list(fit_names),
+            'held_out': [t.name for t in held_out],
+            'missing': [n for n in held_out_lengths
+                        if n not in {t.name for t in held_out}],
+            'laws': {}}
+  for law in law_names:
+    law_fit = prediction.fit_runs(law, fit_runs)
+    result['laws'][law] = {'params': law_fit.pooled.params,
+                           **score(law_fit, held_out, pairs)}
+  return result
+
+
+def _number(value, digits=2) -> str:
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return '—'
+  return f'{value:.{digits}f}'
+
+
+def markdown(results: dict) -> str:
+  """The table per task: a row per law, the baselines included."""
+  lines = []
+  for task, result in results.items():
+    n = len(result['held_out'])
+    lines += [f'### {task}', '',
+              f'Fitted on {", ".join(result["fit"])} (seeds '
+              f'{", ".join(map(str, result["seeds"]))}); {n} held-out '
+              'schedules' + (f' ({", ".join(result["missing"])} not trained '
+                             'yet)' if result['missing'] else '') + '.', '',
+              '| law | error, median (σ) | error, largest (σ) | coverage | '
+              'ranking accuracy (pairs) | Kendall τ | pick | regret |',
+              '|---|---|---|---|---|---|---|---|']
+    for law, row in result['laws'].items():
+      coverage = (f'{round(100 * row["coverage"])}%'
+                  if row['coverage'] is not None else '—')
+      lines.append(
+          f'| `{law}` | {_number(row["error_in_std_median"], 1)} | '
+          f'{_number(row["error_in_std_max"], 1)} | {coverage} | '
+          f'{_number(row["ranking_accuracy"])} ({row["separable_pairs"]}) | '
+          f'{_number(row["kendall_tau"])} | {row["pick"] or "—"} | '
+          f'{_number(row["regret"], 4)} |')
+    lines.append('')
+  return '\n'.join(lines)

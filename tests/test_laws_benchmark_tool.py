@@ -1,0 +1,94 @@
+"""tools/laws_benchmark.py and prediction_benchmark.py: the benchmark's
+measures on runs written from a known Multi-Power Law (test_predict's
+synthetic records), where the truth is known: MPL must predict within a
+few seed sigmas, cover the measured means and rank the separable pairs."""
+
+import json
+
+import pytest
+
+from configs import laws_benchmark
+from conftest import PROJECT_DIR
+from machinery import errors
+import prediction_benchmark
+from test_predict import STEPS_PER_EPOCH
+from test_predict import write_run
+
+HELD_OUT = ('wsd_1sqrt_20', 'linear_to_zero', 'step_two_drops', 'cosine_2x')
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def expected(task, name):
+  """The benchmark's LM config, at 50 steps an epoch (200 a length)."""
+  config = laws_benchmark.get_config(f'{task}:{name}')
+  config.steps_per_epoch = STEPS_PER_EPOCH
+  return config
+
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+  """A carry-like folder of the fit set and 4 held-out schedules, 5 seeds
+  each; one fit run unfinished, in a second folder with its finished twin."""
+  root = tmp_path_factory.mktemp('laws')
+  names = ('constant', 'cosine_to_zero', 'two_stage_drop') + HELD_OUT
+  for i, name in enumerate(names):
+    for seed in SEEDS:
+      config = expected('language_model', name)
+      config.seed = seed
+      # Noise of its own per run: schedules are not paired by their noise.
+      write_run(root / 'members' / f'{name}_seed{seed}', noise=0.003,
+                config=config, noise_seed=100 * i + seed)
+  return root
+
+
+def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
+  import tools.laws_benchmark as tool  # pylint: disable=g-import-not-at-top
+  results = tool.benchmark({'language_model': [str(study)]},
+                           ('multi_power', 'step_power'), expected)
+  result = results['language_model']
+  assert result['held_out'] == list(HELD_OUT)
+  assert 'wsd_linear_10' in result['missing']
+  mpl, blind = result['laws']['multi_power'], result['laws']['step_power']
+  assert mpl['error_in_std_median'] < 2 and mpl['coverage'] >= 0.75
+  # Linear to zero ends clearly lowest of the three of the fit length; WSD
+  # and the two-drop step end within 0.001 of each other (not separable).
+  assert mpl['separable_pairs'] == 2 and mpl['ranking_accuracy'] == 1.0
+  assert mpl['pick'] == 'linear_to_zero' and mpl['regret'] == 0.0
+  # The schedule-blind baseline cannot tell schedules of one length apart.
+  assert blind['error_in_std_median'] > mpl['error_in_std_median']
+  text = tool.write(results, tmp_path / 'out')
+  assert '| `multi_power` |' in text and '| `step_power` |' in text
+  assert json.loads((tmp_path / 'out' / 'results.json').read_text())[
+      'language_model']['fit'] == ['constant', 'cosine_to_zero',
+                                   'two_stage_drop']
+  png = tmp_path / 'out' / 'language_model_predicted.png'
+  assert png.read_bytes()[:4] == b'\x89PNG'
+
+
+def test_a_fit_set_without_every_seed_is_refused(study, tmp_path):
+  partial = tmp_path / 'partial'
+  (partial / 'members').mkdir(parents=True)
+  config = expected('language_model', 'constant')
+  write_run(partial / 'members' / 'constant_seed0', config=config)
+  found = prediction_benchmark.find_runs(
+      [partial], lambda name: expected('language_model', name),
+      ['constant'], SEEDS)
+  assert set(found['constant']) == {0}
+  with pytest.raises(errors.ConfigError, match="the fit schedule 'constant' "
+                     'has no finished run of seed'):
+    prediction_benchmark.run_task(found, ['constant'], {}, SEEDS, ('s1_power',))
+
+
+def test_bad_runs_flag_is_one_line(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  for value, message in (('nothing=x', '--runs=nothing=x is invalid'),
+                         (f'language_model={tmp_path}', 'has no members/')):
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / 'tools' / 'laws_benchmark.py'),
+         f'--runs={value}', f'--output={tmp_path / "out"}'],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+  assert not (tmp_path / 'out').exists()

@@ -1,0 +1,118 @@
+"""The frozen schedule-law benchmark, measured (docs/laws/benchmark.json).
+
+  python tools/laws_benchmark.py \
+      --runs=language_model=$HOME/studies/laws_lm \
+      --runs=fashion_mnist=$HOME/studies/laws_fashion --output=docs/laws
+
+--runs: TASK=FOLDER[,FOLDER...]: study workdirs or --carry folders
+(members/* with config.json, epochs.csv and train_steps.csv[.gz]) holding
+the task's benchmark runs, e.g. docs/laws/run_benchmark.sh's studies. A run
+is found by its config (configs/laws_benchmark.py:TASK:NAME with its seed),
+wherever it lies. Every law of laws.py is fitted on the fit set and scored
+on every held-out schedule whose seeds have all finished (prediction_
+benchmark.py says how). Writes results.json, results.md and
+<task>_predicted.png into --output, and prints the tables.
+"""
+
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+
+from absl import flags
+import numpy as np
+
+from configs import laws_benchmark
+from machinery import cli
+from machinery import errors
+from machinery import files
+from machinery import plots
+import laws
+import prediction_benchmark
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_multi_string('runs', [], 'TASK=FOLDER[,FOLDER...] (repeat per '
+                          'task).')
+flags.DEFINE_string('output', 'docs/laws', 'Folder for results.json, '
+                    'results.md and the pictures.')
+flags.DEFINE_list('laws', list(laws.LAWS), 'Which laws to score.')
+
+
+def parse_runs(values) -> dict:
+  """['language_model=a,b'] -> {'language_model': ['a', 'b']}."""
+  known = laws_benchmark.tasks()
+  out = {}
+  for value in values:
+    task, sep, folders = value.partition('=')
+    if not sep or task not in known or not folders:
+      raise errors.ConfigError(
+          f'--runs={value} is invalid: write TASK=FOLDER[,FOLDER...] with '
+          f'TASK one of {", ".join(known)}')
+    for folder in folders.split(','):
+      if not (pathlib.Path(folder) / 'members').is_dir():
+        raise errors.ConfigError(
+            f'--runs={value}: {folder} is not a study workdir or --carry '
+            'folder (it has no members/)')
+    out[task] = folders.split(',')
+  if not out:
+    raise errors.ConfigError('--runs names no task: --runs=TASK=FOLDER')
+  return out
+
+
+def benchmark(runs: dict, law_names, expected=None) -> dict:
+  """{task: prediction_benchmark.run_task's result}. `expected(task,
+  name)`: the config of a benchmark run (default configs/laws_benchmark.py;
+  tests shrink it)."""
+  expected = expected or (lambda task, name: laws_benchmark.get_config(
+      f'{task}:{name}'))
+  frozen = json.loads(laws_benchmark.BENCHMARK.read_text())
+  fit_names = [e['name'] for e in frozen['fit']]
+  lengths = {e['name']: e['length'] for e in frozen['held_out']}
+  results = {}
+  for task, folders in runs.items():
+    seeds = frozen['tasks'][task]['seeds']
+    found = prediction_benchmark.find_runs(
+        folders, lambda name, t=task: expected(t, name),
+        fit_names + list(lengths), seeds)
+    results[task] = prediction_benchmark.run_task(found, fit_names, lengths,
+                                                  seeds, law_names)
+  return results
+
+
+def write(results: dict, output) -> str:
+  output = pathlib.Path(output)
+  output.mkdir(exist_ok=True)
+  text = prediction_benchmark.markdown(results)
+  files.write_text(output / 'results.json', json.dumps(results, indent=1))
+  files.write_text(output / 'results.md', text)
+  for task, result in results.items():
+    points = {law: [(r['measured_mean'], r['measured_std'], r['predicted'],
+                     *(r['interval'] or (np.nan, np.nan)))
+                    for r in row['schedules'].values()]
+              for law, row in result['laws'].items()}
+    plots.plot_law_benchmark(
+        points, f'{task}: each law fitted on {", ".join(result["fit"])}, '
+        f'predicting {len(result["held_out"])} held-out schedules',
+        output / f'{task}_predicted.png')
+  return text
+
+
+def main(argv):
+  del argv
+  with cli.one_line_errors():
+    unknown = [law for law in FLAGS.laws if law not in laws.LAWS]
+    if unknown:
+      raise errors.ConfigError(f'--laws={",".join(FLAGS.laws)} is invalid: '
+                               f'each must be one of {", ".join(laws.LAWS)}')
+    runs = parse_runs(FLAGS.runs)
+    results = benchmark(runs, FLAGS.laws)
+    text = write(results, FLAGS.output)
+  print(text)
+  print(f'Wrote {FLAGS.output}/results.json, results.md and the pictures.')
+
+
+if __name__ == '__main__':
+  cli.run(main)
