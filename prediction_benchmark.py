@@ -59,13 +59,19 @@ def _is_run_of(recorded: dict, config) -> bool:
   return True
 
 
+# Where runs lie in a folder: a study's members, or tools/budgets.py's
+# branches (each the run of its own config, step for step).
+RUN_FOLDERS = ('members/*', 'seed*/budget*')
+
+
 def find_runs(folders, expected, names, seeds) -> dict:
   """{name: {seed: prediction.Run}} of the finished runs under `folders`
-  (study workdirs or --carry folders: members/*) whose config is
-  `expected(name)` with that seed."""
+  (study or budget sweep workdirs, or their --carry folders: RUN_FOLDERS)
+  whose config is `expected(name)` with that seed."""
   candidates = []
   for folder in folders:
-    for member in sorted((pathlib.Path(folder) / 'members').glob('*')):
+    for member in sorted(path for pattern in RUN_FOLDERS
+                         for path in pathlib.Path(folder).glob(pattern)):
       if member.is_dir() and not member.is_symlink():
         recorded = run_logs.read_config(member)
         if recorded:

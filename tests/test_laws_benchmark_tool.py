@@ -83,7 +83,7 @@ def test_bad_runs_flag_is_one_line(tmp_path):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   for value, message in (('nothing=x', '--runs=nothing=x is invalid'),
-                         (f'language_model={tmp_path}', 'has no members/')):
+                         (f'language_model={tmp_path}', 'holds no runs')):
     result = subprocess.run(
         [sys.executable, str(PROJECT_DIR / 'tools' / 'laws_benchmark.py'),
          f'--runs={value}', f'--output={tmp_path / "out"}'],
@@ -92,3 +92,15 @@ def test_bad_runs_flag_is_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
   assert not (tmp_path / 'out').exists()
+
+
+def test_a_budget_sweeps_branch_is_found_as_its_run(tmp_path):
+  """tools/budgets.py's branches (seed<S>/budget<B>_<shape>_<fraction>)
+  are runs of their own configs: the benchmark takes them."""
+  config = expected('language_model', 'wsd_linear_10')
+  config.seed = 3
+  write_run(tmp_path / 'seed3' / 'budget4_linear_0.1', config=config)
+  found = prediction_benchmark.find_runs(
+      [tmp_path], lambda name: expected('language_model', name),
+      ['wsd_linear_10', 'wsd_linear_20'], SEEDS)
+  assert list(found) == ['wsd_linear_10'] and list(found['wsd_linear_10']) == [3]

@@ -4,8 +4,9 @@
       --runs=language_model=$HOME/studies/laws_lm \
       --runs=fashion_mnist=$HOME/studies/laws_fashion --output=docs/laws
 
---runs: TASK=FOLDER[,FOLDER...]: study workdirs or --carry folders
-(members/* with config.json, epochs.csv and train_steps.csv[.gz]) holding
+--runs: TASK=FOLDER[,FOLDER...]: study or budget-sweep workdirs, or their
+--carry folders (members/* or seed*/budget*, each with config.json,
+epochs.csv and train_steps.csv[.gz]) holding
 the task's benchmark runs, e.g. docs/laws/run_benchmark.sh's studies. A run
 is found by its config (configs/laws_benchmark.py:TASK:NAME with its seed),
 wherever it lies. Every law of laws.py is fitted on the fit set and scored
@@ -52,10 +53,11 @@ def parse_runs(values) -> dict:
           f'--runs={value} is invalid: write TASK=FOLDER[,FOLDER...] with '
           f'TASK one of {", ".join(known)}')
     for folder in folders.split(','):
-      if not (pathlib.Path(folder) / 'members').is_dir():
+      if not any(any(pathlib.Path(folder).glob(pattern)) for pattern in
+                 prediction_benchmark.RUN_FOLDERS):
         raise errors.ConfigError(
-            f'--runs={value}: {folder} is not a study workdir or --carry '
-            'folder (it has no members/)')
+            f'--runs={value}: {folder} holds no runs (no members/ of a '
+            'study, no seed*/budget*/ of a budget sweep)')
     out[task] = folders.split(',')
   if not out:
     raise errors.ConfigError('--runs names no task: --runs=TASK=FOLDER')

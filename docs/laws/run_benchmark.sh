@@ -12,11 +12,15 @@
 # Fashion-MNIST IDX files (e.g. ../shared/data/fashion_mnist). The LM's
 # cosine to zero and to 10%, linear to zero, WSD 1-sqrt 20%, two-drop step,
 # one-cycle and SGDR are methods_lm's own runs (configs/laws_benchmark.py
-# says why), taken with --reuse, not trained again. Then
-# tools/laws_benchmark.py fits every law and writes docs/laws/.
+# says why), taken with --reuse, not trained again; its six WSD runs are the
+# branches of run_lm.sh's WSD cooldown study. Then
+#   python tools/laws_benchmark.py \
+#       --runs=language_model=$out/laws_lm,$out/budgets_wsd_cooldowns_lm \
+#       --runs=fashion_mnist=$out/laws_fashion --output=docs/laws
+# fits every law and writes docs/laws/results.*.
 #
-# Cost on 2 CPU cores: the LM 17 default lengths x 5 seeds (about 9 hours,
-# 6.5 minutes a length), Fashion-MNIST 25 x 5 (about 4.5 hours).
+# Cost on 2 CPU cores: the LM 12 default lengths x 5 seeds (about 6.5
+# hours, 6.5 minutes a length), Fashion-MNIST 25 x 5 (about 4.5 hours).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sotu=${1:?SOTU data dir holding sotu/}
@@ -25,15 +29,18 @@ out=${3:-$HOME/studies}
 python=${PYTHON:-.venv/bin/python}
 names=$("$python" -c 'from configs import laws_benchmark as b; print(" ".join(b.entries()))')
 
-settings() {  # TASK -> config=configs/laws_benchmark.py:TASK:NAME,...
-  local task=$1 list=() name
-  for name in $names; do list+=("configs/laws_benchmark.py:$task:$name"); done
+settings() {  # TASK [SKIP_PATTERN] -> config=configs/laws_benchmark.py:TASK:NAME,...
+  local task=$1 skip=${2:-} list=() name
+  for name in $names; do
+    [[ -n "$skip" && "$name" == $skip ]] && continue
+    list+=("configs/laws_benchmark.py:$task:$name")
+  done
   (IFS=,; echo "config=${list[*]}")
 }
 
-study() {  # NAME BASE_CONFIG TASK ARGS...
-  local name=$1 base=$2 task=$3
-  shift 3
+study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
+  local name=$1 base=$2 task=$3 skip=$4
+  shift 4
   if [[ -e "docs/studies/$name/study.json" ]]; then
     echo "$name: committed in docs/studies/$name/, not rerun"
     return
@@ -41,13 +48,15 @@ study() {  # NAME BASE_CONFIG TASK ARGS...
   "$python" tools/study.py --config="$base" --workdir="$out/$name" --seeds=5 \
       --publish="docs/studies/$name" --carry="docs/studies/progress/$name" \
       --baseline=config=configs/laws_benchmark.py:$task:cosine_to_zero \
-      --vary="$(settings "$task")" "$@"
+      --vary="$(settings "$task" "$skip")" "$@"
 }
 
 reuse=()
 [[ -d docs/studies/progress/methods_lm/members ]] && reuse=(--reuse=docs/studies/progress/methods_lm)
-study laws_lm configs/lm.py language_model --config.data_dir="$sotu" \
+# The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
+# budgets wsd_cooldowns_lm): not trained again here.
+study laws_lm configs/lm.py language_model 'wsd_*' --config.data_dir="$sotu" \
     --config.allow_download=false "${reuse[@]}"
-study laws_fashion configs/default.py fashion_mnist \
+study laws_fashion configs/default.py fashion_mnist '' \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false

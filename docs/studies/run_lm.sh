@@ -66,11 +66,14 @@ methods="config=$c/lm.py,$c/lm_cosine_10.py,$c/lm_constant.py,$c/lm_wsd.py,$c/lm
 study methods_lm --baseline=config=$c/lm.py --vary="$methods"
 
 # 4. WSD cooldowns (Hägele et al. 2024): the last 10, 20 and 40% of the
-#    default length, linear and 1-sqrt, all six branched from one
-#    constant-rate trunk per seed (2,300 steps a seed instead of 6,000),
-#    paired against warmup + cosine to zero (methods_lm's baseline).
+#    default length, linear and 1-sqrt (and cosine: the schedule-law
+#    benchmark's held-out WSD runs are these branches), all nine branched
+#    from one constant-rate trunk per seed (3,000 steps a seed instead of
+#    9,000), paired against warmup + cosine to zero (methods_lm's
+#    baseline).
 budgets wsd_cooldowns_lm --budgets=4 --decay_fraction=0.1,0.2,0.4 \
-    --decay_shapes=linear,1-sqrt --compare_study=docs/studies/methods_lm \
+    --decay_shapes=linear,1-sqrt,cosine \
+    --compare_study=docs/studies/methods_lm \
     --compare_setting=config=configs/lm.py \
     --compare_name="warmup + cosine to zero"
 
