@@ -54,7 +54,7 @@ study() {  # NAME ARGS...
     echo "$name: committed in docs/studies/$name/, not rerun"
     return
   fi
-  "$python" tools/study.py --config=configs/lm.py --workdir="$out/$name" \
+  "$python" tools/study.py --config="${BASE:-configs/lm.py}" --workdir="$out/$name" \
       --seeds=5 --publish="docs/studies/$name" \
       --carry="docs/studies/progress/$name" --config.data_dir="$data" \
       --config.allow_download=false "$@"
@@ -84,3 +84,63 @@ study cosine_budgets_lm --vary=num_epochs=1,2,4,8 $(reuse methods_lm)
 budgets lm --budgets=1,2,4,8 --decay_fraction=0.2 \
     --compare_study=docs/studies/cosine_budgets_lm \
     --compare_name="warmup + cosine, a run per budget"
+
+# configs/lm_variant.py:METHOD[:peak=F][:warmup=SHARE][:epochs=N][:b2=X]:
+# a method with its peak (and floor) scaled, its warmup a share of the run,
+# another length or beta2. v() lists such configs for --vary=config=.
+v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
+  local list=() spec
+  for spec; do list+=("configs/lm_variant.py:$spec"); done
+  (IFS=,; echo "config=${list[*]}")
+}
+
+# 3. Straight to zero (Bergsma et al. 2025): linear to zero against cosine
+#    to 10%, paired, at the default length (both are methods_lm's runs,
+#    reused) and at 4x the tokens (16 epochs, the same 100-step warmup).
+study straight_to_zero_lm --baseline=config=configs/lm_cosine_10.py \
+    --vary=config=configs/lm_cosine_10.py,configs/lm_linear.py $(reuse methods_lm)
+study straight_to_zero_lm_4x --baseline="$(v lm_cosine_10:epochs=16)" \
+    --vary="$(v lm_cosine_10:epochs=16 lm_linear:epochs=16)"
+
+# 2. Peaks: warmup + cosine against methods_lm's best other method (lowest
+#    mean final bits per byte), each at x0.5 and x2 the peak (and its
+#    floor), paired within each peak; x1 is methods_lm itself.
+best=$("$python" - <<'PY'
+import json
+points = json.load(open('docs/studies/methods_lm/study.json'))['points']
+others = {k: p for k, p in points.items() if k != 'config=configs/lm.py'
+          and p.get('mean') is not None}
+best = min(others, key=lambda k: others[k]['mean'])
+print(best.split('/')[-1].removesuffix('.py'))
+PY
+)
+echo "peaks: methods_lm's best other method is $best"
+for peak in 0.5 2; do
+  study "peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
+      --vary="$(v lm:peak=$peak "$best:peak=$peak")"
+done
+
+# 6. Warmup at large peaks (Goyal et al. 2017; Kalra & Barkeshli 2024): x4
+#    and x8 the default peak, with the default warmup (10%) and none; the
+#    report counts the seeds that train and averages only those.
+for peak in 4 8; do
+  study "large_peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
+      --vary="$(v lm:peak=$peak lm:peak=$peak:warmup=0)"
+done
+
+# 5. Warmup x length x beta2: warmup 0, 1, 2.5, 5, 10 and 25% of the run,
+#    at 2 and 4 epochs (trimmed from 4 and 8: the same question at half the
+#    cost), beta2 0.95 and 0.999; each (beta2, length) a study paired
+#    against no warmup (Ma & Yarats's rule of thumb: 2 / (1 - beta2) steps,
+#    40 and 2,000).
+#    beta2 is the study's --config (configs/lm_variant.py says why).
+for b2 in 0.95 0.999; do
+  for epochs in 2 4; do
+    specs=()
+    for share in 0 0.01 0.025 0.05 0.1 0.25; do
+      specs+=("lm:warmup=$share:epochs=$epochs:b2=$b2")
+    done
+    BASE="configs/lm_variant.py:lm:b2=$b2" study "warmup_lm_b2_${b2}_${epochs}ep" \
+        --baseline="$(v "${specs[0]}")" --vary="$(v "${specs[@]}")" $(reuse methods_lm)
+  done
+done

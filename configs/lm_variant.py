@@ -1,0 +1,57 @@
+"""A language-model method config changed in the ways the LM studies vary
+together: the peak with its floor, the warmup as a share of the run, the
+length, Adam's beta2.
+
+  --config=configs/lm_variant.py:lm_cosine_10:peak=2
+  --config=configs/lm_variant.py:lm:warmup=0.025:epochs=2:b2=0.999
+
+The first part names a config of configs/ (`lm`, `lm_wsd`, ...); each
+further `key=value` changes it:
+
+- `peak=F`: learning_rate, min_learning_rate and warmup_init_lr times F.
+  lm_cosine_10's floor is an absolute 2e-4 (10% of its peak); scaled with
+  the peak it stays 10%, as the peaks study means (a verdict must not hinge
+  on one peak, and the method is "cosine to 10% of the peak").
+- `warmup=S`: the warmup is the share S of the run (0.025 = 2.5%), so that
+  "2.5% warmup" means the same at every length.
+- `epochs=N`: num_epochs (steps_per_epoch stays 250: N x 250 steps). With
+  `warmup`, the share is of the new length, whatever the order.
+- `b2=X`: Adam's beta2. In a study, a method is what its file sets apart
+  from configs/default.py, and 0.999 is the default's beta2: as a --vary
+  value `b2=0.999` would leave a --config of 0.95 as it is. Give the
+  study a --config of that beta2 too (docs/studies/run_lm.sh does).
+
+Study members differ by these fields alone, so --reuse still finds a run
+of another study with the same fields (configs/lm.py itself is
+`lm_variant.py:lm`).
+"""
+
+import importlib
+
+KEYS = ('peak', 'warmup', 'epochs', 'b2')
+
+
+def get_config(argument=None):
+  method, *changes = str(argument).split(':')
+  if not method.startswith('lm'):
+    raise ValueError(f'name a language-model config of configs/ (lm, '
+                     f'lm_wsd, ...), not {method!r}: --config=configs/'
+                     'lm_variant.py:lm:peak=2')
+  config = importlib.import_module(f'configs.{method}').get_config()
+  values = {}
+  for change in changes:
+    key, _, value = change.partition('=')
+    if key not in KEYS or not value:
+      raise ValueError(f'{change!r}: write KEY=VALUE with KEY one of '
+                       f'{", ".join(KEYS)}')
+    values[key] = float(value)
+  if 'peak' in values:
+    for field in ('learning_rate', 'min_learning_rate', 'warmup_init_lr'):
+      config[field] = config[field] * values['peak']
+  if 'epochs' in values:
+    config.num_epochs = int(values['epochs'])
+  if 'warmup' in values:
+    config.warmup_epochs = round(values['warmup'] * config.num_epochs, 6)
+  if 'b2' in values:
+    config.b2 = values['b2']
+  return config

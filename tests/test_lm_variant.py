@@ -1,0 +1,53 @@
+"""configs/lm_variant.py: the LM studies' variants of a method, and the
+study members they make (the beta2 trap of a method file included)."""
+
+import pytest
+
+from configs import lm
+from configs import lm_variant
+from conftest import PROJECT_DIR
+from machinery import cli
+from machinery import errors
+import studies
+
+
+def member_config(base, spec):
+  [member] = studies.members(base, [{'config': 'configs/lm_variant.py:'
+                                                + spec}], 1, '/nowhere')
+  return member.config
+
+
+def test_the_default_variant_is_configs_lm():
+  assert lm_variant.get_config('lm').to_dict() == lm.get_config().to_dict()
+  same = lm_variant.get_config('lm:warmup=0.1:epochs=4:b2=0.95')
+  assert same.to_dict() == lm.get_config().to_dict()  # --reuse finds lm.py
+
+
+def test_peak_scales_the_floor_with_it():
+  config = lm_variant.get_config('lm_cosine_10:peak=2')
+  assert config.learning_rate == pytest.approx(4e-3)
+  assert config.min_learning_rate == pytest.approx(4e-4)  # still 10%
+
+
+def test_warmup_is_a_share_of_the_new_length_in_any_order():
+  a = lm_variant.get_config('lm:warmup=0.025:epochs=2')
+  b = lm_variant.get_config('lm:epochs=2:warmup=0.025')
+  assert a.warmup_epochs == b.warmup_epochs == 0.05  # 25 of 500 steps
+  assert a.num_epochs == 2
+
+
+@pytest.mark.parametrize('b2', [0.95, 0.999])
+def test_a_beta2_study_trains_its_beta2(b2):
+  """With the study's --config of the same beta2 (run_lm.sh's), every
+  member trains with it, 0.999 (the defaults' value) included."""
+  base = lm_variant.get_config(f'lm:b2={b2}')
+  config = member_config(base, f'lm:warmup=0.01:epochs=2:b2={b2}')
+  assert (config.b2, config.num_epochs, config.warmup_epochs) == (b2, 2,
+                                                                  0.02)
+
+
+def test_bad_variants_are_one_line():
+  for spec, message in (('lm:speed=2', "'speed=2': write KEY=VALUE"),
+                        ('wsd:peak=2', 'name a language-model config')):
+    with pytest.raises(errors.ConfigError, match=message):
+      cli.load_config_file(f'{PROJECT_DIR}/configs/lm_variant.py:{spec}')
