@@ -127,3 +127,42 @@ def test_bad_outputs_and_configs_are_one_line_and_create_nothing(tmp_path):
                     '--config.batch_size=0')
   assert result.returncode == 1
   assert not (tmp_path / 'new').exists()
+
+
+def test_the_language_model_is_benchmarked_in_tokens(text_dir, tmp_path):
+  """The same tool on the transformer: tokens/s, GFLOP/s by XLA's count of
+  the step, the seed-style loop and the project over the config's steps
+  per epoch; time to accuracy (an image-task measure) refused in one
+  line."""
+  args = [f'--config.text_path={text_dir}', '--config.allow_download=false',
+          '--config.context_length=16', '--config.num_layers=1',
+          '--config.width=32', '--config.num_heads=2',
+          '--config.batch_size=16', '--config.steps_per_epoch=20',
+          '--config.cpu_devices=1']
+  result = run_tool('tools/benchmark.py', f'--output={tmp_path}',
+                    '--repeats=1', *args, config='lm.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.loads((tmp_path / 'benchmark.json').read_text())
+  seed, = report['throughput']['16']['seed']
+  project, = report['throughput']['16']['project']
+  assert project['tokens_per_s'] == pytest.approx(
+      16 * project['images_per_s'])
+  assert seed['epoch_s'] > 0 and 1e5 < seed['flops_per_example'] < 1e9
+  text = (tmp_path / 'benchmark.md').read_text()
+  assert '| tokens/s |' in text and "MFLOP per window, XLA's count" in text
+  refused = run_tool('tools/benchmark.py', f'--output={tmp_path / "tta"}',
+                     '--time_to_accuracy', *args, config='lm.py')
+  assert refused.returncode == 1
+  assert refused.stderr.strip().splitlines()[-1].startswith(
+      'Error: tools/benchmark.py --time_to_accuracy handles '
+      'task=image_classification only')
+
+
+def test_the_torch_peer_gets_the_configs_transformer():
+  from configs import lm  # pylint: disable=g-import-not-at-top
+  args = benchmark.torch_model_args(lm.get_config())
+  assert '--task=language_model' in args and '--layers=4' in args
+  assert '--b2=0.95' in args and '--grad_clip_norm=1.0' in args
+  assert '--steps=250' in args
+  from configs import default  # pylint: disable=g-import-not-at-top
+  assert benchmark.torch_model_args(default.get_config()) == []

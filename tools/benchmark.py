@@ -28,6 +28,12 @@ accuracy after an epoch first reaches --target_accuracy, for the seed loop on
 --config, the project on --config, and the project on --fast_config (each
 run for its full num_epochs, to report final accuracy too).
 
+The language model (--config=configs/lm.py): the same loops over the
+config's steps_per_epoch, the PyTorch peer the same transformer with AdamW
+and clipping; tokens/s, and GFLOP/s by XLA's FLOP count of the seed-style
+step (cost_analysis: the same model and math in every loop). Time to
+accuracy is the image task's measure.
+
 Writes OUTPUT/benchmark.md and OUTPUT/benchmark.json, and prints the table.
 """
 
@@ -99,25 +105,30 @@ def seed_train_step_fn():
 
   @jax.jit
   def train_step(state, batch):
+    # The task's inputs and targets (images / 255 and labels; a window's
+    # bytes and each one's next byte), as train.py reads them.
+    inputs, targets = tasks.inputs_and_targets(batch)
+
     def loss_fn(params):
-      logits = state.apply_fn({'params': params},
-                              jnp.asarray(batch['image'], jnp.float32) / 255.0)
+      logits = state.apply_fn({'params': params}, inputs)
       loss = optax.softmax_cross_entropy_with_integer_labels(
-          logits, batch['label']).mean()
+          logits, targets).mean()
       return loss, logits
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
     state = state.apply_gradients(grads=grads)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == targets)
     return state, {'loss': loss, 'accuracy': accuracy}
   return train_step
 
 
-def seed_train_epoch(train_step, state, train_ds, batch_size, rng):
-  """The Flax guide's train_epoch: host permutation and gather per batch."""
+def seed_train_epoch(train_step, state, train_ds, batch_size, rng,
+                     steps_per_epoch=None):
+  """The Flax guide's train_epoch: host permutation and gather per batch
+  (`steps_per_epoch` of them: the config's, for the language model)."""
   import jax  # pylint: disable=g-import-not-at-top
-  train_ds_size = len(train_ds['image'])
-  steps_per_epoch = train_ds_size // batch_size
+  train_ds_size = tasks.num_examples(train_ds)
+  steps_per_epoch = steps_per_epoch or train_ds_size // batch_size
   perms = jax.random.permutation(rng, train_ds_size)
   perms = perms[:steps_per_epoch * batch_size]
   perms = perms.reshape((steps_per_epoch, batch_size))
@@ -151,12 +162,15 @@ def seed_throughput(config) -> dict:
   start = time.perf_counter()
   jax.block_until_ready(train_step(state, first))
   compile_s = time.perf_counter() - start
+  flops = train_step.lower(state, first).compile().cost_analysis()
   start = time.perf_counter()
   state, _ = seed_train_epoch(train_step, state, data.train,
-                              config.batch_size, jax.random.fold_in(data_rng, 1))
+                              config.batch_size, jax.random.fold_in(data_rng, 1),
+                              run.steps_per_epoch)
   jax.block_until_ready(state)
   return _throughput(config, run.steps_per_epoch, compile_s,
-                     time.perf_counter() - start, devices=1, micro_batches=1)
+                     time.perf_counter() - start, devices=1, micro_batches=1,
+                     xla_flops=_flops(flops) / config.batch_size)
 
 
 def project_throughput(config) -> dict:
@@ -168,8 +182,9 @@ def project_throughput(config) -> dict:
                                   run.data_rng)
   mesh, micro = run.mesh, run.micro_batches
   train_ds = parallel.put_replicated(data.train, mesh)
-  indices = train.epoch_indices(data_rng, len(data.train['label']),
-                                config.batch_size, parallel.replicated(mesh))
+  indices = train.epoch_indices(data_rng, tasks.num_examples(data.train),
+                                config.batch_size, parallel.replicated(mesh),
+                                run.steps_per_epoch)
   sharding = parallel.batch_sharded(mesh) if mesh.size > 1 else None
   throwaway = jax.tree.map(lambda x: x.copy(), state)  # donated below
   start = time.perf_counter()
@@ -186,7 +201,8 @@ def project_throughput(config) -> dict:
       state, train_ds, config.batch_size, jax.random.fold_in(data_rng, 1),
       lr_fn, report=lambda first, metrics: None,
       report_every=config.log_every_steps, mesh=mesh, micro_batches=micro,
-      steps_per_call=run.steps_per_call)
+      steps_per_call=run.steps_per_call,
+      steps_per_epoch=run.steps_per_epoch)
   jax.block_until_ready(state)
   return _throughput(config, run.steps_per_epoch, compile_s,
                      time.perf_counter() - start, devices=mesh.size,
@@ -194,12 +210,27 @@ def project_throughput(config) -> dict:
 
 
 def _throughput(config, steps, compile_s, epoch_s, devices, micro_batches,
-                steps_per_call=1):
-  return {'batch_size': config.batch_size, 'steps_per_s': steps / epoch_s,
-          'images_per_s': steps * config.batch_size / epoch_s,
-          'epoch_s': epoch_s, 'compile_s': compile_s,
-          'peak_rss_mb': peak_rss_mb(), 'devices': devices,
-          'micro_batches': micro_batches, 'steps_per_call': steps_per_call}
+                steps_per_call=1, xla_flops=None):
+  """A loop's numbers. 'images_per_s' counts examples (images, or windows
+  of text); the language model adds 'tokens_per_s' (the bytes predicted)
+  and its FLOPs per example as XLA counts them ('flops_per_example')."""
+  out = {'batch_size': config.batch_size, 'steps_per_s': steps / epoch_s,
+         'images_per_s': steps * config.batch_size / epoch_s,
+         'epoch_s': epoch_s, 'compile_s': compile_s,
+         'peak_rss_mb': peak_rss_mb(), 'devices': devices,
+         'micro_batches': micro_batches, 'steps_per_call': steps_per_call}
+  if config.task == 'language_model':
+    out['tokens_per_s'] = out['images_per_s'] * config.context_length
+    out['flops_per_example'] = xla_flops
+  return out
+
+
+def _flops(cost) -> float:
+  """XLA's FLOP count of a compiled computation (a dict, or a list of one
+  per module in older JAX)."""
+  if isinstance(cost, (list, tuple)):
+    return sum(float(c.get('flops', 0.0)) for c in cost)
+  return float(cost.get('flops', 0.0))
 
 
 def seed_time_to_accuracy(config, target) -> dict:
@@ -308,6 +339,10 @@ def throughput_table(seed_runs, project_runs, peers=None,
   achieved share of it.
   """
   columns = {'seed-style loop': seed_runs, **(peers or {})}
+  text = 'tokens_per_s' in project_runs[0]
+  # FLOPs per example: counted by hand for the CNN; for the transformer as
+  # XLA counts the seed-style step (the same model and math in every loop).
+  flops = (seed_runs[0]['flops_per_example'] if text else FLOPS_PER_IMAGE)
   project = project_runs[0]
   name = (f'this project ({project["devices"]} CPU device(s), '
           f'{project["micro_batches"]} micro-batch(es), '
@@ -315,12 +350,20 @@ def throughput_table(seed_runs, project_runs, peers=None,
   columns[name] = project_runs
   for runs in columns.values():
     for run in runs:
-      run.setdefault('gflops', run['images_per_s'] * FLOPS_PER_IMAGE / 1e9)
+      run.setdefault('gflops', run['images_per_s'] * flops / 1e9)
+      if text:
+        run.setdefault('tokens_per_s', run['images_per_s'] * (
+            project_runs[0]['tokens_per_s'] / project_runs[0]['images_per_s']))
       if matmul_peak:
         run.setdefault('peak_share', run['gflops'] / matmul_peak)
-  rows = [('steps/s', 'steps_per_s', '{:.1f}'),
-          ('images/s', 'images_per_s', '{:,.0f}'),
-          ('GFLOP/s (27.4 MFLOP per image)', 'gflops', '{:.0f}')]
+  rows = [('steps/s', 'steps_per_s', '{:.1f}')]
+  if text:
+    rows += [('tokens/s', 'tokens_per_s', '{:,.0f}'),
+             (f'GFLOP/s ({flops / 1e6:.1f} MFLOP per window, XLA\'s count)',
+              'gflops', '{:.0f}')]
+  else:
+    rows += [('images/s', 'images_per_s', '{:,.0f}'),
+             ('GFLOP/s (27.4 MFLOP per image)', 'gflops', '{:.0f}')]
   if matmul_peak:
     rows.append((f'share of the matmul peak ({matmul_peak:.0f} GFLOP/s)',
                  'peak_share', '{:.0%}'))
@@ -372,7 +415,8 @@ def throughput_runs(config_path, overrides, torch_python=None,
     project_runs.append(spawn('project', config_path, overrides))
     for name, runs in list(peers.items()):
       run = spawn_torch(torch_python, torch_data, batch_size,
-                        compiled='compile' in name)
+                        compiled='compile' in name,
+                        model_args=torch_model_args(FLAGS.config))
       if isinstance(run, str):  # a peer's own bug ends its column, not ours
         logging.warning('%s failed at batch %d: %s', name, batch_size, run)
         failed[name] = run
@@ -429,12 +473,26 @@ def find_torch_python(flag):
   return None
 
 
-def spawn_torch(python, data, batch_size, compiled) -> dict | str:
+def torch_model_args(config) -> list[str]:
+  """The peer's model: the CNN, or the config's transformer and AdamW."""
+  if config.task != 'language_model':
+    return []
+  return ['--task=language_model', f'--layers={config.num_layers}',
+          f'--width={config.width}', f'--heads={config.num_heads}',
+          f'--learning_rate={config.learning_rate}', f'--b1={config.b1}',
+          f'--b2={config.b2}', f'--eps={config.eps}',
+          f'--weight_decay={config.weight_decay}',
+          f'--grad_clip_norm={config.grad_clip_norm}',
+          f'--steps={config.steps_per_epoch}']
+
+
+def spawn_torch(python, data, batch_size, compiled,
+                model_args=()) -> dict | str:
   """The PyTorch peer's result, or the last line of its error if it failed
   (torch.compile has crashed in its own backward at batch 64 here)."""
   command = [python, str(TORCH_PEER), f'--data={data}',
              f'--batch_size={batch_size}',
-             f'--threads={os.cpu_count() or 1}'] + (
+             f'--threads={os.cpu_count() or 1}', *model_args] + (
                  ['--compile'] if compiled else [])
   result = subprocess.run(command, capture_output=True, text=True,
                           check=False)
@@ -449,9 +507,8 @@ def spawn_torch(python, data, batch_size, compiled) -> dict | str:
 
 def save_training_split(config, path) -> None:
   """The config's training split, as the project loads it, for the peer."""
-  import input_pipeline  # pylint: disable=g-import-not-at-top
-  data = input_pipeline.load_datasets(config)
-  np.savez(path, image=data.train['image'], label=data.train['label'])
+  data = tasks.task_of(config).load_data(config)
+  np.savez(path, **data.train)
 
 
 # Written into each time-to-accuracy workdir the benchmark makes: only
@@ -492,9 +549,10 @@ def run_driver(argv) -> None:
   del argv
   with cli.one_line_errors():  # the workers would each fail on it
     validation.validate_config(FLAGS.config)
-    tasks.require(FLAGS.config, ('image_classification',), 'tools/benchmark.py')
     output = prepare_output(FLAGS.output)
     if FLAGS.time_to_accuracy:
+      tasks.require(FLAGS.config, ('image_classification',),
+                    'tools/benchmark.py --time_to_accuracy')
       names = ['tta_default', 'tta_fast'] + (
           ['tta_speedrun'] if FLAGS.speedrun_config else [])
       workdirs = {name: fresh_workdir(output, name) for name in names}
