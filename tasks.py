@@ -170,6 +170,9 @@ class Task:
   datasets: tuple            # allowed values of config.dataset
   example_key: str           # the batch key that names the task
   load_data: Callable        # config -> Datasets / TextDatasets
+  # (config, train_size, made_by) -> generated datasets of the task's
+  # shapes, for measuring speed
+  synthetic_data: Callable
   create_model: Callable     # config -> a Linen module returning logits
   example_input: Callable    # config -> one example's input, for init
   inputs: Callable           # batch -> (model inputs, integer targets)
@@ -181,12 +184,15 @@ class Task:
 TASKS = {
     'image_classification': Task(
         'image_classification', ('mnist', 'fashion_mnist'), 'image',
-        input_pipeline.load_datasets, _cnn,
+        input_pipeline.load_datasets,
+        lambda config, size, made_by: input_pipeline.synthetic_datasets(
+            size, made_by), _cnn,
         lambda config: jnp.ones([1, 28, 28, 1], jnp.float32),
         _image_inputs, lambda split: len(split['label']), TEST_ACCURACY, _image_epoch_line),
     'language_model': Task(
         'language_model', ('sotu',), 'tokens',
-        text_pipeline.load_datasets, _transformer,
+        text_pipeline.load_datasets, text_pipeline.synthetic_datasets,
+        _transformer,
         lambda config: jnp.zeros([1, config.context_length], jnp.int32),
         _text_inputs, _count_next_bytes, BITS_PER_BYTE, _text_epoch_line),
 }

@@ -254,6 +254,18 @@ def text_datasets(corpus: Corpus, context_length: int) -> TextDatasets:
                                           corpus.split_bytes('validation')))
 
 
+def synthetic_datasets(config, train_size, made_by,
+                       test_size=64) -> TextDatasets:
+  """Random bytes in windows of the config's context, in memory: for
+  measuring speed (tools/profile_step.py), where the gather is real and
+  the text need not be."""
+  rng = np.random.default_rng(0)
+  split = lambda size: {'tokens': rng.integers(
+      0, VOCAB_SIZE, (size, config.context_length + 1), dtype=np.uint8)}
+  return TextDatasets(split(train_size), split(test_size),
+                      f'generated ({made_by})', 0.0, (8.0, 8.0))
+
+
 def load_datasets(config) -> TextDatasets:
   """The config's text as windows: `text_path`, else the SOTU corpus in
   (or fetched into) the data dir (see the module docstring)."""

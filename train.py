@@ -397,18 +397,20 @@ class Setup:
     return self.plan.learning_rate_fn
 
 
-def setup(config: ml_collections.ConfigDict) -> Setup:
+def setup(config: ml_collections.ConfigDict, data=None) -> Setup:
   """validate -> load data -> steps per epoch and schedule -> mesh -> state.
 
   The one way a run starts, shared by main.py, tools/benchmark.py and
   tools/lr_range.py (tools/plot_schedule.py uses its first stages). Every
   check runs before the work it protects: the config before any data is
   loaded, the batch against the data and the devices before anything is
-  compiled.
+  compiled. `data`: the task's datasets already in memory (generated ones,
+  for tools/profile_step.py), instead of the config's.
   """
   validation.validate_config(config)
   parallel.set_cpu_devices(config)  # before anything starts JAX's backends
-  data = tasks.task_of(config).load_data(config)
+  if data is None:
+    data = tasks.task_of(config).load_data(config)
   mesh = parallel.create_mesh(parallel.run_devices(config))
   train_size = tasks.num_examples(data.train)
   validation.validate_placement(config, train_size, mesh)

@@ -24,6 +24,18 @@ PARTS = (
     ('reduce_window', 'average pooling'),
     ('Dense_0', 'dense 1 (3136 -> 256)'),
     ('Dense_1', 'dense 2 (256 -> 10)'),
+    # The transformer (models.Transformer): names its modules.
+    ('attention_norm', 'LayerNorms'),
+    ('mlp_norm', 'LayerNorms'),
+    ('final_norm', 'LayerNorms'),
+    ('attention', 'attention'),
+    ('mlp_in', 'MLP in (width -> 4 width)'),
+    ('mlp_out', 'MLP out (4 width -> width)'),
+    ('token_embedding', 'embeddings'),
+    ('position_embedding', 'embeddings'),
+    ('/output/', 'output layer (width -> 256)'),
+    ('clip', 'gradient clipping'),
+    ('adam', 'optimizer update'),
     ('softmax', 'loss'),
     ('log_softmax', 'loss'),
     ('take', 'batch gather'),
@@ -33,8 +45,13 @@ PARTS = (
     ('sgd', 'optimizer update'),
     ('trace', 'optimizer update'),
     ('apply_gradients', 'optimizer update'),
-    ('add_any', 'gradient sum (micro-batches)'),
+    ('add_any', 'gradient sums (micro-batches; residual branches)'),
 )
+
+
+# Parts with a forward and a backward pass.
+LAYERS = ('conv', 'dense', 'average', 'LayerNorms', 'attention', 'MLP',
+          'embeddings', 'output layer')
 
 
 def op_names(hlo_text: str) -> dict:
@@ -91,7 +108,7 @@ def part_of(op: str, op_name: str, dims=(), parameters=None) -> str:
   text = f'{op} {op_name}'
   for needle, part in PARTS:
     if needle in text:
-      if part.startswith(('conv', 'dense', 'average')):
+      if part.startswith(LAYERS):
         backward = 'transpose(' in op_name
         return f'{part}, {"backward" if backward else "forward"}'
       return part

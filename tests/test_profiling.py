@@ -68,3 +68,30 @@ def test_profile_step_prints_the_table(tmp_path):
                'dense 1 (3136 -> 256), forward', 'average pooling'):
     assert part in text
   assert 'images/s untraced' in text
+
+
+def test_profile_step_uses_generated_data_for_every_task(tmp_path,
+                                                         text_dir):
+  """No data anywhere (an empty data dir, no download): the profile runs
+  on generated data of the task's shapes, as its docstring says; the
+  transformer's parts are named."""
+  empty = tmp_path / 'no_data'
+  empty.mkdir()
+  result = run_tool('tools/profile_step.py', '--steps=4', '--train_size=256',
+                    '--config.batch_size=32', '--config.cpu_devices=1',
+                    f'--config.data_dir={empty}',
+                    '--config.allow_download=false')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'on generated data' in result.stdout
+  result = run_tool('tools/profile_step.py', '--steps=4', '--train_size=256',
+                    '--config.batch_size=16', '--config.cpu_devices=1',
+                    '--config.context_length=16', '--config.num_layers=1',
+                    '--config.width=32', '--config.num_heads=2',
+                    f'--config.data_dir={empty}',
+                    '--config.allow_download=false', config='lm.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  for part in ('attention, forward', 'attention, backward',
+               'MLP in (width -> 4 width), backward', 'LayerNorms, forward',
+               'output layer (width -> 256), forward'):
+    assert part in result.stdout
+  assert 'tokens/s untraced' in result.stdout

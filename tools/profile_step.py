@@ -5,12 +5,15 @@
 
 Builds the run exactly as main.py would (devices, micro-batches, steps per
 call: train.setup's policy) on generated data of the training split's shape
-(60,000 images: the gather is real, the pixels need not be), compiles, then
+(60,000 images, or windows of random bytes for the language model: the
+gather is real, the pixels need not be), compiles, then
 traces --steps steps of train.train_epoch with jax.profiler and prints
 milliseconds per step for each part of the model — each convolution's
 forward and backward, pooling, the dense layers, the loss, the optimizer
 update, the batch gather, the all-reduce between devices, the rest — read
-from the compiled step's HLO metadata (machinery/profiling.py). With several
+from the compiled step's HLO metadata (machinery/profiling.py); for the
+transformer the embeddings, each block's attention, MLP and LayerNorms, the
+output layer, the loss, clipping and AdamW. With several
 devices the parts add up every device's time, so they sum to more than the
 wall time. The tracer slows the step a little: the untraced throughput is
 printed too.
@@ -33,8 +36,8 @@ import tasks
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('steps', 50, 'Steps to trace.', lower_bound=1)
-flags.DEFINE_integer('train_size', 60000, 'Images in the generated training '
-                     'split.', lower_bound=1)
+flags.DEFINE_integer('train_size', 60000, 'Examples (images, windows) in '
+                     'the generated training split.', lower_bound=1)
 flags.DEFINE_string('output', None, 'Also write the table (markdown) here.')
 cli.define_config_flag()
 
@@ -42,17 +45,15 @@ cli.define_config_flag()
 def profile(config, steps, train_size):
   """(table, traced img/s, untraced img/s, the run's setup)."""
   import jax  # pylint: disable=g-import-not-at-top
-  import input_pipeline  # pylint: disable=g-import-not-at-top
   from machinery import parallel  # pylint: disable=g-import-not-at-top
   from machinery import profiling  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  data = input_pipeline.synthetic_datasets(train_size, 'profile_step')
-  real_load = input_pipeline.load_datasets
-  input_pipeline.load_datasets = lambda config: data
-  try:
-    run = train.setup(config)
-  finally:
-    input_pipeline.load_datasets = real_load
+  # The profile's epoch is exactly `steps` steps over their own examples,
+  # whatever the config's evaluation interval (steps_per_epoch).
+  config.steps_per_epoch = 0
+  data = tasks.task_of(config).synthetic_data(config, train_size,
+                                               'profile_step')
+  run = train.setup(config, data=data)
   train_ds = parallel.put_replicated(data.train, run.mesh)
   size = steps * config.batch_size  # an "epoch" of exactly `steps` steps
   subset = jax.tree.map(lambda x: x[:size], train_ds)
@@ -96,15 +97,18 @@ def main(argv):
   config = FLAGS.config
   with cli.one_line_errors():
     validation.validate_config(config)
-    tasks.require(config, ('image_classification',), 'tools/profile_step.py')
     table, traced, untraced, run = profile(config, FLAGS.steps,
                                            FLAGS.train_size)
   title = (f'batch {config.batch_size}: {run.mesh.size} device(s), '
            f'{run.micro_batches} micro-batch(es), {run.steps_per_call} '
            'step(s) per call')
+  unit = 'images/s'
+  if config.task == 'language_model':  # windows/s -> tokens/s
+    unit, untraced, traced = ('tokens/s', untraced * config.context_length,
+                              traced * config.context_length)
   text = (profiling.markdown(table, title) +
-          f'\n{untraced:,.0f} images/s untraced, {traced:,.0f} traced '
-          f'({FLAGS.steps} steps).\n')
+          f'\n{untraced:,.0f} {unit} untraced, {traced:,.0f} traced '
+          f'({FLAGS.steps} steps, on generated data).\n')
   print(text)
   if FLAGS.output:
     files.write_text(FLAGS.output, text)
