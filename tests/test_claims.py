@@ -270,3 +270,9 @@ def test_the_tool_runs_from_another_folder(tmp_path):
       cwd=tmp_path)
   assert result.returncode == 0, result.stderr[-2000:]
   assert output.read_text() == (PROJECT_DIR / 'docs' / 'claims.md').read_text()
+
+
+def test_the_language_models_margin_is_the_one_fixed_before_its_numbers():
+  """Pre-registered on 2026-12-05 (claims.py says why): changing it after
+  the LM studies are read is a visible edit of this test."""
+  assert claims.LM_MARGIN_BITS == 0.01
