@@ -1,6 +1,7 @@
 """claims.py: literature claims checked against published study files."""
 
 import csv
+import math
 import subprocess
 import sys
 
@@ -235,10 +236,17 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
   """A claim whose study run_all.sh never runs would read "not run yet"
   forever."""
   script = (PROJECT_DIR / 'docs' / 'studies' / 'run_all.sh').read_text()
+  lm_script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
   read = {c.study for claim in claims.CLAIMS for c in claim.comparisons}
   read |= {study for _, study in claims.METHOD_STUDIES + claims.WARMUP_STUDIES}
   for study in sorted(read):
-    assert f'study {study} ' in script, study
+    if study.startswith('large_peaks_lm_x'):  # run_lm.sh's loop over peaks
+      assert 'study "large_peaks_lm_x$peak"' in lm_script
+      assert f' {study.rsplit("x", 1)[1]}' in lm_script.split(
+          'study "large_peaks_lm_x$peak"')[0].rsplit('for peak in', 1)[1]
+      continue
+    assert f'study {study} ' in (lm_script if '_lm' in study else script), (
+        study)
   assert 'study "peaks_fashion_$(basename "$method" .py)"' in script
 
 
@@ -276,3 +284,28 @@ def test_the_language_models_margin_is_the_one_fixed_before_its_numbers():
   """Pre-registered on 2026-12-05 (claims.py says why): changing it after
   the LM studies are read is a visible edit of this test."""
   assert claims.LM_MARGIN_BITS == 0.01
+
+
+def test_a_language_model_row_reads_bits_per_byte_lower_is_better(tmp_path):
+  """methods_lm's WSD against warmup + cosine: the loss in nats read as
+  bits per byte; WSD 0.002 nats lower on every seed is 'better'; the
+  equivalence margin is LM_MARGIN_BITS."""
+  claim = claims.CLAIMS[0]
+  [comparison] = [c for c in claim.comparisons if c.study == 'methods_lm']
+  folder = tmp_path / 'methods_lm'
+  folder.mkdir()
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
+                     'finished', 'diverged'))
+    for seed in range(5):
+      loss = 1.30 + 0.001 * seed * seed
+      writer.writerow((f'c{seed}', seed, 'configs/lm.py', loss, 1, 0))
+      writer.writerow((f'w{seed}', seed, 'configs/lm_wsd.py', loss - 0.002,
+                       1, 0))
+  result = claims.check(claim, comparison, tmp_path)
+  assert result['verdict'] == 'better'
+  assert result['difference']['mean'] == pytest.approx(-0.002)
+  numbers, verdict = claims._cell(claim, result, comparison)  # pylint: disable=protected-access
+  assert numbers.startswith(f'{-0.002 / math.log(2):+.3f} bits per byte [')
+  assert verdict.startswith('better; **shown within ±0.01 bits per byte**')
