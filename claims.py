@@ -336,46 +336,70 @@ def _family(results) -> list:
   return results
 
 
-def _table_result(mine, theirs) -> dict:
+def _table_result(mine, theirs, metric=None) -> dict:
   """A result for a table cell: checked, or why not (fewer than 2 seeds)."""
-  result, _ = _compare(mine, theirs)
+  result, _ = _compare(mine, theirs, primary=metric)
   if result is None or result.n < 2:
     return {'status': f'{0 if result is None else result.n} paired seed(s)'}
   return {'status': 'checked', 'result': result}
 
 
-def _short(result) -> str:
+def _short(result, metric=None) -> str:
   """A table cell's comparison: the raw interval, the Holm-adjusted p and
-  the verdict ('—' for a point not compared)."""
+  the verdict ('—' for a point not compared); in pp, or in the metric's
+  own unit (bits per byte, lower is better)."""
   if result['status'] != 'checked':
     return result['status']
   r = result['result']
-  verdict = stats.verdict(r)
+  own = metric is not None and metric.unit != '%'
+  verdict = stats.verdict(r, metric.higher_is_better if own else True)
   p = stats.p_text(r.p_holm)
   if isinstance(r, stats.Counts):
     text = f'trained {r.trained} vs {r.baseline_trained} of {r.n}, {p}'
+  elif own:
+    text = (f'{metric.difference(r.mean)} [{metric.difference(r.ci95_low)}, '
+            f'{metric.difference(r.ci95_high)}], {p}')
   else:
     text = f'{stats.points(r.mean, r.ci95_low, r.ci95_high)}, {p}'
   if verdict != 'no detectable difference':
     return f'{text}: **{verdict}**'
-  return text + (f' (±{100 * r.detectable:.2f})'
-                 if isinstance(r, stats.Difference) and r.test == 't' else '')
+  if not (isinstance(r, stats.Difference) and r.test == 't'):
+    return text
+  return text + (f' (±{metric.shown(r.detectable):.3f})' if own
+                 else f' (±{100 * r.detectable:.2f})')
 
 
 METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),
            ('constant', 'constant.py'), ('step', 'step.py'),
            ('SGDR', 'sgdr.py'), ('WSD, 1-sqrt cooldown', 'wsd.py'),
            ('linear to zero', 'linear.py'), ('one-cycle', 'onecycle.py'),
-           ('schedule-free SGD', 'schedule_free.py'))
+           ('schedule-free (SGD; AdamW for the LM)', 'schedule_free.py'))
 METHOD_STUDIES = (('MNIST', 'methods_mnist'),
                   ('Fashion-MNIST', 'methods_fashion'))
+# The language model's column: each row's method in its own config file,
+# and cosine to 10% of the
+# peak, the common LLM default, which the image task has no row of.
+LM_STUDY = ('SOTU language model', 'methods_lm')
+LM_METHODS = {'warmup + cosine (the seed\'s)': 'lm.py',
+              'constant': 'lm_constant.py', 'step': 'lm_step.py',
+              'SGDR': 'lm_sgdr.py', 'WSD, 1-sqrt cooldown': 'lm_wsd.py',
+              'linear to zero': 'lm_linear.py', 'one-cycle': 'lm_onecycle.py',
+              'schedule-free (SGD; AdamW for the LM)': 'lm_schedule_free.py',
+              'cosine to 10% of the peak': 'lm_cosine_10.py'}
 
 
-def _trained_interval(values: dict) -> str:
-  """The mean final test accuracy [95% CI] of the seeds that trained, and
-  how many did where not all."""
+def _trained_interval(values: dict, metric=None) -> str:
+  """The mean final test accuracy [95% CI] (or the metric's own final
+  value) of the seeds that trained, and how many did where not all."""
   trained = [v for v in values.values() if v is not None]
-  text = stats.percent(stats.mean_interval(trained, bounds=(0.0, 1.0)))
+  if metric is not None and metric.unit != '%':
+    interval = stats.mean_interval(trained, bounds=metric.bounds)
+    shown = lambda v: metric.format(metric.shown(v))
+    text = (f'{shown(interval.mean)} [{shown(interval.ci95_low)}, '
+            f'{shown(interval.ci95_high)}]' if interval.n >= 2 else
+            (shown(interval.mean) if interval.n else '—'))
+  else:
+    text = stats.percent(stats.mean_interval(trained, bounds=(0.0, 1.0)))
   if len(trained) < len(values):
     text += f' ({len(trained)} of {len(values)} trained)'
   return text
@@ -384,35 +408,51 @@ def _trained_interval(values: dict) -> str:
 def methods_table(studies_dir) -> str:
   """The answer table: every method's final test accuracy on each dataset
   (mean, 95% interval) and its paired difference from warmup + cosine,
-  with its Holm-adjusted p-value: the table's comparisons (both datasets)
-  are one family."""
+  with its Holm-adjusted p-value: the image datasets' comparisons are one
+  family. The language model's column (final validation loss in bits per
+  byte, lower is better; methods_lm) is a family of its own: another
+  model, metric and study."""
+  columns = [(name, study, None) for name, study in METHOD_STUDIES] + [
+      (LM_STUDY[0], LM_STUDY[1], tasks.BITS_PER_BYTE)]
   header = '| method |' + ''.join(
       f' {name}: final test acc. [95% CI] | vs warmup + cosine (pp) '
-      '[95% CI], Holm p |' for name, _ in METHOD_STUDIES)
-  lines = [header, '|---|' + '---|---|' * len(METHOD_STUDIES)]
-  cells, results = {}, []
-  for label, config_file in METHODS:
-    for _, study in METHOD_STUDIES:
+      '[95% CI], Holm p |' if metric is None else
+      f' {name}: final {metric.unit} [95% CI] | vs warmup + cosine '
+      f'({metric.unit}) [95% CI], Holm p |' for name, _, metric in columns)
+  lines = [header, '|---|' + '---|---|' * len(columns)]
+  labels = [label for label, _ in METHODS] + [
+      label for label in LM_METHODS if label not in dict(METHODS)]
+  cells, families = {}, {'image': [], 'lm': []}
+  for label in labels:
+    for _, study, metric in columns:
+      config_file = (dict(METHODS) if metric is None else LM_METHODS).get(
+          label)
       folder = pathlib.Path(studies_dir) / study
+      if config_file is None:
+        cells[label, study] = ['—', '']
+        continue
       if not (folder / 'study.csv').is_file():
         cells[label, study] = ['not run yet', '']
         continue
       rows = studies.read_csv(folder / 'study.csv')
       point = {'config': f'configs/{config_file}'}
-      mine = _per_seed(rows, point, 'final_test_accuracy', {}, 0.0)
-      cosine = _per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0)
-      if point == COSINE:
+      baseline = COSINE if metric is None else {'config': 'configs/lm.py'}
+      mine = _per_seed(rows, point, 'final_test_accuracy', {}, 0.0, metric)
+      cosine = _per_seed(rows, baseline, 'final_test_accuracy', {}, 0.0,
+                         metric)
+      if point == baseline:
         versus = {'status': '(baseline)'}
       else:
-        versus = _table_result(mine, cosine)
-        results.append(versus)
-      cells[label, study] = [_trained_interval(mine), versus]
-  _family(results)
-  for label, _ in METHODS:
+        versus = _table_result(mine, cosine, metric)
+        families['image' if metric is None else 'lm'].append(versus)
+      cells[label, study] = [_trained_interval(mine, metric), versus]
+  for family in families.values():
+    _family(family)
+  for label in labels:
     row = []
-    for _, study in METHOD_STUDIES:
-      accuracy, versus = cells[label, study]
-      row += [accuracy, _short(versus) if versus else '']
+    for _, study, metric in columns:
+      value, versus = cells[label, study]
+      row += [value, _short(versus, metric) if versus else '']
     lines.append(f'| {label} | ' + ' | '.join(row) + ' |')
   return '\n'.join(lines) + '\n'
 

@@ -309,3 +309,32 @@ def test_a_language_model_row_reads_bits_per_byte_lower_is_better(tmp_path):
   numbers, verdict = claims._cell(claim, result, comparison)  # pylint: disable=protected-access
   assert numbers.startswith(f'{-0.002 / math.log(2):+.3f} bits per byte [')
   assert verdict.startswith('better; **shown within ±0.01 bits per byte**')
+
+
+def test_the_language_models_column_is_a_family_of_its_own(tmp_path):
+  """methods_lm's column: bits per byte, lower is better, paired with
+  configs/lm.py; its comparisons are not in the image columns' family."""
+  folder = tmp_path / 'methods_lm'
+  folder.mkdir()
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
+                     'finished', 'diverged'))
+    for seed in range(5):
+      for name, config, loss in (('c', 'lm.py', 1.30), ('l', 'lm_linear.py',
+                                                         1.29),
+                                 ('k', 'lm_constant.py', 1.40)):
+        writer.writerow((f'{name}{seed}', seed, f'configs/{config}',
+                         loss + 0.001 * seed, 1, 0))
+  table = claims.methods_table(tmp_path)
+  rows = {line.split(' | ')[0]: line for line in table.splitlines()}
+  assert 'SOTU language model: final bits per byte [95% CI]' in table
+  bits = lambda nats: f'{nats / math.log(2):.3f}'
+  difference = f'{-0.01 / math.log(2):+.3f}'
+  linear = rows['| linear to zero'].split(' | ')
+  assert linear[-2].startswith(f'{bits(1.292)} [')  # mean of 1.290..1.294
+  assert linear[-1] == (f'{difference} [{difference}, {difference}], '
+                        'p<0.001: **better** |')
+  assert rows['| constant'].endswith('**worse** |')
+  assert '| — |' in rows['| cosine to 10% of the peak']
+  assert rows['| cosine to 10% of the peak'].endswith('| 0 paired seed(s) |')

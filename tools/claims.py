@@ -72,8 +72,11 @@ files, without training:
 ANSWER = """## Every method against the seed's warmup + cosine
 
 10 epochs, seeds 0-4 (studies `methods_mnist` and `methods_fashion`).
-The table's 14 comparisons (7 methods x 2 datasets) are one family; in
-brackets after p, the smallest difference each could detect (pp).
+The table's 14 image comparisons (7 methods x 2 datasets) are one family;
+in brackets after p, the smallest difference each could detect (pp). The
+language model's column (`methods_lm`: 4 epochs of 250 steps, AdamW; the
+final validation loss in bits per byte, lower is better) is a family of
+its own: another model, metric and study.
 
 """
 PEAKS = """
