@@ -33,30 +33,18 @@ import pathlib
 import numpy as np
 import scipy.stats
 
-from machinery import checkpoints
 from machinery import errors
 from machinery import run_logs
 from machinery import stats
 import laws
 import prediction
+import studies
 
 # Besides where the data lives and what is logged (a study's reuse rule),
 # how the batch is split over CPU devices may differ: the schedule is the
 # same run's.
-MAY_DIFFER = frozenset({'data_source', 'data_dir', 'idx_dir', 'allow_download',
-                        'log_every_steps', 'checkpoint_every_epochs',
-                        'keep_checkpoints', 'progress_bar', 'tensorboard',
-                        'cpu_devices', 'micro_batch_size', 'steps_per_call'})
-
-
-def _is_run_of(recorded: dict, config) -> bool:
-  try:
-    checkpoints.check_same_config(
-        {k: v for k, v in recorded.items() if k != 'run_environment'},
-        config, 'benchmark run', may_differ=MAY_DIFFER)
-  except errors.ResumeError:
-    return False
-  return True
+MAY_DIFFER = studies.REUSE_MAY_DIFFER | {'cpu_devices', 'micro_batch_size',
+                                         'steps_per_call'}
 
 
 # Where runs lie in a folder: a study's members, or tools/budgets.py's
@@ -82,7 +70,7 @@ def find_runs(folders, expected, names, seeds) -> dict:
     for seed in seeds:
       config.seed = seed
       for member, recorded in candidates:
-        if _is_run_of(recorded, config):
+        if studies.is_same_run(recorded, config, MAY_DIFFER):
           try:
             found.setdefault(name, {})[seed] = prediction.load_run(member)
           except errors.WorkdirError:

@@ -207,12 +207,14 @@ REUSE_MAY_DIFFER = frozenset({
     'tensorboard'})
 
 
-def _is_same_run(recorded: dict, config) -> bool:
-  """Whether a run's recorded config.json fields are `config`'s run."""
+def is_same_run(recorded: dict, config,
+                may_differ=REUSE_MAY_DIFFER) -> bool:
+  """Whether a run's recorded config.json fields are `config`'s run (only
+  the fields `may_differ` may differ)."""
   try:
     checkpoints.check_same_config(
         {k: v for k, v in recorded.items() if k != 'run_environment'},
-        config, 'reused run', may_differ=REUSE_MAY_DIFFER)
+        config, 'reused run', may_differ=may_differ)
   except errors.ResumeError:
     return False
   return True
@@ -303,7 +305,7 @@ def reuse_in(sources, members_: list[Member], data: dict,
       environment = recorded.get('run_environment') or {}
       if (environment.get('data_fingerprint') == fingerprint
           and _recorded_placement(environment) == where
-          and _is_same_run(recorded, member.config)
+          and is_same_run(recorded, member.config)
           and _finished_quietly_at(folder, member.config)):
         if copy_records_in(folder, member.workdir, member.study_dir,
                            machine_of_run(environment, folder)):

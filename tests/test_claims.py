@@ -251,16 +251,19 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
 
 
 def test_run_all_reuses_only_the_carried_studies_that_exist(tmp_path):
-  """run_all.sh's reuse(): --reuse names only carry folders that exist (a
+  """reuse() of run_all.sh, run_lm.sh and run_benchmark.sh (sourced from
+  docs/studies/reuse.sh): --reuse names only carry folders that exist (a
   missing one would stop the study with an error)."""
   (tmp_path / 'docs/studies/progress/warmup_mnist/members').mkdir(
       parents=True)
-  script = PROJECT_DIR / 'docs' / 'studies' / 'run_all.sh'
+  script = PROJECT_DIR / 'docs' / 'studies' / 'reuse.sh'
+  for runner in ('docs/studies/run_all.sh', 'docs/studies/run_lm.sh',
+                 'docs/laws/run_benchmark.sh'):
+    assert 'source docs/studies/reuse.sh' in (PROJECT_DIR / runner).read_text()
 
   def reuse(*names):
     return subprocess.run(
-        ['bash', '-c', f'source <(sed -n "/^reuse()/,/^}}/p" {script}); '
-         'reuse "$@"', 'reuse', *names], cwd=tmp_path, capture_output=True,
+        ['bash', '-c', f'source {script}; reuse "$@"', 'reuse', *names], cwd=tmp_path, capture_output=True,
         text=True, check=True).stdout.strip()
   assert reuse('warmup_mnist', 'methods_mnist') == (
       '--reuse=docs/studies/progress/warmup_mnist')
@@ -286,23 +289,27 @@ def test_the_language_models_margin_is_the_one_fixed_before_its_numbers():
   assert claims.LM_MARGIN_BITS == 0.01
 
 
+def write_lm_study(folder, members):
+  """members: (name, seed, config, final validation loss in nats), all
+  finished."""
+  folder.mkdir(parents=True)
+  with open(folder / 'study.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
+                     'finished', 'diverged'))
+    writer.writerows((*member, 1, 0) for member in members)
+
+
 def test_a_language_model_row_reads_bits_per_byte_lower_is_better(tmp_path):
   """methods_lm's WSD against warmup + cosine: the loss in nats read as
   bits per byte; WSD 0.002 nats lower on every seed is 'better'; the
   equivalence margin is LM_MARGIN_BITS."""
   claim = claims.CLAIMS[0]
   [comparison] = [c for c in claim.comparisons if c.study == 'methods_lm']
-  folder = tmp_path / 'methods_lm'
-  folder.mkdir()
-  with open(folder / 'study.csv', 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
-                     'finished', 'diverged'))
-    for seed in range(5):
-      loss = 1.30 + 0.001 * seed * seed
-      writer.writerow((f'c{seed}', seed, 'configs/lm.py', loss, 1, 0))
-      writer.writerow((f'w{seed}', seed, 'configs/lm_wsd.py', loss - 0.002,
-                       1, 0))
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'{name}{seed}', seed, config, 1.30 + 0.001 * seed * seed - shift)
+      for seed in range(5) for name, config, shift in (
+          ('c', 'configs/lm.py', 0.0), ('w', 'configs/lm_wsd.py', 0.002))])
   result = claims.check(claim, comparison, tmp_path)
   assert result['verdict'] == 'better'
   assert result['difference']['mean'] == pytest.approx(-0.002)
@@ -314,18 +321,11 @@ def test_a_language_model_row_reads_bits_per_byte_lower_is_better(tmp_path):
 def test_the_language_models_column_is_a_family_of_its_own(tmp_path):
   """methods_lm's column: bits per byte, lower is better, paired with
   configs/lm.py; its comparisons are not in the image columns' family."""
-  folder = tmp_path / 'methods_lm'
-  folder.mkdir()
-  with open(folder / 'study.csv', 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
-                     'finished', 'diverged'))
-    for seed in range(5):
-      for name, config, loss in (('c', 'lm.py', 1.30), ('l', 'lm_linear.py',
-                                                         1.29),
-                                 ('k', 'lm_constant.py', 1.40)):
-        writer.writerow((f'{name}{seed}', seed, f'configs/{config}',
-                         loss + 0.001 * seed, 1, 0))
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'{name}{seed}', seed, f'configs/{config}', loss + 0.001 * seed)
+      for seed in range(5) for name, config, loss in (
+          ('c', 'lm.py', 1.30), ('l', 'lm_linear.py', 1.29),
+          ('k', 'lm_constant.py', 1.40))])
   table = claims.methods_table(tmp_path)
   rows = {line.split(' | ')[0]: line for line in table.splitlines()}
   assert 'SOTU language model: final bits per byte [95% CI]' in table

@@ -51,12 +51,11 @@ study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
       --vary="$(settings "$task" "$skip")" "$@"
 }
 
-reuse=()
-[[ -d docs/studies/progress/methods_lm/members ]] && reuse=(--reuse=docs/studies/progress/methods_lm)
+source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
 # budgets wsd_cooldowns_lm): not trained again here.
 study laws_lm configs/lm.py language_model 'wsd_*' --config.data_dir="$sotu" \
-    --config.allow_download=false "${reuse[@]}"
+    --config.allow_download=false $(reuse methods_lm)
 study laws_fashion configs/default.py fashion_mnist '' \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false

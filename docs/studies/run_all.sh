@@ -21,18 +21,7 @@ python=${PYTHON:-.venv/bin/python}
 c=configs
 methods="config=$c/default.py,$c/constant.py,$c/step.py,$c/sgdr.py,$c/wsd.py,$c/linear.py,$c/onecycle.py,$c/schedule_free.py"
 
-# --reuse of the named studies' carried records (those that exist): a
-# member that is a finished run of an earlier study (the same config field
-# for field, on the same data) is taken from it, not trained again. Keep
-# docs/studies/progress/<name> of a study that a later one reuses until
-# that one is published.
-reuse() {  # NAME...
-  local dirs=() name
-  for name; do
-    [[ -d "docs/studies/progress/$name/members" ]] && dirs+=("docs/studies/progress/$name")
-  done
-  if (( ${#dirs[@]} )); then (IFS=,; echo "--reuse=${dirs[*]}"); fi
-}
+source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 
 study() {  # NAME DATA_DIR DATASET ARGS...
   local name=$1 data=$2 dataset=$3

@@ -20,16 +20,7 @@ out=${2:-$HOME/studies}
 python=${PYTHON:-.venv/bin/python}
 c=configs
 
-# --reuse of the named studies' carried records (those that exist), as in
-# run_all.sh: a member that is a finished run of an earlier study is taken
-# from it, not trained again.
-reuse() {  # NAME...
-  local dirs=() name
-  for name; do
-    [[ -d "docs/studies/progress/$name/members" ]] && dirs+=("docs/studies/progress/$name")
-  done
-  if (( ${#dirs[@]} )); then (IFS=,; echo "--reuse=${dirs[*]}"); fi
-}
+source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 
 # tools/budgets.py on configs/lm_wsd.py; its tables and picture are copied
 # to docs/budgets/<name>/.
