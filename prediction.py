@@ -183,7 +183,8 @@ def schedule_rates(config, runs: list) -> np.ndarray:
         f'longest fitted run, {longest})')
   fn = schedules.create_learning_rate_fn(config, config.learning_rate,
                                          steps_per_epoch)
-  return np.asarray(jax.vmap(fn)(np.arange(total)), np.float64)
+  # Evaluated on every step at once, as tools/plot_schedule.py does.
+  return np.asarray(fn(np.arange(total)), np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,7 +285,13 @@ def optimize(law_fit: LawFit, config, runs, segments=OPTIMIZE_SEGMENTS):
   Returns:
     (knots as a tuple rounded to 4 digits, the config to train it).
   """
-  rates = schedule_rates(config, runs) / law_fit.peak
+  found = config.copy_and_resolve_references()
+  found.schedule = 'piecewise_linear'
+  found.min_learning_rate = 0.0
+  if config.schedule == 'onecycle':  # its rise is not the linear warmup
+    found.warmup_init_lr = config.learning_rate / config.div_factor
+  # The warmup the found config trains with (piecewise_linear's linear one).
+  rates = schedule_rates(found, runs) / law_fit.peak
   total = len(rates)
   warmup = schedules.warmup_steps(config, runs[0].steps_per_epoch)
   law = laws.LAWS[law_fit.pooled.law]
@@ -309,8 +316,5 @@ def optimize(law_fit: LawFit, config, runs, segments=OPTIMIZE_SEGMENTS):
                                         method='L-BFGS-B')
                 for start in _starts(segments)), key=lambda r: r.fun)
     knots = tuple(round(float(k), 4) for k in _knots(jnp.asarray(best.x)))
-  found = config.copy_and_resolve_references()
-  found.schedule = 'piecewise_linear'
   found.knots = knots
-  found.min_learning_rate = 0.0
   return knots, found

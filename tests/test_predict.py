@@ -171,6 +171,13 @@ def test_optimize_writes_a_trainable_schedule_no_worse_than_cosine(
   assert found_rates[:20].tolist() == rates_of(config)[:20].tolist()
   cosine = law_fit.final(prediction.schedule_rates(config, runs))
   assert law_fit.final(found_rates)['final_loss'] <= cosine['final_loss']
+  # From one-cycle (its rise is no linear warmup), the config found warms
+  # up linearly from one-cycle's first rate, as it was optimised to.
+  onecycle = config_of(schedule='onecycle', warmup_epochs=1.2)
+  _, rising = prediction.optimize(law_fit, onecycle, runs)
+  assert rising.warmup_init_lr == pytest.approx(2e-3 / 25)
+  assert prediction.schedule_rates(rising, runs)[0] == pytest.approx(8e-5,
+                                                                    rel=1e-5)
   path = tmp_path / 'found.json'
   path.write_text(found.to_json_best_effort())
   from configs import recorded  # pylint: disable=g-import-not-at-top
