@@ -27,13 +27,17 @@ with the benchmark, before any number): a longer run is trivially lower.
 
 import dataclasses
 import itertools
+import json
 import math
 import pathlib
 
 import numpy as np
 import scipy.stats
 
+from configs import laws_benchmark
 from machinery import errors
+from machinery import files
+from machinery import plots
 from machinery import run_logs
 from machinery import stats
 import laws
@@ -216,3 +220,40 @@ def markdown(results: dict) -> str:
           f'{_number(row["regret"], 4)} |')
     lines.append('')
   return '\n'.join(lines)
+
+
+def benchmark(runs: dict, law_names, expected=None) -> dict:
+  """{task: prediction_benchmark.run_task's result}. `expected(task,
+  name)`: the config of a benchmark run (default configs/laws_benchmark.py;
+  tests shrink it)."""
+  expected = expected or (lambda task, name: laws_benchmark.get_config(
+      f'{task}:{name}'))
+  frozen = json.loads(laws_benchmark.BENCHMARK.read_text())
+  fit_names = [e['name'] for e in frozen['fit']]
+  lengths = {e['name']: e['length'] for e in frozen['held_out']}
+  results = {}
+  for task, folders in runs.items():
+    seeds = frozen['tasks'][task]['seeds']
+    found = find_runs(
+        folders, lambda name, t=task: expected(t, name),
+        fit_names + list(lengths), seeds)
+    results[task] = run_task(found, fit_names, lengths, seeds, law_names)
+  return results
+
+
+def write(results: dict, output) -> str:
+  output = pathlib.Path(output)
+  output.mkdir(exist_ok=True)
+  text = markdown(results)
+  files.write_text(output / 'results.json', json.dumps(results, indent=1))
+  files.write_text(output / 'results.md', text)
+  for task, result in results.items():
+    points = {law: [(r['measured_mean'], r['measured_std'], r['predicted'],
+                     *(r['interval'] or (np.nan, np.nan)))
+                    for r in row['schedules'].values()]
+              for law, row in result['laws'].items()}
+    plots.plot_law_benchmark(
+        points, f'{task}: each law fitted on {", ".join(result["fit"])}, '
+        f'predicting {len(result["held_out"])} held-out schedules',
+        output / f'{task}_predicted.png')
+  return text

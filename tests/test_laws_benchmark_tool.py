@@ -42,8 +42,7 @@ def study(tmp_path_factory):
 
 
 def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
-  import tools.laws_benchmark as tool  # pylint: disable=g-import-not-at-top
-  results = tool.benchmark({'language_model': [str(study)]},
+  results = prediction_benchmark.benchmark({'language_model': [str(study)]},
                            ('multi_power', 'step_power'), expected)
   result = results['language_model']
   assert result['held_out'] == list(HELD_OUT)
@@ -56,7 +55,7 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
   assert mpl['pick'] == 'linear_to_zero' and mpl['regret'] == 0.0
   # The schedule-blind baseline cannot tell schedules of one length apart.
   assert blind['error_in_std_median'] > mpl['error_in_std_median']
-  text = tool.write(results, tmp_path / 'out')
+  text = prediction_benchmark.write(results, tmp_path / 'out')
   assert '| `multi_power` |' in text and '| `step_power` |' in text
   assert json.loads((tmp_path / 'out' / 'results.json').read_text())[
       'language_model']['fit'] == ['constant', 'cosine_to_zero',

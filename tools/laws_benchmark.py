@@ -15,7 +15,6 @@ benchmark.py says how). Writes results.json, results.md and
 <task>_predicted.png into --output, and prints the tables.
 """
 
-import json
 import pathlib
 import sys
 
@@ -23,13 +22,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
-import numpy as np
 
 from configs import laws_benchmark
 from machinery import cli
 from machinery import errors
-from machinery import files
-from machinery import plots
 import laws
 import prediction_benchmark
 
@@ -64,44 +60,6 @@ def parse_runs(values) -> dict:
   return out
 
 
-def benchmark(runs: dict, law_names, expected=None) -> dict:
-  """{task: prediction_benchmark.run_task's result}. `expected(task,
-  name)`: the config of a benchmark run (default configs/laws_benchmark.py;
-  tests shrink it)."""
-  expected = expected or (lambda task, name: laws_benchmark.get_config(
-      f'{task}:{name}'))
-  frozen = json.loads(laws_benchmark.BENCHMARK.read_text())
-  fit_names = [e['name'] for e in frozen['fit']]
-  lengths = {e['name']: e['length'] for e in frozen['held_out']}
-  results = {}
-  for task, folders in runs.items():
-    seeds = frozen['tasks'][task]['seeds']
-    found = prediction_benchmark.find_runs(
-        folders, lambda name, t=task: expected(t, name),
-        fit_names + list(lengths), seeds)
-    results[task] = prediction_benchmark.run_task(found, fit_names, lengths,
-                                                  seeds, law_names)
-  return results
-
-
-def write(results: dict, output) -> str:
-  output = pathlib.Path(output)
-  output.mkdir(exist_ok=True)
-  text = prediction_benchmark.markdown(results)
-  files.write_text(output / 'results.json', json.dumps(results, indent=1))
-  files.write_text(output / 'results.md', text)
-  for task, result in results.items():
-    points = {law: [(r['measured_mean'], r['measured_std'], r['predicted'],
-                     *(r['interval'] or (np.nan, np.nan)))
-                    for r in row['schedules'].values()]
-              for law, row in result['laws'].items()}
-    plots.plot_law_benchmark(
-        points, f'{task}: each law fitted on {", ".join(result["fit"])}, '
-        f'predicting {len(result["held_out"])} held-out schedules',
-        output / f'{task}_predicted.png')
-  return text
-
-
 def main(argv):
   del argv
   with cli.one_line_errors():
@@ -110,8 +68,8 @@ def main(argv):
       raise errors.ConfigError(f'--laws={",".join(FLAGS.laws)} is invalid: '
                                f'each must be one of {", ".join(laws.LAWS)}')
     runs = parse_runs(FLAGS.runs)
-    results = benchmark(runs, FLAGS.laws)
-    text = write(results, FLAGS.output)
+    results = prediction_benchmark.benchmark(runs, FLAGS.laws)
+    text = prediction_benchmark.write(results, FLAGS.output)
   print(text)
   print(f'Wrote {FLAGS.output}/results.json, results.md and the pictures.')
 
