@@ -432,8 +432,7 @@ def trained_on(budgets, seeds, workdir, cooldowns=(None,)) -> list[dict]:
   """The machines (distinct) that trained the branches: this one, unless
   every seed was carried in, and those of the seeds carried in."""
   folders = [branch_dir(workdir, seed, branch) for seed in range(seeds)
-             for branch in (budgets if len(cooldowns) == 1
-                            else branches_of(budgets, cooldowns))]
+             for branch in branches_of(budgets, cooldowns)]
   carried = studies.carried_machines(folders)
   if all((f / studies.MACHINE_JSON).is_file() for f in folders):
     return carried
@@ -682,10 +681,8 @@ def _said(verdict, difference, metric=tasks.TEST_ACCURACY) -> str:
 
 def _difference(d, metric) -> str:
   """'+0.20 [+0.10, +0.30]' in pp (accuracy) or bits per byte."""
-  if metric is tasks.TEST_ACCURACY:
-    return stats.points(d['mean'], d['ci95_low'], d['ci95_high'])
-  return (f'{metric.difference(d["mean"])} [{metric.difference(d["ci95_low"])}'
-          f', {metric.difference(d["ci95_high"])}]')
+  return metric.difference_interval(d['mean'], d['ci95_low'],
+                                    d['ci95_high'])
 
 
 def _gain(entry, metric=tasks.TEST_ACCURACY) -> str:
@@ -700,14 +697,8 @@ def _gain(entry, metric=tasks.TEST_ACCURACY) -> str:
 
 def _value(interval: dict, metric) -> str:
   """'99.28% [99.23, 99.34]', or '1.812 [1.801, 1.823]' bits per byte."""
-  if metric is tasks.TEST_ACCURACY:
-    return stats.percent(stats.Interval(**{k: interval[k] for k in (
-        'n', 'mean', 'std', 'ci95_low', 'ci95_high')}))
-  shown = lambda key: metric.format(metric.shown(interval[key]))
-  if interval['n'] < 2:
-    return shown('mean') if interval['n'] else '—'
-  return f'{shown("mean")} [{shown("ci95_low")}, {shown("ci95_high")}]'
-
+  return metric.interval(interval['n'], interval['mean'],
+                         interval['ci95_low'], interval['ci95_high'])
 
 
 def write_report(workdir, rows, summary, cost, spec) -> str:

@@ -351,22 +351,20 @@ def _short(result, metric=None) -> str:
   if result['status'] != 'checked':
     return result['status']
   r = result['result']
-  own = metric is not None and metric.unit != '%'
-  verdict = stats.verdict(r, metric.higher_is_better if own else True)
+  metric = metric or tasks.TEST_ACCURACY
+  verdict = stats.verdict(r, metric.higher_is_better)
   p = stats.p_text(r.p_holm)
   if isinstance(r, stats.Counts):
     text = f'trained {r.trained} vs {r.baseline_trained} of {r.n}, {p}'
-  elif own:
-    text = (f'{metric.difference(r.mean)} [{metric.difference(r.ci95_low)}, '
-            f'{metric.difference(r.ci95_high)}], {p}')
   else:
-    text = f'{stats.points(r.mean, r.ci95_low, r.ci95_high)}, {p}'
+    text = (f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}'
+            f', {p}')
   if verdict != 'no detectable difference':
     return f'{text}: **{verdict}**'
   if not (isinstance(r, stats.Difference) and r.test == 't'):
     return text
-  return text + (f' (±{metric.shown(r.detectable):.3f})' if own
-                 else f' (±{100 * r.detectable:.2f})')
+  return text + f' (±{metric.difference(r.detectable)[1:]})'
+
 
 
 METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),
@@ -392,14 +390,10 @@ def _trained_interval(values: dict, metric=None) -> str:
   """The mean final test accuracy [95% CI] (or the metric's own final
   value) of the seeds that trained, and how many did where not all."""
   trained = [v for v in values.values() if v is not None]
-  if metric is not None and metric.unit != '%':
-    interval = stats.mean_interval(trained, bounds=metric.bounds)
-    shown = lambda v: metric.format(metric.shown(v))
-    text = (f'{shown(interval.mean)} [{shown(interval.ci95_low)}, '
-            f'{shown(interval.ci95_high)}]' if interval.n >= 2 else
-            (shown(interval.mean) if interval.n else '—'))
-  else:
-    text = stats.percent(stats.mean_interval(trained, bounds=(0.0, 1.0)))
+  metric = metric or tasks.TEST_ACCURACY
+  interval = stats.mean_interval(trained, bounds=metric.bounds)
+  text = metric.interval(interval.n, interval.mean, interval.ci95_low,
+                         interval.ci95_high)
   if len(trained) < len(values):
     text += f' ({len(trained)} of {len(values)} trained)'
   return text

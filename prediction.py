@@ -250,9 +250,10 @@ def measured_final(run: Run) -> float:
   return float(run.losses[last_bin_steps(run.rates)].mean())
 
 
-def predicted_final_bin(law_fit: LawFit, rates) -> float:
-  """The law's mean over the same steps as measured_final."""
-  return law_fit.level(rates, last_bin_steps(rates))['final_loss']
+def predicted_final_bin(law_fit: LawFit, rates) -> dict:
+  """The law's mean over the same steps as measured_final, and its
+  interval (LawFit.level)."""
+  return law_fit.level(rates, last_bin_steps(rates))
 
 
 # ------------------------------------------------------------- --optimize

@@ -130,7 +130,7 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
   """Every measure of the module docstring for one fitted law."""
   rows = {}
   for truth in held_out:
-    level = law_fit.level(truth.rates, prediction.last_bin_steps(truth.rates))
+    level = prediction.predicted_final_bin(law_fit, truth.rates)
     low, high = level['interval'] or (math.nan, math.nan)
     rows[truth.name] = {
         'predicted': level['final_loss'], 'interval': level['interval'],

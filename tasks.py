@@ -77,6 +77,21 @@ class Metric:
     return (f'{self.shown(value):+.2f}' if self.unit == '%'
             else f'{self.shown(value):+.3f}')
 
+  def difference_interval(self, mean, low, high) -> str:
+    """A paired difference and its interval: '+0.20 [+0.10, +0.30]' (pp)
+    or '-0.012 [-0.020, -0.004]' (bits per byte)."""
+    return (f'{self.difference(mean)} [{self.difference(low)}, '
+            f'{self.difference(high)}]')
+
+  def interval(self, n, mean, low, high) -> str:
+    """A mean and its interval as shown: '99.28% [99.23, 99.34]' or
+    '1.812 [1.801, 1.823]'; the mean alone for one value, '—' for none."""
+    shown = lambda value: self.format(self.shown(value))
+    if n < 2:
+      return shown(mean) if n else '—'
+    return (f'{shown(mean)} [{shown(low).rstrip("%")}, '
+            f'{shown(high).rstrip("%")}]')
+
   def shown(self, value):
     return value * self.scale
 

@@ -106,7 +106,8 @@ def predict(config, fit_paths, law_name, measured_paths=(), plot='',
     result['measured'] = {
         'runs': [r.path for r in measured],
         'final_loss_last_bin': [prediction.measured_final(r) for r in measured],
-        'predicted_last_bin': prediction.predicted_final_bin(law_fit, rates),
+        'predicted_last_bin': prediction.predicted_final_bin(
+            law_fit, rates)['final_loss'],
         'note': f'each run\'s mean loss over its last of {laws.BINS} bins of '
                 'steps, and the law\'s mean over the same steps'}
   if optimize:
