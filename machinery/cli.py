@@ -181,9 +181,17 @@ def quit_quietly_on_ctrl_c() -> None:
   """Ctrl-C while the program still imports JAX: one line, no traceback.
 
   Called first thing by main.py; `run` hands Ctrl-C back to Python once the
-  program is ready to turn it into a clean stop.
+  program is ready to turn it into a clean stop. A SIGINT the program was
+  started with ignored (a shell's background job) stays ignored.
   """
-  signal.signal(signal.SIGINT, _quit_during_startup)
+  _handle_sigint(_quit_during_startup)
+
+
+def _handle_sigint(handler) -> None:
+  """Installs `handler` for SIGINT unless SIGINT is ignored: whoever started
+  the program chose that, and the run must not take it back."""
+  if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    signal.signal(signal.SIGINT, handler)
 
 
 def run(main) -> None:
@@ -193,7 +201,7 @@ def run(main) -> None:
   program with one line rather than a traceback.
   """
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
-  signal.signal(signal.SIGINT, signal.default_int_handler)
+  _handle_sigint(signal.default_int_handler)
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:

@@ -42,6 +42,17 @@ def cli_args(idx_dir, workdir, epochs=EPOCHS):
           '--config.cpu_devices=1']  # bitwise-comparable with in-process runs
 
 
+def with_sigint(disposition, args):
+  """`args` run with SIGINT set to `disposition` ('SIG_DFL' as from a
+  terminal, 'SIG_IGN' as a shell's background job), whatever pytest itself
+  was started with: a small Python sets it and execs them (a preexec_fn
+  would fork a multithreaded JAX process)."""
+  launcher = ('import os, signal, sys; '
+              f'signal.signal(signal.SIGINT, signal.{disposition}); '
+              'os.execv(sys.argv[1], sys.argv[1:])')
+  return [sys.executable, '-c', launcher, *map(str, args)]
+
+
 def final_params(workdir, config):
   """Params of the newest checkpoint in `workdir` (a run of any task), as
   numpy arrays. The template's rate is any schedule: only its structure

@@ -4,6 +4,7 @@
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -20,15 +21,16 @@ from runs import run_config
 from runs import step_log
 from runs import STEPS_PER_EPOCH
 from runs import wait_for_checkpoint
+from runs import with_sigint
 import train
 
 
 def test_sigint_saves_the_current_step_and_exits_nonzero(idx_dir, tmp_path,
                                                          reference):
   workdir = tmp_path / 'interrupted'
-  process = subprocess.Popen(cli_args(idx_dir, workdir, epochs=EPOCHS),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+  process = subprocess.Popen(
+      with_sigint('SIG_DFL', cli_args(idx_dir, workdir, epochs=EPOCHS)),
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   wait_for_checkpoint(workdir, STEPS_PER_EPOCH, process)
   process.send_signal(signal.SIGINT)
   _, stderr = process.communicate(timeout=120)
@@ -120,6 +122,24 @@ def test_a_run_under_nohup_survives_sighup(idx_dir, tmp_path, reference):
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == 0, stderr[-2000:]
   assert 'Received SIGHUP' not in stderr
+  assert step_log(workdir) == step_log(reference)
+
+
+def test_a_background_run_keeps_sigint_ignored(idx_dir, tmp_path, reference):
+  """A shell starts a background job with SIGINT ignored (so that Ctrl-C
+  at the terminal does not reach it): the run keeps it so, from its first
+  line on, and trains to the end, as an undisturbed run."""
+  workdir = tmp_path / 'background'
+  process = subprocess.Popen(
+      with_sigint('SIG_IGN', cli_args(idx_dir, workdir, epochs=EPOCHS)),
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  time.sleep(0.3)  # still importing JAX
+  process.send_signal(signal.SIGINT)
+  wait_for_checkpoint(workdir, STEPS_PER_EPOCH, process)
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-2000:]
+  assert 'Stopped' not in stderr and 'SIGINT' not in stderr
   assert step_log(workdir) == step_log(reference)
 
 
