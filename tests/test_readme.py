@@ -101,3 +101,38 @@ def test_the_language_model_size_is_the_model_of_configs_lm():
   assert f'{count} parameters' in README.read_text()
   assert f'{config.batch_size * config.context_length:,} tokens' in (
       README.read_text())
+
+
+def benchmark_row(path) -> list:
+  """docs/lm.md's row of a committed LM benchmark: the medians of
+  tokens/s (this project, PyTorch eager and compiled, the seed-style
+  loop), this project over the fastest PyTorch, and its share of the
+  matmul peak (the median of the run's peak measurements)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import statistics  # pylint: disable=g-import-not-at-top
+  report = json.loads(path.read_text())
+  (loops,) = report['throughput'].values()
+  median = {name: statistics.median(run['tokens_per_s'] for run in runs)
+            for name, runs in loops.items() if name != 'failed'}
+  torch = max(median['PyTorch eager'], median['PyTorch torch.compile'])
+  peak = statistics.median(report['matmul_peak_gflops'])
+  gflops = statistics.median(run['gflops'] for run in loops['project'])
+  return [f'{median["project"]:,.0f} tokens/s',
+          f'{median["PyTorch eager"]:,.0f}',
+          f'{median["PyTorch torch.compile"]:,.0f}', f'{median["seed"]:,.0f}',
+          f'**{median["project"] / torch:.2f}x**',
+          f'{gflops / peak:.0%}', f'of {peak:.0f} GFLOP/s']
+
+
+def test_the_lm_benchmark_table_is_the_committed_output():
+  page = (PROJECT_DIR / 'docs' / 'lm.md').read_text()
+  rows = {line.split(' | ')[0]: line for line in page.splitlines()
+          if line.startswith('| default (') or line.startswith('| 4x the')}
+  assert len(rows) == 2
+  for prefix, name in (('| default (', 'benchmark_lm.json'),
+                       ('| 4x the', 'benchmark_lm_width512.json')):
+    (row,) = [line for key, line in rows.items() if key.startswith(prefix)]
+    cells = benchmark_row(PROJECT_DIR / 'docs' / name)
+    for cell in cells:
+      assert cell in row, (name, cell)
+    assert cells[4] in README.read_text()  # the ratio, bold in both
