@@ -366,7 +366,6 @@ def _short(result, metric=None) -> str:
   return text + f' (±{metric.difference(r.detectable)[1:]})'
 
 
-
 METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),
            ('constant', 'constant.py'), ('step', 'step.py'),
            ('SGDR', 'sgdr.py'), ('WSD, 1-sqrt cooldown', 'wsd.py'),
