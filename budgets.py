@@ -675,7 +675,7 @@ def _said(verdict, difference, metric=tasks.TEST_ACCURACY) -> str:
   if verdict != 'no detectable difference':
     return verdict
   return (f'no detectable difference (could detect '
-          f'±{metric.difference(difference["detectable"])[1:]} '
+          f'±{metric.magnitude(difference["detectable"])} '
           f'{metric.difference_unit})')
 
 

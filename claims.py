@@ -363,7 +363,7 @@ def _short(result, metric=None) -> str:
     return f'{text}: **{verdict}**'
   if not (isinstance(r, stats.Difference) and r.test == 't'):
     return text
-  return text + f' (±{metric.difference(r.detectable)[1:]})'
+  return text + f' (±{metric.magnitude(r.detectable)})'
 
 
 METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),

@@ -77,6 +77,11 @@ class Metric:
     return (f'{self.shown(value):+.2f}' if self.unit == '%'
             else f'{self.shown(value):+.3f}')
 
+  def magnitude(self, value: float) -> str:
+    """A difference's size without its sign, as in '±0.14' (pp or bits):
+    the smallest difference a comparison could detect."""
+    return self.difference(abs(value))[1:]
+
   def difference_interval(self, mean, low, high) -> str:
     """A paired difference and its interval: '+0.20 [+0.10, +0.30]' (pp)
     or '-0.012 [-0.020, -0.004]' (bits per byte)."""

@@ -10,6 +10,7 @@ import pytest
 import claims
 from conftest import PROJECT_DIR
 from runs import run_tool
+import tasks
 
 WSD, COSINE = 'configs/wsd.py', 'configs/default.py'
 ROW = ('member', 'seed', 'config', 'final_test_accuracy', 'finished',
@@ -270,6 +271,22 @@ def test_run_all_reuses_only_the_carried_studies_that_exist(tmp_path):
   assert reuse('methods_mnist') == ''
 
 
+def test_a_committed_result_is_not_trained_again(tmp_path):
+  """committed() of docs/studies/reuse.sh, under set -e as the runners
+  use it: a study whose study.json is committed returns before training;
+  one not committed goes on."""
+  (tmp_path / 'docs/studies/done').mkdir(parents=True)
+  (tmp_path / 'docs/studies/done/study.json').write_text('{}')
+  script = PROJECT_DIR / 'docs' / 'studies' / 'reuse.sh'
+  run = ('set -euo pipefail; source {}; study() {{ committed "$1" '
+         '"docs/studies/$1/study.json" && return; echo "training $1"; }}; '
+         'study done; study new').format(script)
+  out = subprocess.run(['bash', '-c', run], cwd=tmp_path, capture_output=True,
+                       text=True, check=True).stdout.splitlines()
+  assert out == ['done: committed in docs/studies/done/, not rerun',
+                 'training new']
+
+
 def test_the_tool_runs_from_another_folder(tmp_path):
   """The claims name the project's config files relative to the project:
   run from elsewhere, the tool writes the same page (no traceback)."""
@@ -338,3 +355,10 @@ def test_the_language_models_column_is_a_family_of_its_own(tmp_path):
   assert rows['| constant'].endswith('**worse** |')
   assert '| — |' in rows['| cosine to 10% of the peak']
   assert rows['| cosine to 10% of the peak'].endswith('| 0 paired seed(s) |')
+
+
+def test_the_smallest_detectable_difference_reads_unsigned_in_its_unit():
+  """The '(±X)' beside "no detectable difference": pp for accuracy, bits
+  per byte (from nats) for the language model."""
+  assert tasks.TEST_ACCURACY.magnitude(0.0014) == '0.14'
+  assert tasks.BITS_PER_BYTE.magnitude(-0.01 * math.log(2)) == '0.010'

@@ -41,10 +41,7 @@ settings() {  # TASK [SKIP_PATTERN] -> config=configs/laws_benchmark.py:TASK:NAM
 study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
   local name=$1 base=$2 task=$3 skip=$4
   shift 4
-  if [[ -e "docs/studies/$name/study.json" ]]; then
-    echo "$name: committed in docs/studies/$name/, not rerun"
-    return
-  fi
+  committed "$name" "docs/studies/$name/study.json" && return
   "$python" tools/study.py --config="$base" --workdir="$out/$name" --seeds=5 \
       --publish="docs/studies/$name" --carry="docs/studies/progress/$name" \
       --baseline=config=configs/laws_benchmark.py:$task:cosine_to_zero \

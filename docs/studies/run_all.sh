@@ -26,10 +26,7 @@ source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 study() {  # NAME DATA_DIR DATASET ARGS...
   local name=$1 data=$2 dataset=$3
   shift 3
-  if [[ -e "docs/studies/$name/study.json" ]]; then
-    echo "$name: committed in docs/studies/$name/, not rerun"
-    return
-  fi
+  committed "$name" "docs/studies/$name/study.json" && return
   "$python" tools/study.py --config=configs/default.py --workdir="$out/$name" \
       --seeds=5 --publish="docs/studies/$name" \
       --carry="docs/studies/progress/$name" --config.data_source=idx \
@@ -63,10 +60,7 @@ study warmup_peaks_mnist "$mnist" mnist --baseline=warmup_epochs=0.0 \
 #    budget tables and picture are copied to docs/budgets/<dataset>/.
 budgets() {  # NAME DATA_DIR DATASET TARGET
   local name=$1 data=$2 dataset=$3 target=$4
-  if [[ -e "docs/budgets/$name/budgets.json" ]]; then
-    echo "budgets $name: committed in docs/budgets/$name/, not rerun"
-    return
-  fi
+  committed "budgets $name" "docs/budgets/$name/budgets.json" && return
   # Budgets 2, 5 and 10 (and on Fashion-MNIST 10) are earlier studies' runs.
   study "cosine_budgets_$name" "$data" "$dataset" --target_accuracy="$target" \
       --vary=num_epochs=2,3,5,10 $(reuse "warmup_$name" "methods_$name")

@@ -27,10 +27,7 @@ source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 budgets() {  # NAME ARGS...
   local name=$1
   shift
-  if [[ -e "docs/budgets/$name/budgets.json" ]]; then
-    echo "budgets $name: committed in docs/budgets/$name/, not rerun"
-    return
-  fi
+  committed "budgets $name" "docs/budgets/$name/budgets.json" && return
   "$python" tools/budgets.py --config=configs/lm_wsd.py --workdir="$out/budgets_$name" \
       --seeds=5 --carry="docs/studies/progress/budgets_$name" \
       --config.data_dir="$data" --config.allow_download=false "$@"
@@ -41,10 +38,7 @@ budgets() {  # NAME ARGS...
 study() {  # NAME ARGS...
   local name=$1
   shift
-  if [[ -e "docs/studies/$name/study.json" ]]; then
-    echo "$name: committed in docs/studies/$name/, not rerun"
-    return
-  fi
+  committed "$name" "docs/studies/$name/study.json" && return
   "$python" tools/study.py --config="${BASE:-configs/lm.py}" --workdir="$out/$name" \
       --seeds=5 --publish="docs/studies/$name" \
       --carry="docs/studies/progress/$name" --config.data_dir="$data" \
