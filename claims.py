@@ -620,18 +620,25 @@ def warmup_table(studies_dir, study) -> str:
           + '\n')
 
 
+def _checked_rows(studies_dir) -> list:
+  """(claim, comparison, result) of every row of the claims table, its
+  difference tests one family, its margin tests another."""
+  rows = [(claim, comparison, check(claim, comparison, studies_dir))
+          for claim in CLAIMS for comparison in claim.comparisons]
+  _family([result for _, _, result in rows])
+  return [(claim, comparison,
+           _with_verdict(claim, result, comparison)
+           if result['status'] == 'checked' else result)
+          for claim, comparison, result in rows]
+
+
 def markdown(studies_dir) -> str:
   """The claims table, from the published studies in `studies_dir`: its
   difference tests one family, its margin tests another."""
   lines = ['| claim | source and setting | dataset | compared here (paired by '
            'seed) | difference [95% CI], n, Holm-adjusted p | our verdict |',
            '|---|---|---|---|---|---|']
-  rows = [(claim, comparison, check(claim, comparison, studies_dir))
-          for claim in CLAIMS for comparison in claim.comparisons]
-  _family([result for _, _, result in rows])
-  for claim, comparison, result in rows:
-    if result['status'] == 'checked':
-      result = _with_verdict(claim, result, comparison)
+  for claim, comparison, result in _checked_rows(studies_dir):
     numbers, verdict = _cell(claim, result, comparison)
     measured = (f'final validation loss ({comparison.metric.unit})'
                 if comparison.metric is not None else claim.metric)
@@ -642,6 +649,49 @@ def markdown(studies_dir) -> str:
     lines.append(f'| {claim.text} | {claim.source} | {comparison.dataset} '
                  f'| {what} | {numbers} | {verdict} |')
   return '\n'.join(lines) + '\n'
+
+
+def _shown(result) -> bool:
+  """Whether a checked row supports its claim: the margin test shown for
+  "matches" and "at least as good", 'better' for a claim that one setting
+  is better."""
+  if 'margin_test' in result:
+    return stats.shown(result['margin_test'])
+  return result['verdict'] == 'better'
+
+
+def _outcome_text(comparison, result) -> str:
+  """'MNIST: no detectable difference, not shown' for a finding."""
+  margin = result.get('margin_test')
+  shown = ('' if margin is None else
+           ', shown' if stats.shown(margin) else ', not shown')
+  return f'{comparison.dataset}: {result["verdict"]}{shown}'
+
+
+def findings(studies_dir) -> list[str]:
+  """One sentence per claim that the published studies support for the
+  language model and for neither image dataset, or the reverse: where the
+  regime decides."""
+  by_claim = {}
+  for claim, comparison, result in _checked_rows(studies_dir):
+    if result['status'] == 'checked':
+      language = comparison.metric is tasks.BITS_PER_BYTE
+      by_claim.setdefault(claim.text, {}).setdefault(language, []).append(
+          (comparison, result))
+  sentences = []
+  for text, groups in by_claim.items():
+    if len(groups) < 2:
+      continue  # one model only: nothing to contrast
+    lm_shown = any(_shown(r) for _, r in groups[True])
+    image_shown = any(_shown(r) for _, r in groups[False])
+    if lm_shown == image_shown:
+      continue
+    where = ('the language model and not the CNN' if lm_shown else
+             'the CNN and not the language model')
+    outcomes = '; '.join(_outcome_text(c, r)
+                         for c, r in groups[True] + groups[False])
+    sentences.append(f'"{text}" holds here for {where} ({outcomes}).')
+  return sentences
 
 
 def untestable() -> list[str]:

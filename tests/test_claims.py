@@ -362,3 +362,30 @@ def test_the_smallest_detectable_difference_reads_unsigned_in_its_unit():
   per byte (from nats) for the language model."""
   assert tasks.TEST_ACCURACY.magnitude(0.0014) == '0.14'
   assert tasks.BITS_PER_BYTE.magnitude(-0.01 * math.log(2)) == '0.010'
+
+
+def test_a_claim_shown_for_one_model_only_is_a_finding(tmp_path):
+  """WSD matches cosine for the language model (within 0.0002 nats on each
+  seed: shown within ±0.01 bits per byte) but is 0.5 pp worse on MNIST:
+  one sentence, in the page; a claim with one model's rows only, none."""
+  write_study(tmp_path / 'methods_mnist', [
+      (f'{name}{seed}', seed, config, accuracy + 0.0001 * seed * seed)
+      + (1, 0) for seed in range(5) for name, config, accuracy in (
+          ('w', WSD, 0.987), ('c', COSINE, 0.992))])
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'{name}{seed}', seed, config, 1.30 + 0.001 * seed * seed + shift)
+      for seed in range(5) for name, config, shift in (
+          ('c', 'configs/lm.py', 0.0),
+          ('w', 'configs/lm_wsd.py', 0.0002 * (-1) ** seed))])
+  assert claims.findings(tmp_path) == [
+      '"WSD with a short 1-sqrt cooldown matches cosine" holds here for the '
+      'language model and not the CNN (SOTU (language model): no detectable '
+      'difference, shown; MNIST: worse, not shown).']
+  output = tmp_path / 'claims.md'
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    f'--output={output}', config=None)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ('### Where the model decides' in output.read_text()
+          and claims.findings(tmp_path)[0] in output.read_text())
+  (tmp_path / 'methods_lm' / 'study.csv').unlink()
+  assert claims.findings(tmp_path) == []

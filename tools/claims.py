@@ -104,6 +104,15 @@ CLAIMS = """
 ## The claims
 
 """
+FINDINGS = """
+### Where the model decides
+
+A claim these studies support for the language model and for neither
+image dataset, or the reverse (supported: shown within its margin for
+"matches" and "at least as good", "better" for a claim that one setting
+is better), in one sentence each:
+
+"""
 
 
 def _warmup_section(studies_dir, dataset, study) -> str:
@@ -136,15 +145,19 @@ def main(argv):
     warmup = ''.join(_warmup_section(studies_dir, dataset, study)
                      for dataset, study in claims.WARMUP_STUDIES)
     table = claims.markdown(studies_dir)
+    found = claims.findings(studies_dir)
+    findings = FINDINGS + (''.join(f'- {line}\n' for line in found) if found
+                           else 'None in the published studies so far.\n')
     untestable = ''.join(f'- {line}\n' for line in claims.untestable())
     files.write_text(output,
                      HEADER + ANSWER + answer + PEAKS + peaks + WARMUP
-                     + warmup + CLAIMS + table
+                     + warmup + CLAIMS + table + findings
                      + '\nNot testable here:\n\n' + untestable)
   print(answer)
   print(peaks)
   print(warmup)
   print(table)
+  print(findings)
   print(f'Wrote {FLAGS.output}.')
 
 
