@@ -159,9 +159,36 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
                  if pick else None)}
 
 
+# The law whose --optimize schedule the benchmark trains: tools/predict.py's
+# default, the one a user reaches for.
+OPTIMIZE_LAW = 'multi_power'
+# The config --optimize starts from: the fit length, the task's warmup and
+# peak (the benchmark's cosine to zero).
+OPTIMIZE_FROM = 'cosine_to_zero'
+
+
+def optimized(law_fit, config, fit_runs, reference: Truth | None) -> dict:
+  """prediction.optimize's schedule for `config` (its knots, predicted
+  final level and the config to train), beside the law's prediction for
+  the measured reference schedule over the same last bin."""
+  knots, found = prediction.optimize(law_fit, config, fit_runs)
+  rates = prediction.schedule_rates(found, fit_runs)
+  out = {'law': law_fit.pooled.law, 'from': OPTIMIZE_FROM,
+         'knots': list(knots),
+         'predicted': prediction.predicted_final_bin(law_fit, rates),
+         'config': json.loads(found.to_json_best_effort())}
+  if reference is not None:
+    out['reference'] = {
+        'name': reference.name, 'measured_mean': reference.mean,
+        'predicted': prediction.predicted_final_bin(
+            law_fit, reference.rates)['final_loss']}
+  return out
+
+
 def run_task(runs: dict, fit_names, held_out_lengths: dict, seeds,
-             law_names=tuple(laws.LAWS)) -> dict:
-  """The benchmark of one task, every law in `law_names`.
+             law_names=tuple(laws.LAWS), optimize_config=None) -> dict:
+  """The benchmark of one task, every law in `law_names`; with
+  `optimize_config`, also OPTIMIZE_LAW's best schedule from it (`optimized`).
 
   Raises:
     ConfigError: a fit schedule lacks a finished run of some seed.
@@ -187,6 +214,11 @@ def run_task(runs: dict, fit_names, held_out_lengths: dict, seeds,
     law_fit = prediction.fit_runs(law, fit_runs)
     result['laws'][law] = {'params': law_fit.pooled.params,
                            **score(law_fit, held_out, pairs)}
+    if law == OPTIMIZE_LAW and optimize_config is not None:
+      # Its starting schedule, measured (a fit run: not a held-out truth).
+      [reference] = truths(runs, {OPTIMIZE_FROM: 1.0}, seeds) or [None]
+      result['optimized'] = optimized(law_fit, optimize_config, fit_runs,
+                                      reference)
   return result
 
 
@@ -219,7 +251,32 @@ def markdown(results: dict) -> str:
           f'{_number(row["kendall_tau"])} | {row["pick"] or "—"} | '
           f'{_number(row["regret"], 4)} |')
     lines.append('')
+    if 'optimized' in result:
+      lines += [_optimized_line(task, result['optimized']), '']
   return '\n'.join(lines)
+
+
+def optimized_path(output, task) -> pathlib.Path:
+  """Where `write` puts a task's optimized schedule, for configs/recorded.py."""
+  return pathlib.Path(output) / f'{task}_optimized.schedule.json'
+
+
+def _optimized_line(task, found) -> str:
+  predicted = found['predicted']
+  interval = predicted['interval']
+  around = f' [{interval[0]:.4f}, {interval[1]:.4f}]' if interval else ''
+  line = (f'`{found["law"]}`\'s best non-increasing schedule after the '
+          f'warmup (knots {", ".join(f"{k:g}" for k in found["knots"])} of '
+          f'the peak): predicted final level {predicted["final_loss"]:.4f}'
+          f'{around}')
+  reference = found.get('reference')
+  if reference:
+    line += (f', against {reference["predicted"]:.4f} predicted and '
+             f'{reference["measured_mean"]:.4f} measured for '
+             f'{reference["name"]}')
+  return (line + f'. Trained against the best of cosine to zero, WSD 1-sqrt '
+          f'20% and linear to zero as `configs/recorded.py:'
+          f'docs/laws/{optimized_path("", task)}` (docs/laws/run_benchmark.sh).')
 
 
 def benchmark(runs: dict, law_names, expected=None) -> dict:
@@ -237,7 +294,8 @@ def benchmark(runs: dict, law_names, expected=None) -> dict:
     found = find_runs(
         folders, lambda name, t=task: expected(t, name),
         fit_names + list(lengths), seeds)
-    results[task] = run_task(found, fit_names, lengths, seeds, law_names)
+    results[task] = run_task(found, fit_names, lengths, seeds, law_names,
+                             expected(task, OPTIMIZE_FROM))
   return results
 
 
@@ -247,6 +305,10 @@ def write(results: dict, output) -> str:
   text = markdown(results)
   files.write_text(output / 'results.json', json.dumps(results, indent=1))
   files.write_text(output / 'results.md', text)
+  for task, result in results.items():
+    if 'optimized' in result:
+      files.write_text(optimized_path(output, task),
+                       json.dumps(result['optimized']['config'], indent=2))
   for task, result in results.items():
     points = {law: [(r['measured_mean'], r['measured_std'], r['predicted'],
                      *(r['interval'] or (np.nan, np.nan)))

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from configs import laws_benchmark
+from configs import recorded
 from conftest import PROJECT_DIR
 from machinery import errors
 import prediction_benchmark
@@ -62,6 +63,23 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
                                    'two_stage_drop']
   png = tmp_path / 'out' / 'language_model_predicted.png'
   assert png.read_bytes()[:4] == b'\x89PNG'
+  # MPL's --optimize schedule from cosine to zero: non-increasing from the
+  # peak, predicted no worse than cosine, written as a config to train.
+  found = result['optimized']
+  knots = found['knots']
+  assert knots[0] == 1.0 and all(a >= b for a, b in zip(knots, knots[1:]))
+  assert found['reference']['name'] == 'cosine_to_zero'
+  assert (found['predicted']['final_loss']
+          <= found['reference']['predicted'] + 1e-6)
+  assert found['predicted']['interval'] is not None
+  schedule = tmp_path / 'out' / 'language_model_optimized.schedule.json'
+  assert schedule.name in text
+  config = recorded.get_config(str(schedule))
+  cosine = expected('language_model', 'cosine_to_zero')
+  assert config.schedule == 'piecewise_linear' and config.knots == tuple(knots)
+  for field in ('num_epochs', 'learning_rate', 'warmup_epochs',
+                'steps_per_epoch', 'task'):
+    assert config[field] == cosine[field], field
 
 
 def test_a_fit_set_without_every_seed_is_refused(study, tmp_path):
