@@ -19,7 +19,11 @@ averaged. A study not run yet is listed as such, never guessed.
 import dataclasses
 import math
 import pathlib
+import re
 
+import numpy as np
+
+from configs import lm as lm_defaults
 from machinery import cli
 from machinery import errors
 from machinery import stats
@@ -584,40 +588,174 @@ def warmup_table(studies_dir, study) -> str:
   folder = pathlib.Path(studies_dir) / study
   if not (folder / 'study.csv').is_file():
     return f'Not run yet (docs/studies/{study}/).\n'
-  cells = _by_cell(studies.read_csv(folder / 'study.csv'))
+  return _warmup_grid(_by_cell(studies.read_csv(folder / 'study.csv')),
+                      WarmupGrid('num_epochs', 'epochs', 'epochs', ' (epochs)',
+                                 tasks.TEST_ACCURACY))
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupGrid:
+  """How a warmup x length table reads: its row field, the length's unit,
+  the warmup's unit ('epochs', or '%' of the run), the unit's suffix in a
+  column's name, and the metric."""
+  row_field: str
+  length_unit: str
+  warmup_unit: str
+  suffix: str
+  metric: tasks.Metric
+
+  def warmup(self, value) -> str:
+    return f'{value:g}%' if self.warmup_unit == '%' else f'{value:g}'
+
+
+def _warmup_grid(cells, grid: WarmupGrid) -> str:
+  """The table of `cells` {(length, warmup): {seed: value}}: the comparisons
+  of each warmup with none at the same length are one family."""
+  metric = grid.metric
   budgets = sorted({epochs for epochs, _ in cells})
   warmups = sorted({warmup for _, warmup in cells})
   results = {(epochs, warmup): _table_result(
-      cells.get((epochs, warmup), {}), cells.get((epochs, 0.0), {}))
+      cells.get((epochs, warmup), {}), cells.get((epochs, 0.0), {}), metric)
              for epochs in budgets for warmup in warmups if warmup != 0.0}
   _family(list(results.values()))
-  lines = ['| num_epochs | ' + ' | '.join(
-      f'warmup {w:g} epochs' for w in warmups) + ' |',
+  column = ((lambda w: f'warmup {w:g} epochs') if grid.warmup_unit != '%'
+            else (lambda w: f'warmup {w:g}%'))
+  lines = [f'| {grid.row_field} | ' + ' | '.join(
+      column(w) for w in warmups) + ' |',
            '|---|' + '---|' * len(warmups)]
   detectable = []
   for epochs in budgets:
     row, found = [], []
     for warmup in warmups:
-      text = _trained_interval(cells.get((epochs, warmup), {}))
+      text = _trained_interval(cells.get((epochs, warmup), {}), metric)
       if warmup != 0.0:
         result = results[epochs, warmup]
-        text += '<br>' + _short(result)
+        text += '<br>' + _short(result, metric)
         if result['status'] == 'checked' and stats.verdict(
-            result['result']) != 'no detectable difference':
+            result['result'], metric.higher_is_better) != (
+                'no detectable difference'):
           r = result['result']
-          found.append(f'{warmup:g} ({stats.verdict(r)}, '
-                       f'{100 * r.mean:+.2f} pp, {stats.p_text(r.p_holm)})')
+          found.append(f'{grid.warmup(warmup)} ('
+                       f'{stats.verdict(r, metric.higher_is_better)}, '
+                       f'{metric.difference(r.mean)} {metric.difference_unit}'
+                       f', {stats.p_text(r.p_holm)})')
       row.append(text)
     lines.append(f'| {epochs} | ' + ' | '.join(row) + ' |')
     seeds = len(cells.get((epochs, 0.0), {}))
     detectable.append(
-        f'- {epochs} epochs: ' + (', '.join(found) if found else
-                                  'no warmup differs detectably from none '
-                                  f'with {seeds} seeds'))
-  return ('\n'.join(lines) + '\n\nWarmups (epochs) that differ detectably '
-          'from no warmup (Holm-adjusted p below 0.05 in the table\'s family '
-          f'of {len(results)}), per num_epochs:\n\n' + '\n'.join(detectable)
-          + '\n')
+        f'- {epochs} {grid.length_unit}: ' + (
+            ', '.join(found) if found else
+            f'no warmup differs detectably from none with {seeds} seeds'))
+  return ('\n'.join(lines) + f'\n\nWarmups{grid.suffix} that differ '
+          'detectably from no warmup (Holm-adjusted p below 0.05 in the '
+          f'table\'s family of {len(results)}), per {grid.row_field}:\n\n'
+          + '\n'.join(detectable) + '\n')
+
+
+# The language model's study 5 (docs/studies/run_lm.sh): warmup, a share of
+# the run, x length x Adam's beta2; each (beta2, length) a study of its own,
+# one table (one family) per beta2.
+LM_WARMUP_B2 = ('0.95', '0.999')
+LM_WARMUP_EPOCHS = (2, 4)
+LM_WARMUP_GRID = WarmupGrid('epochs', 'epochs', '%', ' (% of the run)',
+                            tasks.BITS_PER_BYTE)
+
+
+def lm_warmup_study(b2, epochs) -> str:
+  return f'warmup_lm_b2_{b2}_{epochs}ep'
+
+
+def _lm_warmup_share(config: str) -> float:
+  """configs/lm_variant.py:lm:warmup=0.025:epochs=2:b2=0.95 -> 2.5 (%)."""
+  [share] = re.findall(r':warmup=([0-9.]+)', config)
+  return round(100 * float(share), 6)
+
+
+def lm_warmup_cells(studies_dir, b2) -> dict:
+  """{(epochs, warmup %): {seed: final loss, None where it did not train}}
+  of beta2's published studies (a length not published yet is absent)."""
+  cells = {}
+  for epochs in LM_WARMUP_EPOCHS:
+    csv_path = (pathlib.Path(studies_dir) / lm_warmup_study(b2, epochs)
+                / 'study.csv')
+    if not csv_path.is_file():
+      continue
+    for row in studies.read_csv(csv_path):
+      try:
+        value = _outcome(row, tasks.BITS_PER_BYTE)
+      except KeyError:
+        continue
+      key = (epochs, _lm_warmup_share(row['config']))
+      cells.setdefault(key, {})[int(row['seed'])] = value
+  return cells
+
+
+def lm_warmup_table(studies_dir, b2) -> str:
+  """beta2's warmup x length table (bits per byte, lower is better), or
+  which studies are not run yet."""
+  missing = [lm_warmup_study(b2, e) for e in LM_WARMUP_EPOCHS
+             if not (pathlib.Path(studies_dir) / lm_warmup_study(b2, e)
+                     / 'study.csv').is_file()]
+  cells = lm_warmup_cells(studies_dir, b2)
+  text = _warmup_grid(cells, LM_WARMUP_GRID) if cells else ''
+  if missing:
+    text += ('\n' if text else '') + 'Not run yet: ' + ', '.join(
+        f'docs/studies/{name}/' for name in missing) + '.\n'
+  return text
+
+
+def lm_warmup_heatmap(studies_dir, b2):
+  """plots.plot_heatmap's (x, xs, y, ys, cells) of beta2's published
+  lengths: each cell the mean final loss of the seeds that trained, its 95%
+  half-width and whether it differs detectably from no warmup (its
+  table's family); None before any is published."""
+  cells = lm_warmup_cells(studies_dir, b2)
+  if not cells:
+    return None
+  metric = LM_WARMUP_GRID.metric
+  lengths = sorted({e for e, _ in cells})
+  shares = sorted({w for _, w in cells})
+  results = {(e, w): _table_result(cells.get((e, w), {}),
+                                   cells.get((e, 0.0), {}), metric)
+             for e in lengths for w in shares if w != 0.0}
+  _family(list(results.values()))
+
+  def cell(epochs, share):
+    trained = [v for v in cells.get((epochs, share), {}).values()
+               if v is not None]
+    interval = stats.mean_interval(trained, bounds=metric.bounds)
+    result = results.get((epochs, share), {'status': 'baseline'})
+    return (interval.mean, (interval.ci95_high - interval.ci95_low) / 2,
+            result['status'] == 'checked' and stats.verdict(
+                result['result'], metric.higher_is_better) != (
+                    'no detectable difference'))
+  return ('warmup (% of the run)', shares, 'epochs', lengths,
+          [[cell(e, w) for w in shares] for e in lengths])
+
+
+def rule_of_thumb_steps(b2) -> float:
+  """Ma & Yarats (AAAI 2021, arXiv 1910.04209): warmup of about
+  2 / (1 - beta2) steps."""
+  return 2 / (1 - float(b2))
+
+
+def lm_best_warmups(studies_dir) -> list[str]:
+  """Per beta2 and length, the warmup share with the lowest mean final
+  loss, beside the rule of thumb's share of that run."""
+  steps_per_epoch = lm_defaults.get_config().steps_per_epoch
+  lines = []
+  for b2 in LM_WARMUP_B2:
+    cells = lm_warmup_cells(studies_dir, b2)
+    for epochs in sorted({e for e, _ in cells}):
+      means = {w: float(np.mean([v for v in seeds.values() if v is not None]))
+               for (e, w), seeds in cells.items()
+               if e == epochs and any(v is not None for v in seeds.values())}
+      best = min(means, key=means.get)
+      rule = 100 * rule_of_thumb_steps(b2) / (epochs * steps_per_epoch)
+      lines.append(f'beta2 {b2}, {epochs} epochs: lowest mean at warmup '
+                   f'{best:g}% of the run; the rule of thumb says '
+                   f'{rule_of_thumb_steps(b2):,.0f} steps, {rule:g}% of it')
+  return lines
 
 
 def _checked_rows(studies_dir) -> list:

@@ -222,6 +222,16 @@ def plot_study(curves: dict, target, output, heatmap=None,
   _save(fig, output)
 
 
+def plot_heatmap(heatmap, title, output, metric=tasks.TEST_ACCURACY) -> None:
+  """One heatmap figure: `heatmap` is (x_name, x_values, y_name, y_values,
+  cells [y][x]) as studies.heatmap gives it."""
+  fig, ax = _pyplot().subplots(figsize=(8, 1.6 + 1.1 * len(heatmap[3])),
+                               constrained_layout=True)
+  _plot_heatmap(ax, *heatmap, metric=metric)
+  fig.suptitle(title, fontsize=10)
+  _save(fig, output)
+
+
 def _plot_heatmap(ax, x_name, x_values, y_name, y_values, cells,
                   metric=tasks.TEST_ACCURACY) -> None:
   """Mean final metric per cell, its 95% half-width, and * where the
