@@ -47,6 +47,31 @@ class Comparison:
   # The study's primary metric where it is not the claim's final test
   # accuracy: the language model's validation loss, lower is better.
   metric: tasks.Metric | None = None
+  # True: `study` is a budget sweep of tools/budgets.py published in
+  # docs/budgets/<study>/, its budgets.csv a row per seed and branch (each a
+  # finished run), beside docs/studies/.
+  budgets: bool = False
+
+  @property
+  def published_in(self) -> str:
+    return f'docs/{"budgets" if self.budgets else "studies"}/{self.study}/'
+
+  def rows_path(self, studies_dir) -> pathlib.Path:
+    if self.budgets:
+      return (pathlib.Path(studies_dir).parent / 'budgets' / self.study
+              / 'budgets.csv')
+    return pathlib.Path(studies_dir) / self.study / 'study.csv'
+
+  def rows(self, studies_dir) -> list:
+    """The rows `check` pairs: a budget sweep's rows read as finished
+    members (a branch is written only when it has finished)."""
+    rows = studies.read_csv(self.rows_path(studies_dir))
+    if not self.budgets:
+      return rows
+    return [{**row, 'finished': '1', 'diverged': '0',
+             'member': f'seed{row["seed"]}/budget{row["budget"]}_'
+                       f'{row.get("decay_shape", "")}_'
+                       f'{row.get("decay_fraction", "")}'} for row in rows]
 
 
 # The margin of the equivalence and non-inferiority tests, in final test
@@ -116,6 +141,17 @@ def _warmup_at(peak):
                     {'warmup_epochs': '0.0', 'learning_rate': str(peak)})
 
 
+def _cooldown_shapes(fraction, budget=4, sweep='wsd_cooldowns_lm'):
+  """1-sqrt against linear, cooldowns of the same `fraction` branched from
+  one WSD trunk per seed (the language model's study 4), in bits per
+  byte."""
+  point = {'budget': str(budget), 'decay_fraction': str(fraction)}
+  return Comparison(f'{LM}, {100 * fraction:g}% cooldown', sweep,
+                    {**point, 'decay_shape': '1-sqrt'},
+                    {**point, 'decay_shape': 'linear'},
+                    metric=tasks.BITS_PER_BYTE, budgets=True)
+
+
 CLAIMS = (
     Claim('WSD with a short 1-sqrt cooldown matches cosine',
           'Hägele et al. 2024, arXiv 2405.18392 (language-model '
@@ -123,6 +159,11 @@ CLAIMS = (
           'final_test_accuracy',
           _methods('wsd.py') + (_lm('configs/lm_wsd.py'),),
           kind='equivalence'),
+    Claim('A 1-sqrt cooldown beats a linear one of the same length',
+          'Hägele et al. 2024, arXiv 2405.18392 (language-model '
+          'pretraining, AdamW; cooldowns of the same length)',
+          'final_test_accuracy',
+          tuple(_cooldown_shapes(f) for f in (0.1, 0.2, 0.4))),
     Claim('Linear decay to zero is at least as good as cosine',
           'Bergsma et al. 2025, arXiv 2502.15938 (language models, '
           'AdamW)', 'final_test_accuracy',
@@ -229,9 +270,9 @@ def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
   non-inferiority claim its margin test; or why there is none. `markdown`
   puts the table's comparisons into their families."""
   folder = pathlib.Path(studies_dir) / comparison.study
-  if not (folder / 'study.csv').is_file():
-    return {'status': f'not run yet (docs/studies/{comparison.study}/)'}
-  rows = studies.read_csv(folder / 'study.csv')
+  if not comparison.rows_path(studies_dir).is_file():
+    return {'status': f'not run yet ({comparison.published_in})'}
+  rows = comparison.rows(studies_dir)
   epochs = {}
   if claim.metric == 'epochs_to_target':
     for r in studies.read_csv(folder / 'study_epochs.csv'):

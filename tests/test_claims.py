@@ -238,8 +238,18 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
   forever."""
   script = (PROJECT_DIR / 'docs' / 'studies' / 'run_all.sh').read_text()
   lm_script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
-  read = {c.study for claim in claims.CLAIMS for c in claim.comparisons}
+  read = {c.study for claim in claims.CLAIMS for c in claim.comparisons
+          if not c.budgets}
   read |= {study for _, study in claims.METHOD_STUDIES + claims.WARMUP_STUDIES}
+  for sweep in {c.study for claim in claims.CLAIMS for c in claim.comparisons
+                if c.budgets}:
+    assert f'budgets {sweep} ' in lm_script, sweep
+  # Study 5: run_lm.sh's loops over beta2 and lengths.
+  assert ('BASE="configs/lm_variant.py:lm:b2=$b2" study '
+          '"warmup_lm_b2_${b2}_${epochs}ep"') in lm_script
+  assert (f'for b2 in {" ".join(claims.LM_WARMUP_B2)}; do' in lm_script and
+          f'for epochs in {" ".join(map(str, claims.LM_WARMUP_EPOCHS))}; do'
+          in lm_script)
   for study in sorted(read):
     if study.startswith('large_peaks_lm_x'):  # run_lm.sh's loop over peaks
       assert 'study "large_peaks_lm_x$peak"' in lm_script
@@ -438,3 +448,44 @@ def test_the_language_models_warmup_is_a_table_and_heatmap_per_beta2(
   assert '](lm_warmup_b2_0.95.png)' in output.read_text()
   assert (tmp_path / 'lm_warmup_b2_0.95.png').read_bytes()[:4] == b'\x89PNG'
   assert not (tmp_path / 'lm_warmup_b2_0.999.png').exists()
+
+
+def write_cooldown_sweep(sweep_dir, loss_of):
+  """A budget sweep's budgets.csv with several cooldowns at budget 4:
+  loss_of(shape, fraction, seed) in nats."""
+  sweep_dir.mkdir(parents=True)
+  with open(sweep_dir / 'budgets.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('budget', 'seed', 'decay_shape', 'decay_fraction',
+                     'final_test_accuracy', 'best_test_accuracy',
+                     'final_test_loss', 'cooldown_start_step',
+                     'cooldown_epochs_trained'))
+    for seed in range(5):
+      for fraction in (0.1, 0.2, 0.4):
+        for shape in ('linear', '1-sqrt', 'cosine'):
+          writer.writerow((4, seed, shape, fraction, 0.5, 0.5,
+                           loss_of(shape, fraction, seed), 900, 0.4))
+
+
+def test_cooldown_shapes_are_paired_from_the_published_budget_sweep(
+    tmp_path):
+  """Hägele et al.'s 1-sqrt against linear: rows of docs/budgets/
+  wsd_cooldowns_lm/budgets.csv paired by seed at each fraction; 1-sqrt
+  0.01 nats lower at 20% only is 'better' there alone."""
+  claim = next(c for c in claims.CLAIMS if c.text.startswith('A 1-sqrt'))
+  studies_dir = tmp_path / 'docs' / 'studies'
+  studies_dir.mkdir(parents=True)
+  assert [claims.check(claim, c, studies_dir)['status']
+          for c in claim.comparisons] == [
+              'not run yet (docs/budgets/wsd_cooldowns_lm/)'] * 3
+  write_cooldown_sweep(
+      tmp_path / 'docs' / 'budgets' / 'wsd_cooldowns_lm',
+      lambda shape, fraction, seed: 1.30 + 0.001 * seed * seed - 0.01 * (
+          shape == '1-sqrt' and fraction == 0.2))
+  results = [claims.check(claim, c, studies_dir) for c in claim.comparisons]
+  assert [r['n'] for r in results] == [5, 5, 5]
+  assert [r['verdict'] for r in results] == [
+      'no detectable difference', 'better', 'no detectable difference']
+  assert results[1]['difference']['mean'] == pytest.approx(-0.01)
+  assert '| A 1-sqrt cooldown beats a linear one of the same length |' in (
+      claims.markdown(studies_dir))
