@@ -38,8 +38,9 @@ flags.DEFINE_string('peaks_of', None, 'Only print the rates x0.5 and x2 the '
 
 HEADER = """# Which method? Claims from the literature, checked here
 
-Each row pairs two grid points of a published study (docs/studies/) over the
-same seeds — the same initial parameters and data order — and reports the
+Each row pairs two grid points of a published study (docs/studies/), or
+two cooldowns of a published budget sweep (docs/budgets/), over the same
+seeds — the same initial parameters and data order — and reports the
 paired difference with its raw 95% Student-t interval and its p-value after
 Holm's correction. **Each table is one family**: "better" or "worse" only
 where the Holm-adjusted p-value is below 0.05 (with 7-14 comparisons in a
