@@ -17,6 +17,7 @@ averaged. A study not run yet is listed as such, never guessed.
 """
 
 import dataclasses
+import json
 import math
 import pathlib
 import re
@@ -580,6 +581,81 @@ def peaks_table(studies_dir) -> str:
                  f'{stats.p_text(r.p_holm)} | '
                  + (verdict if verdict != 'no detectable difference' else
                     f'no detectable difference ({_detectable(r)})') + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+# The language model's study 2 (docs/studies/run_lm.sh): warmup + cosine and
+# methods_lm's best other method, each at these multiples of its own peak
+# (and floor), one study per multiple; x1 is methods_lm itself.
+LM_PEAK_FACTORS = ('0.5', '2')
+
+
+def best_other_lm_method(studies_dir) -> str:
+  """The config name (e.g. 'lm_linear') of the method other than warmup +
+  cosine to zero with the lowest mean final loss in the published
+  methods_lm (its study.json's means, as run_lm.sh reads them).
+
+  Raises:
+    WorkdirError: methods_lm is not published (yet).
+  """
+  path = pathlib.Path(studies_dir) / LM_STUDY[1] / 'study.json'
+  try:
+    points = json.loads(path.read_text())['points']
+  except (OSError, ValueError, KeyError):
+    raise errors.WorkdirError(f'{path} is missing or damaged: '
+                              f'{LM_STUDY[1]} is not published yet') from None
+  others = {key: point['mean'] for key, point in points.items()
+            if key != 'config=configs/lm.py' and point.get('mean') is not None}
+  best = min(others, key=others.get)
+  return pathlib.Path(best.split('=', 1)[1]).stem
+
+
+def lm_peaks_table(studies_dir) -> str:
+  """Does the language model's ranking hold at other peaks? methods_lm's
+  best other method against warmup + cosine to zero at x0.5, x1 and x2
+  the peak, paired by seed within each; the three comparisons are one
+  family."""
+  studies_dir = pathlib.Path(studies_dir)
+  metric = tasks.BITS_PER_BYTE
+  lines = ['| peak (x the default) | best other method vs warmup + cosine '
+           f'({metric.difference_unit}) [95% CI], Holm p | verdict |',
+           '|---|---|---|']
+  try:
+    best = best_other_lm_method(studies_dir)
+  except errors.WorkdirError:
+    return '\n'.join(lines) + (f'\n| all | not run yet (docs/studies/'
+                               f'{LM_STUDY[1]}/) | |\n')
+  variant = 'configs/lm_variant.py:{}:peak={}'
+  pairs = {'1': (LM_STUDY[1], f'configs/{best}.py', 'configs/lm.py')}
+  for factor in LM_PEAK_FACTORS:
+    pairs[factor] = (f'peaks_lm_x{factor}', variant.format(best, factor),
+                     variant.format('lm', factor))
+  results = {}
+  for factor, (study, point, reference) in pairs.items():
+    csv_path = studies_dir / study / 'study.csv'
+    if not csv_path.is_file():
+      results[factor] = {'status': f'not run yet (docs/studies/{study}/)'}
+      continue
+    rows = studies.read_csv(csv_path)
+    per_seed = lambda config: _per_seed(rows, {'config': config},
+                                        'final_test_accuracy', {}, 0.0, metric)
+    results[factor] = _table_result(per_seed(point), per_seed(reference),
+                                    metric)
+  _family(list(results.values()))
+  for factor in sorted(results, key=float):
+    result = results[factor]
+    if result['status'] != 'checked':
+      lines.append(f'| x{factor} | {result["status"]} | |')
+      continue
+    r = result['result']
+    verdict = stats.verdict(r, metric.higher_is_better)
+    lines.append(
+        f'| x{factor} | `{best}`: '
+        f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}, '
+        f'n={r.n}, {stats.p_text(r.p_holm)} | '
+        + (verdict if verdict != 'no detectable difference' else
+           f'no detectable difference ({_detectable(r, metric=metric)})')
+        + ' |')
   return '\n'.join(lines) + '\n'
 
 

@@ -1,6 +1,7 @@
 """claims.py: literature claims checked against published study files."""
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -489,3 +490,41 @@ def test_cooldown_shapes_are_paired_from_the_published_budget_sweep(
   assert results[1]['difference']['mean'] == pytest.approx(-0.01)
   assert '| A 1-sqrt cooldown beats a linear one of the same length |' in (
       claims.markdown(studies_dir))
+
+
+def test_the_language_models_ranking_is_checked_at_half_and_twice_the_peak(
+    tmp_path):
+  """methods_lm's best other method (lowest mean in its study.json: linear
+  to zero here) against warmup + cosine at x0.5 (peaks_lm_x0.5) and x1
+  (methods_lm); x2 not run yet; run_lm.sh trains it with the same pick and
+  the same multiples."""
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'{name}{seed}', seed, f'configs/{config}', loss + 0.001 * seed * seed)
+      for seed in range(5) for name, config, loss in (
+          ('c', 'lm.py', 1.30), ('l', 'lm_linear.py', 1.29),
+          ('k', 'lm_constant.py', 1.40))])
+  (tmp_path / 'methods_lm' / 'study.json').write_text(json.dumps(
+      {'points': {'config=configs/lm.py': {'mean': 1.306},
+                  'config=configs/lm_linear.py': {'mean': 1.296},
+                  'config=configs/lm_constant.py': {'mean': 1.406}}}))
+  variant = 'configs/lm_variant.py:{}:peak=0.5'
+  write_lm_study(tmp_path / 'peaks_lm_x0.5', [
+      (f'{name}{seed}', seed, variant.format(method), 1.35 + 0.001 * seed)
+      for seed in range(5) for name, method in (('c', 'lm'),
+                                                 ('l', 'lm_linear'))])
+  assert claims.best_other_lm_method(tmp_path) == 'lm_linear'
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    '--best_lm_method', config=None)
+  assert result.stdout.strip() == 'lm_linear', result.stderr[-2000:]
+  rows = claims.lm_peaks_table(tmp_path).splitlines()[2:]
+  assert rows[0].startswith('| x0.5 | `lm_linear`: +0.000 [+0.000, +0.000], '
+                            'n=5')
+  difference = f'{-0.01 / math.log(2):+.3f}'
+  assert rows[1].startswith(f'| x1 | `lm_linear`: {difference} [')
+  assert rows[1].endswith('| better |')
+  assert rows[2] == '| x2 | not run yet (docs/studies/peaks_lm_x2/) | |'
+  script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
+  assert 'best=$("$python" tools/claims.py --best_lm_method)' in script
+  assert f'for peak in {" ".join(claims.LM_PEAK_FACTORS)}; do' in script
+  assert claims.lm_peaks_table(tmp_path / 'none').endswith(
+      '| all | not run yet (docs/studies/methods_lm/) | |\n')

@@ -13,6 +13,8 @@ paired 95% interval and verdict, or "not run yet". Trains nothing.
 cosine in the published Fashion-MNIST methods study, and --peaks_of=FILE
 the rates x0.5 and x2 that file's peak, comma-separated: the grid of
 docs/studies/run_all.sh's step 2b (does the ranking hold at other peaks?).
+--best_lm_method prints the config name of methods_lm's best other method
+(lowest mean final bits per byte), for docs/studies/run_lm.sh's study 2.
 """
 
 import pathlib
@@ -33,6 +35,8 @@ flags.DEFINE_string('studies_dir', 'docs/studies', 'Published studies.')
 flags.DEFINE_string('output', 'docs/claims.md', 'The page to write.')
 flags.DEFINE_bool('best_method', False, 'Only print the best method other '
                   'than warmup + cosine in the Fashion-MNIST methods study.')
+flags.DEFINE_bool('best_lm_method', False, 'Only print the config name of '
+                  'the best method other than warmup + cosine in methods_lm.')
 flags.DEFINE_string('peaks_of', None, 'Only print the rates x0.5 and x2 the '
                     'peak of this config file.')
 
@@ -88,6 +92,16 @@ The best method other than warmup + cosine in `methods_fashion`, against
 warmup + cosine, each at x0.5, x1 and x2 its own peak rate, seeds 0-4
 (studies `peaks_fashion_*` of docs/studies/run_all.sh's step 2b). The
 three comparisons are one family.
+
+"""
+LM_PEAKS = """
+### And for the language model?
+
+methods_lm's best method other than warmup + cosine to zero (lowest mean
+final bits per byte), against warmup + cosine to zero, each at x0.5, x1
+and x2 the default peak (and floor), seeds 0-4 (studies `methods_lm`,
+`peaks_lm_x0.5` and `peaks_lm_x2` of docs/studies/run_lm.sh; lower is
+better). The three comparisons are one family.
 
 """
 WARMUP = """
@@ -172,10 +186,14 @@ def main(argv):
   del argv
   studies_dir, output = pathlib.Path(FLAGS.studies_dir), pathlib.Path(
       FLAGS.output)
-  if FLAGS.best_method or FLAGS.peaks_of:
+  if FLAGS.best_method or FLAGS.best_lm_method or FLAGS.peaks_of:
     with cli.one_line_errors():
-      print(claims.best_other_method(studies_dir) if FLAGS.best_method else
-            ','.join(repr(r) for r in claims.peak_multiples(FLAGS.peaks_of)))
+      if FLAGS.best_method:
+        print(claims.best_other_method(studies_dir))
+      elif FLAGS.best_lm_method:
+        print(claims.best_other_lm_method(studies_dir))
+      else:
+        print(','.join(repr(r) for r in claims.peak_multiples(FLAGS.peaks_of)))
     return
   if not studies_dir.is_dir():
     sys.exit(f'Error: --studies_dir={studies_dir} is not a folder.')
@@ -184,7 +202,8 @@ def main(argv):
   with cli.one_line_errors():
     files.check_not_directory(output)
     answer = claims.methods_table(studies_dir)
-    peaks = claims.peaks_table(studies_dir)
+    peaks = claims.peaks_table(studies_dir) + LM_PEAKS + claims.lm_peaks_table(
+        studies_dir)
     warmup = ''.join(_warmup_section(studies_dir, dataset, study)
                      for dataset, study in claims.WARMUP_STUDIES)
     lm_warmup = _lm_warmup_section(studies_dir, output)

@@ -90,15 +90,7 @@ study straight_to_zero_lm_4x --baseline="$(v lm_cosine_10:epochs=16)" \
 # 2. Peaks: warmup + cosine against methods_lm's best other method (lowest
 #    mean final bits per byte), each at x0.5 and x2 the peak (and its
 #    floor), paired within each peak; x1 is methods_lm itself.
-best=$("$python" - <<'PY'
-import json
-points = json.load(open('docs/studies/methods_lm/study.json'))['points']
-others = {k: p for k, p in points.items() if k != 'config=configs/lm.py'
-          and p.get('mean') is not None}
-best = min(others, key=lambda k: others[k]['mean'])
-print(best.split('/')[-1].removesuffix('.py'))
-PY
-)
+best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
 for peak in 0.5 2; do
   study "peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
