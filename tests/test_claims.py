@@ -1,4 +1,4 @@
-"""claims.py: literature claims checked against published study files."""
+"""The claims package: literature claims checked against published study files."""
 
 import csv
 import json
@@ -312,7 +312,7 @@ def test_the_tool_runs_from_another_folder(tmp_path):
 
 
 def test_the_language_models_margin_is_the_one_fixed_before_its_numbers():
-  """Pre-registered on 2026-12-05 (claims.py says why): changing it after
+  """Pre-registered on 2026-12-05 (claims/pairing.py says why): changing it after
   the LM studies are read is a visible edit of this test."""
   assert claims.LM_MARGIN_BITS == 0.01
 
@@ -341,7 +341,7 @@ def test_a_language_model_row_reads_bits_per_byte_lower_is_better(tmp_path):
   result = claims.check(claim, comparison, tmp_path)
   assert result['verdict'] == 'better'
   assert result['difference']['mean'] == pytest.approx(-0.002)
-  numbers, verdict = claims._cell(claim, result, comparison)  # pylint: disable=protected-access
+  numbers, verdict = claims.claim_cell(claim, result, comparison)
   assert numbers.startswith(f'{-0.002 / math.log(2):+.3f} bits per byte [')
   assert verdict.startswith('better; **shown within ±0.01 bits per byte**')
 

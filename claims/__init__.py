@@ -1,0 +1,100 @@
+"""Claims from the literature, checked against this project's studies.
+
+Each claim is one entry of CLAIMS (literature.py): what its authors found
+and where, the study metric that tests it here, the kind of claim, and per
+dataset the published study (docs/studies/<name>/, or a budget sweep in
+docs/budgets/<name>/) and the two grid points to pair by seed. `check`
+(pairing.py) reads the committed files alone (study.csv, study_epochs.csv,
+budgets.csv), so every table is rebuilt without training: `tools/claims.py`.
+tables.py holds the answer tables (methods, peaks, warmup x length).
+
+Our verdicts follow machinery/stats.py: seeds paired (same initial
+parameters and data order); each table one family, "better" or "worse"
+only where the Holm-adjusted p-value is below 0.05; a claim that two
+settings are as good as each other ("matches", "at least as good") only
+through an equivalence (or non-inferiority) test with the margin MARGIN
+(LM_MARGIN_BITS for the language model), fixed in pairing.py; runs that
+diverge or stay at chance counted, not averaged. A study not run yet is
+listed as such, never guessed.
+"""
+
+# pylint: disable=g-importing-member
+from claims.literature import CLAIMS
+from claims.literature import findings
+from claims.literature import LM
+from claims.literature import markdown
+from claims.literature import untestable
+from claims.pairing import check
+from claims.pairing import Claim
+from claims.pairing import claim_cell
+from claims.pairing import Comparison
+from claims.pairing import COSINE
+from claims.pairing import LM_MARGIN_BITS
+from claims.pairing import MARGIN
+from claims.tables import best_other_lm_method
+from claims.tables import best_other_method
+from claims.tables import LM_METHODS
+from claims.tables import LM_PEAK_FACTORS
+from claims.tables import LM_STUDY
+from claims.tables import LM_WARMUP_B2
+from claims.tables import LM_WARMUP_EPOCHS
+from claims.tables import LM_WARMUP_GRID
+from claims.tables import lm_best_warmups
+from claims.tables import lm_peaks_table
+from claims.tables import lm_warmup_cells
+from claims.tables import lm_warmup_heatmap
+from claims.tables import lm_warmup_study
+from claims.tables import lm_warmup_table
+from claims.tables import METHOD_STUDIES
+from claims.tables import METHODS
+from claims.tables import methods_table
+from claims.tables import PEAK_FACTORS
+from claims.tables import peak_multiples
+from claims.tables import peak_study
+from claims.tables import PEAK_STUDY
+from claims.tables import peaks_table
+from claims.tables import rule_of_thumb_steps
+from claims.tables import warmup_table
+from claims.tables import WARMUP_STUDIES
+from claims.tables import WarmupGrid
+
+__all__ = [
+    'CLAIMS',
+    'findings',
+    'LM',
+    'markdown',
+    'untestable',
+    'check',
+    'Claim',
+    'claim_cell',
+    'Comparison',
+    'COSINE',
+    'LM_MARGIN_BITS',
+    'MARGIN',
+    'best_other_lm_method',
+    'best_other_method',
+    'LM_METHODS',
+    'LM_PEAK_FACTORS',
+    'LM_STUDY',
+    'LM_WARMUP_B2',
+    'LM_WARMUP_EPOCHS',
+    'LM_WARMUP_GRID',
+    'lm_best_warmups',
+    'lm_peaks_table',
+    'lm_warmup_cells',
+    'lm_warmup_heatmap',
+    'lm_warmup_study',
+    'lm_warmup_table',
+    'METHOD_STUDIES',
+    'METHODS',
+    'methods_table',
+    'PEAK_FACTORS',
+    'peak_multiples',
+    'peak_study',
+    'PEAK_STUDY',
+    'peaks_table',
+    'rule_of_thumb_steps',
+    'warmup_table',
+    'WARMUP_STUDIES',
+    'WarmupGrid',
+]

@@ -1,0 +1,477 @@
+"""The answer tables of docs/claims.md and the README: every method against
+warmup + cosine, the ranking at other peaks, and warmup x length (with
+the language model's per beta2), each table one family.
+"""
+
+import dataclasses
+import json
+import pathlib
+import re
+
+import numpy as np
+
+from claims.pairing import adjust_family
+from claims.pairing import COSINE
+from claims.pairing import detectable_text
+from claims.pairing import outcome
+from claims.pairing import per_seed
+from claims.pairing import PROJECT_DIR
+from claims.pairing import short_comparison
+from claims.pairing import table_result
+from claims.pairing import trained_interval
+from configs import lm as lm_defaults
+from machinery import cli
+from machinery import errors
+from machinery import stats
+import studies
+import tasks
+
+
+METHODS = (('warmup + cosine (the seed\'s)', 'default.py'),
+           ('constant', 'constant.py'), ('step', 'step.py'),
+           ('SGDR', 'sgdr.py'), ('WSD, 1-sqrt cooldown', 'wsd.py'),
+           ('linear to zero', 'linear.py'), ('one-cycle', 'onecycle.py'),
+           ('schedule-free (SGD; AdamW for the LM)', 'schedule_free.py'))
+METHOD_STUDIES = (('MNIST', 'methods_mnist'),
+                  ('Fashion-MNIST', 'methods_fashion'))
+# The language model's column: each row's method in its own config file,
+# and cosine to 10% of the peak, the common LLM default, which the image
+# task has no row of.
+LM_STUDY = ('SOTU language model', 'methods_lm')
+LM_METHODS = {'warmup + cosine (the seed\'s)': 'lm.py',
+              'constant': 'lm_constant.py', 'step': 'lm_step.py',
+              'SGDR': 'lm_sgdr.py', 'WSD, 1-sqrt cooldown': 'lm_wsd.py',
+              'linear to zero': 'lm_linear.py', 'one-cycle': 'lm_onecycle.py',
+              'schedule-free (SGD; AdamW for the LM)': 'lm_schedule_free.py',
+              'cosine to 10% of the peak': 'lm_cosine_10.py'}
+
+
+def methods_table(studies_dir) -> str:
+  """The answer table: every method's final test accuracy on each dataset
+  (mean, 95% interval) and its paired difference from warmup + cosine,
+  with its Holm-adjusted p-value: the image datasets' comparisons are one
+  family. The language model's column (final validation loss in bits per
+  byte, lower is better; methods_lm) is a family of its own: another
+  model, metric and study."""
+  columns = [(name, study, None) for name, study in METHOD_STUDIES] + [
+      (LM_STUDY[0], LM_STUDY[1], tasks.BITS_PER_BYTE)]
+  header = '| method |' + ''.join(
+      f' {name}: final test acc. [95% CI] | vs warmup + cosine (pp) '
+      '[95% CI], Holm p |' if metric is None else
+      f' {name}: final {metric.unit} [95% CI] | vs warmup + cosine '
+      f'({metric.unit}) [95% CI], Holm p |' for name, _, metric in columns)
+  lines = [header, '|---|' + '---|---|' * len(columns)]
+  labels = [label for label, _ in METHODS] + [
+      label for label in LM_METHODS if label not in dict(METHODS)]
+  cells, families = {}, {'image': [], 'lm': []}
+  for label in labels:
+    for _, study, metric in columns:
+      config_file = (dict(METHODS) if metric is None else LM_METHODS).get(
+          label)
+      folder = pathlib.Path(studies_dir) / study
+      if config_file is None:
+        cells[label, study] = ['—', '']
+        continue
+      if not (folder / 'study.csv').is_file():
+        cells[label, study] = ['not run yet', '']
+        continue
+      rows = studies.read_csv(folder / 'study.csv')
+      point = {'config': f'configs/{config_file}'}
+      baseline = COSINE if metric is None else {'config': 'configs/lm.py'}
+      mine = per_seed(rows, point, 'final_test_accuracy', {}, 0.0, metric)
+      cosine = per_seed(rows, baseline, 'final_test_accuracy', {}, 0.0,
+                         metric)
+      if point == baseline:
+        versus = {'status': '(baseline)'}
+      else:
+        versus = table_result(mine, cosine, metric)
+        families['image' if metric is None else 'lm'].append(versus)
+      cells[label, study] = [trained_interval(mine, metric), versus]
+  for family in families.values():
+    adjust_family(family)
+  for label in labels:
+    row = []
+    for _, study, metric in columns:
+      value, versus = cells[label, study]
+      row += [value, short_comparison(versus, metric) if versus else '']
+    lines.append(f'| {label} | ' + ' | '.join(row) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+# Study 2b: a verdict must not hinge on one peak. The baseline and study 2's
+# best other method, each at these multiples of its own peak rate.
+PEAK_STUDY = 'methods_fashion'
+PEAK_FACTORS = (0.5, 2.0)
+
+
+def best_other_method(studies_dir, study=PEAK_STUDY) -> str:
+  """The config file of the method other than warmup + cosine with the
+  highest mean final test accuracy in the published `study`.
+
+  Raises:
+    WorkdirError: the study is not published (yet).
+  """
+  rows = studies.read_csv(pathlib.Path(studies_dir) / study / 'study.csv')
+  means = {}
+  for _, config_file in METHODS[1:]:
+    point = {'config': f'configs/{config_file}'}
+    values = [v for v in per_seed(rows, point, 'final_test_accuracy', {},
+                                   0.0).values() if v is not None]
+    if values:
+      means[point['config']] = sum(values) / len(values)
+  return max(means, key=means.get)
+
+
+def peak_study(config_path) -> str:
+  """The name of the study of `config_path`'s method at other peaks."""
+  return f'peaks_fashion_{pathlib.Path(config_path).stem}'
+
+
+def peak_multiples(config_path) -> list[float]:
+  """PEAK_FACTORS times the learning_rate the method's config file sets."""
+  path = pathlib.Path(config_path)
+  if not path.is_absolute() and not path.exists():
+    path = PROJECT_DIR / path  # one of the project's own config files
+  peak = cli.load_config_file(str(path)).learning_rate
+  return [factor * peak for factor in PEAK_FACTORS]
+
+
+def _at_rate(rows, rate):
+  """{seed: final test accuracy, None if it did not train} of the finished
+  or diverged members at `rate`."""
+  values = {}
+  for r in rows:
+    if abs(float(r['learning_rate']) - rate) <= 1e-9 * rate:
+      try:
+        values[int(r['seed'])] = outcome(r)
+      except KeyError:
+        continue
+  return values
+
+
+def peaks_table(studies_dir) -> str:
+  """Does the ranking hold at other peaks? The best other method against
+  warmup + cosine on Fashion-MNIST at x0.5, x1 and x2 each one's own peak,
+  paired by seed (x1 from the methods study; the others from the two peak
+  studies of run_all.sh's step 2b). The three comparisons are one family."""
+  studies_dir = pathlib.Path(studies_dir)
+  lines = ['| peak (x its own) | best other method vs warmup + cosine '
+           '(pp) [95% CI], Holm p | verdict |', '|---|---|---|']
+  try:
+    best = best_other_method(studies_dir)
+  except errors.WorkdirError:
+    return lines[0] + '\n' + lines[1] + f'\n| all | not run yet '\
+        f'(docs/studies/{PEAK_STUDY}/) | |\n'
+  pairs = {1.0: _per_seed_pair(studies_dir / PEAK_STUDY, best, None, None)}
+  for i, factor in enumerate(PEAK_FACTORS):
+    pairs[factor] = _per_seed_pair(
+        studies_dir, best, peak_multiples(COSINE['config'])[i],
+        peak_multiples(best)[i])
+  results = {factor: ({'status': pair} if isinstance(pair, str)
+                      else table_result(*pair))
+             for factor, pair in pairs.items()}
+  adjust_family(list(results.values()))
+  for factor in sorted(results):
+    result = results[factor]
+    if result['status'] != 'checked':
+      lines.append(f'| x{factor:g} | {result["status"]} | |')
+      continue
+    r = result['result']
+    verdict = stats.verdict(r)
+    lines.append(f'| x{factor:g} | `{best}`: '
+                 f'{stats.points(r.mean, r.ci95_low, r.ci95_high)}, n={r.n}, '
+                 f'{stats.p_text(r.p_holm)} | '
+                 + (verdict if verdict != 'no detectable difference' else
+                    f'no detectable difference ({detectable_text(r)})') + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+# The language model's study 2 (docs/studies/run_lm.sh): warmup + cosine and
+# methods_lm's best other method, each at these multiples of its own peak
+# (and floor), one study per multiple; x1 is methods_lm itself.
+LM_PEAK_FACTORS = ('0.5', '2')
+
+
+def best_other_lm_method(studies_dir) -> str:
+  """The config name (e.g. 'lm_linear') of the method other than warmup +
+  cosine to zero with the lowest mean final loss in the published
+  methods_lm (its study.json's means, as run_lm.sh reads them).
+
+  Raises:
+    WorkdirError: methods_lm is not published (yet).
+  """
+  path = pathlib.Path(studies_dir) / LM_STUDY[1] / 'study.json'
+  try:
+    points = json.loads(path.read_text())['points']
+  except (OSError, ValueError, KeyError):
+    raise errors.WorkdirError(f'{path} is missing or damaged: '
+                              f'{LM_STUDY[1]} is not published yet') from None
+  others = {key: point['mean'] for key, point in points.items()
+            if key != 'config=configs/lm.py' and point.get('mean') is not None}
+  best = min(others, key=others.get)
+  return pathlib.Path(best.split('=', 1)[1]).stem
+
+
+def lm_peaks_table(studies_dir) -> str:
+  """Does the language model's ranking hold at other peaks? methods_lm's
+  best other method against warmup + cosine to zero at x0.5, x1 and x2
+  the peak, paired by seed within each; the three comparisons are one
+  family."""
+  studies_dir = pathlib.Path(studies_dir)
+  metric = tasks.BITS_PER_BYTE
+  lines = ['| peak (x the default) | best other method vs warmup + cosine '
+           f'({metric.difference_unit}) [95% CI], Holm p | verdict |',
+           '|---|---|---|']
+  try:
+    best = best_other_lm_method(studies_dir)
+  except errors.WorkdirError:
+    return '\n'.join(lines) + (f'\n| all | not run yet (docs/studies/'
+                               f'{LM_STUDY[1]}/) | |\n')
+  variant = 'configs/lm_variant.py:{}:peak={}'
+  pairs = {'1': (LM_STUDY[1], f'configs/{best}.py', 'configs/lm.py')}
+  for factor in LM_PEAK_FACTORS:
+    pairs[factor] = (f'peaks_lm_x{factor}', variant.format(best, factor),
+                     variant.format('lm', factor))
+  results = {}
+  for factor, (study, point, reference) in pairs.items():
+    csv_path = studies_dir / study / 'study.csv'
+    if not csv_path.is_file():
+      results[factor] = {'status': f'not run yet (docs/studies/{study}/)'}
+      continue
+    rows = studies.read_csv(csv_path)
+    seeds_of = lambda config: per_seed(rows, {'config': config},
+                                        'final_test_accuracy', {}, 0.0, metric)
+    results[factor] = table_result(seeds_of(point), seeds_of(reference),
+                                    metric)
+  adjust_family(list(results.values()))
+  for factor in sorted(results, key=float):
+    result = results[factor]
+    if result['status'] != 'checked':
+      lines.append(f'| x{factor} | {result["status"]} | |')
+      continue
+    r = result['result']
+    verdict = stats.verdict(r, metric.higher_is_better)
+    lines.append(
+        f'| x{factor} | `{best}`: '
+        f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}, '
+        f'n={r.n}, {stats.p_text(r.p_holm)} | '
+        + (verdict if verdict != 'no detectable difference' else
+           f'no detectable difference ({detectable_text(r, metric=metric)})')
+        + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def _per_seed_pair(folder, best, cosine_rate, best_rate):
+  """({seed: best's accuracy}, {seed: cosine's}); at the methods study's
+  own peaks when the rates are None; a str saying what is missing."""
+  if cosine_rate is None:
+    rows = studies.read_csv(folder / 'study.csv')
+    return (per_seed(rows, {'config': best}, 'final_test_accuracy', {}, 0.0),
+            per_seed(rows, COSINE, 'final_test_accuracy', {}, 0.0))
+  found = []
+  for config_path, rate in ((best, best_rate), (COSINE['config'],
+                                                 cosine_rate)):
+    study = folder / peak_study(config_path)
+    if not (study / 'study.csv').is_file():
+      return f'not run yet (docs/studies/{study.name}/)'
+    found.append(_at_rate(studies.read_csv(study / 'study.csv'), rate))
+  return tuple(found)
+
+
+# Study 3, the seed's question: warmup_epochs x num_epochs for warmup +
+# cosine, each warmup paired against none at the same num_epochs.
+WARMUP_STUDIES = (('MNIST', 'warmup_mnist'),
+                  ('Fashion-MNIST', 'warmup_fashion'))
+
+
+def _by_cell(rows):
+  """{(num_epochs, warmup_epochs): {seed: final test accuracy, None if it
+  did not train}} of the finished or diverged members."""
+  cells = {}
+  for row in rows:
+    try:
+      value = outcome(row)
+    except KeyError:
+      continue
+    key = (int(row['num_epochs']), float(row['warmup_epochs']))
+    cells.setdefault(key, {})[int(row['seed'])] = value
+  return cells
+
+
+def warmup_table(studies_dir, study) -> str:
+  """How much warmup, how many epochs? One row per num_epochs, one column
+  per warmup: the mean final test accuracy [95% CI] and, for a warmup,
+  its paired difference from no warmup at the same num_epochs with its
+  Holm-adjusted p-value (the table's comparisons are one family); then per
+  num_epochs the warmups that differ detectably."""
+  folder = pathlib.Path(studies_dir) / study
+  if not (folder / 'study.csv').is_file():
+    return f'Not run yet (docs/studies/{study}/).\n'
+  return _warmup_grid(_by_cell(studies.read_csv(folder / 'study.csv')),
+                      WarmupGrid('num_epochs', 'epochs', 'epochs', ' (epochs)',
+                                 tasks.TEST_ACCURACY))
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupGrid:
+  """How a warmup x length table reads: its row field, the length's unit,
+  the warmup's unit ('epochs', or '%' of the run), the unit's suffix in a
+  column's name, and the metric."""
+  row_field: str
+  length_unit: str
+  warmup_unit: str
+  suffix: str
+  metric: tasks.Metric
+
+  def warmup(self, value) -> str:
+    return f'{value:g}%' if self.warmup_unit == '%' else f'{value:g}'
+
+
+def _warmup_grid(cells, grid: WarmupGrid) -> str:
+  """The table of `cells` {(length, warmup): {seed: value}}: the comparisons
+  of each warmup with none at the same length are one family."""
+  metric = grid.metric
+  budgets = sorted({epochs for epochs, _ in cells})
+  warmups = sorted({warmup for _, warmup in cells})
+  results = {(epochs, warmup): table_result(
+      cells.get((epochs, warmup), {}), cells.get((epochs, 0.0), {}), metric)
+             for epochs in budgets for warmup in warmups if warmup != 0.0}
+  adjust_family(list(results.values()))
+  column = ((lambda w: f'warmup {w:g} epochs') if grid.warmup_unit != '%'
+            else (lambda w: f'warmup {w:g}%'))
+  lines = [f'| {grid.row_field} | ' + ' | '.join(
+      column(w) for w in warmups) + ' |',
+           '|---|' + '---|' * len(warmups)]
+  detectable = []
+  for epochs in budgets:
+    row, found = [], []
+    for warmup in warmups:
+      text = trained_interval(cells.get((epochs, warmup), {}), metric)
+      if warmup != 0.0:
+        result = results[epochs, warmup]
+        text += '<br>' + short_comparison(result, metric)
+        if result['status'] == 'checked' and stats.verdict(
+            result['result'], metric.higher_is_better) != (
+                'no detectable difference'):
+          r = result['result']
+          found.append(f'{grid.warmup(warmup)} ('
+                       f'{stats.verdict(r, metric.higher_is_better)}, '
+                       f'{metric.difference(r.mean)} {metric.difference_unit}'
+                       f', {stats.p_text(r.p_holm)})')
+      row.append(text)
+    lines.append(f'| {epochs} | ' + ' | '.join(row) + ' |')
+    seeds = len(cells.get((epochs, 0.0), {}))
+    detectable.append(
+        f'- {epochs} {grid.length_unit}: ' + (
+            ', '.join(found) if found else
+            f'no warmup differs detectably from none with {seeds} seeds'))
+  return ('\n'.join(lines) + f'\n\nWarmups{grid.suffix} that differ '
+          'detectably from no warmup (Holm-adjusted p below 0.05 in the '
+          f'table\'s family of {len(results)}), per {grid.row_field}:\n\n'
+          + '\n'.join(detectable) + '\n')
+
+
+# The language model's study 5 (docs/studies/run_lm.sh): warmup, a share of
+# the run, x length x Adam's beta2; each (beta2, length) a study of its own,
+# one table (one family) per beta2.
+LM_WARMUP_B2 = ('0.95', '0.999')
+LM_WARMUP_EPOCHS = (2, 4)
+LM_WARMUP_GRID = WarmupGrid('epochs', 'epochs', '%', ' (% of the run)',
+                            tasks.BITS_PER_BYTE)
+
+
+def lm_warmup_study(b2, epochs) -> str:
+  return f'warmup_lm_b2_{b2}_{epochs}ep'
+
+
+def _lm_warmup_share(config: str) -> float:
+  """configs/lm_variant.py:lm:warmup=0.025:epochs=2:b2=0.95 -> 2.5 (%)."""
+  [share] = re.findall(r':warmup=([0-9.]+)', config)
+  return round(100 * float(share), 6)
+
+
+def lm_warmup_cells(studies_dir, b2) -> dict:
+  """{(epochs, warmup %): {seed: final loss, None where it did not train}}
+  of beta2's published studies (a length not published yet is absent)."""
+  cells = {}
+  for epochs in LM_WARMUP_EPOCHS:
+    csv_path = (pathlib.Path(studies_dir) / lm_warmup_study(b2, epochs)
+                / 'study.csv')
+    if not csv_path.is_file():
+      continue
+    for row in studies.read_csv(csv_path):
+      try:
+        value = outcome(row, tasks.BITS_PER_BYTE)
+      except KeyError:
+        continue
+      key = (epochs, _lm_warmup_share(row['config']))
+      cells.setdefault(key, {})[int(row['seed'])] = value
+  return cells
+
+
+def lm_warmup_table(studies_dir, b2) -> str:
+  """beta2's warmup x length table (bits per byte, lower is better), or
+  which studies are not run yet."""
+  missing = [lm_warmup_study(b2, e) for e in LM_WARMUP_EPOCHS
+             if not (pathlib.Path(studies_dir) / lm_warmup_study(b2, e)
+                     / 'study.csv').is_file()]
+  cells = lm_warmup_cells(studies_dir, b2)
+  text = _warmup_grid(cells, LM_WARMUP_GRID) if cells else ''
+  if missing:
+    text += ('\n' if text else '') + 'Not run yet: ' + ', '.join(
+        f'docs/studies/{name}/' for name in missing) + '.\n'
+  return text
+
+
+def lm_warmup_heatmap(studies_dir, b2):
+  """plots.plot_heatmap's (x, xs, y, ys, cells) of beta2's published
+  lengths: each cell the mean final loss of the seeds that trained, its 95%
+  half-width and whether it differs detectably from no warmup (its
+  table's family); None before any is published."""
+  cells = lm_warmup_cells(studies_dir, b2)
+  if not cells:
+    return None
+  metric = LM_WARMUP_GRID.metric
+  lengths = sorted({e for e, _ in cells})
+  shares = sorted({w for _, w in cells})
+  results = {(e, w): table_result(cells.get((e, w), {}),
+                                   cells.get((e, 0.0), {}), metric)
+             for e in lengths for w in shares if w != 0.0}
+  adjust_family(list(results.values()))
+
+  def cell(epochs, share):
+    trained = [v for v in cells.get((epochs, share), {}).values()
+               if v is not None]
+    interval = stats.mean_interval(trained, bounds=metric.bounds)
+    result = results.get((epochs, share), {'status': 'baseline'})
+    return (interval.mean, (interval.ci95_high - interval.ci95_low) / 2,
+            result['status'] == 'checked' and stats.verdict(
+                result['result'], metric.higher_is_better) != (
+                    'no detectable difference'))
+  return ('warmup (% of the run)', shares, 'epochs', lengths,
+          [[cell(e, w) for w in shares] for e in lengths])
+
+
+def rule_of_thumb_steps(b2) -> float:
+  """Ma & Yarats (AAAI 2021, arXiv 1910.04209): warmup of about
+  2 / (1 - beta2) steps."""
+  return 2 / (1 - float(b2))
+
+
+def lm_best_warmups(studies_dir) -> list[str]:
+  """Per beta2 and length, the warmup share with the lowest mean final
+  loss, beside the rule of thumb's share of that run."""
+  steps_per_epoch = lm_defaults.get_config().steps_per_epoch
+  lines = []
+  for b2 in LM_WARMUP_B2:
+    cells = lm_warmup_cells(studies_dir, b2)
+    for epochs in sorted({e for e, _ in cells}):
+      means = {w: float(np.mean([v for v in seeds.values() if v is not None]))
+               for (e, w), seeds in cells.items()
+               if e == epochs and any(v is not None for v in seeds.values())}
+      best = min(means, key=means.get)
+      rule = 100 * rule_of_thumb_steps(b2) / (epochs * steps_per_epoch)
+      lines.append(f'beta2 {b2}, {epochs} epochs: lowest mean at warmup '
+                   f'{best:g}% of the run; the rule of thumb says '
+                   f'{rule_of_thumb_steps(b2):,.0f} steps, {rule:g}% of it')
+  return lines
