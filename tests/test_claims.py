@@ -105,17 +105,23 @@ def test_one_paired_seed_gives_no_interval(tmp_path):
       '1 paired seed(s): no test')
 
 
+def write_page(studies_dir) -> str:
+  """tools/claims.py run as a user runs it on `studies_dir`, writing
+  claims.md (and its pictures) there; the page it wrote."""
+  output = studies_dir / 'claims.md'
+  result = run_tool('tools/claims.py', f'--studies_dir={studies_dir}',
+                    f'--output={output}', config=None)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return output.read_text()
+
+
 def test_the_tool_writes_the_page(tmp_path):
   claim, comparison = wsd_claim()
   write_study(tmp_path / comparison.study, [
       (f'{k}{s}', s, config, acc + 0.001 * s, 1, 0)
       for s in range(5) for k, config, acc in (('w', WSD, 0.99),
                                                ('c', COSINE, 0.9905))])
-  output = tmp_path / 'claims.md'
-  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
-                    f'--output={output}', config=None)
-  assert result.returncode == 0, result.stderr[-2000:]
-  page = output.read_text()
+  page = write_page(tmp_path)
   assert ('| MNIST | `config=configs/wsd.py` vs `config=configs/default.py`, '
           'final_test_accuracy | -0.05 pp [-0.05, -0.05], n=5, p<0.001 | '
           # Detectably lower, and yet within the margin: both are said.
@@ -392,12 +398,9 @@ def test_a_claim_shown_for_one_model_only_is_a_finding(tmp_path):
       '"WSD with a short 1-sqrt cooldown matches cosine" holds here for the '
       'language model and not the CNN (SOTU (language model): no detectable '
       'difference, shown; MNIST: worse, not shown).']
-  output = tmp_path / 'claims.md'
-  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
-                    f'--output={output}', config=None)
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert ('### Where the model decides' in output.read_text()
-          and claims.findings(tmp_path)[0] in output.read_text())
+  page = write_page(tmp_path)
+  assert ('### Where the model decides' in page
+          and claims.findings(tmp_path)[0] in page)
   (tmp_path / 'methods_lm' / 'study.csv').unlink()
   assert claims.findings(tmp_path) == []
 
@@ -441,12 +444,9 @@ def test_the_language_models_warmup_is_a_table_and_heatmap_per_beta2(
       'of thumb says 40 steps, 8% of it',
       'beta2 0.95, 4 epochs: lowest mean at warmup 10% of the run; the rule '
       'of thumb says 40 steps, 4% of it']
-  output = tmp_path / 'claims.md'
-  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
-                    f'--output={output}', config=None)
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert table in output.read_text()
-  assert '](lm_warmup_b2_0.95.png)' in output.read_text()
+  page = write_page(tmp_path)
+  assert table in page
+  assert '](lm_warmup_b2_0.95.png)' in page
   assert (tmp_path / 'lm_warmup_b2_0.95.png').read_bytes()[:4] == b'\x89PNG'
   assert not (tmp_path / 'lm_warmup_b2_0.999.png').exists()
 
