@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -528,3 +529,31 @@ def test_the_language_models_ranking_is_checked_at_half_and_twice_the_peak(
   assert f'for peak in {" ".join(claims.LM_PEAK_FACTORS)}; do' in script
   assert claims.lm_peaks_table(tmp_path / 'none').endswith(
       '| all | not run yet (docs/studies/methods_lm/) | |\n')
+
+
+def test_collect_brings_back_only_what_is_not_here(tmp_path):
+  """docs/studies/background.sh collect, in a copy of the layout: a member
+  and a published study new in the frozen clone are copied; a file this
+  checkout has is left as it is."""
+  checkout, frozen = tmp_path / 'checkout', tmp_path / 'frozen' / 'abc1234'
+  (checkout / 'docs' / 'studies').mkdir(parents=True)
+  script = checkout / 'docs' / 'studies' / 'background.sh'
+  script.write_bytes(
+      (PROJECT_DIR / 'docs' / 'studies' / 'background.sh').read_bytes())
+  for root, text in ((checkout, 'mine'), (frozen, 'theirs')):
+    (root / 'docs' / 'studies' / 'x' / 'members' / 'm0').mkdir(parents=True)
+    (root / 'docs' / 'studies' / 'x' / 'members' / 'm0' / 'a.csv').write_text(
+        text)
+  (frozen / 'docs' / 'studies' / 'x' / 'members' / 'm1').mkdir()
+  (frozen / 'docs' / 'studies' / 'x' / 'members' / 'm1' / 'a.csv').write_text(
+      'new')
+  (frozen / 'docs' / 'budgets' / 'lm').mkdir(parents=True)
+  (frozen / 'docs' / 'budgets' / 'lm' / 'budgets.json').write_text('{}')
+  result = subprocess.run(
+      ['bash', str(script), 'collect'], capture_output=True, text=True,
+      env={**os.environ, 'FROZEN_ROOT': str(tmp_path / 'frozen')}, check=True)
+  members = checkout / 'docs' / 'studies' / 'x' / 'members'
+  assert (members / 'm0' / 'a.csv').read_text() == 'mine'
+  assert (members / 'm1' / 'a.csv').read_text() == 'new'
+  assert (checkout / 'docs' / 'budgets' / 'lm' / 'budgets.json').is_file()
+  assert f'Collected from {frozen}/' in result.stdout
