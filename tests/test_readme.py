@@ -133,3 +133,13 @@ def test_the_lm_benchmark_table_is_the_committed_output():
     for cell in cells:
       assert cell in row, (name, cell)
     assert cells[4] in README.read_text()  # the ratio, bold in both
+
+
+def test_every_number_of_the_language_models_results_is_generated():
+  """docs/lm.md's results section states only numbers the generated pages
+  (docs/claims.md, the studies' study.md) have."""
+  page = (PROJECT_DIR / 'docs' / 'lm.md').read_text()
+  start = page.index('## Results')
+  section = page[start:page.index('\n## ', start + 1)]
+  assert len(numbers(section)) > 10
+  assert not missing(section), 'docs/lm.md numbers no generated page has'
