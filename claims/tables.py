@@ -170,20 +170,30 @@ def peaks_table(studies_dir) -> str:
   results = {factor: ({'status': pair} if isinstance(pair, str)
                       else table_result(*pair))
              for factor, pair in pairs.items()}
+  return '\n'.join(lines + _peak_rows(
+      {f'x{factor:g}': results[factor] for factor in sorted(results)}, best,
+      tasks.TEST_ACCURACY)) + '\n'
+
+
+def _peak_rows(results: dict, best, metric) -> list[str]:
+  """A peaks table's rows, {label: result} in order, one family: the best
+  other method's paired difference from warmup + cosine and its verdict."""
   adjust_family(list(results.values()))
-  for factor in sorted(results):
-    result = results[factor]
+  lines = []
+  for label, result in results.items():
     if result['status'] != 'checked':
-      lines.append(f'| x{factor:g} | {result["status"]} | |')
+      lines.append(f'| {label} | {result["status"]} | |')
       continue
     r = result['result']
-    verdict = stats.verdict(r)
-    lines.append(f'| x{factor:g} | `{best}`: '
-                 f'{stats.points(r.mean, r.ci95_low, r.ci95_high)}, n={r.n}, '
-                 f'{stats.p_text(r.p_holm)} | '
-                 + (verdict if verdict != 'no detectable difference' else
-                    f'no detectable difference ({detectable_text(r)})') + ' |')
-  return '\n'.join(lines) + '\n'
+    verdict = stats.verdict(r, metric.higher_is_better)
+    lines.append(
+        f'| {label} | `{best}`: '
+        f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}, '
+        f'n={r.n}, {stats.p_text(r.p_holm)} | '
+        + (verdict if verdict != 'no detectable difference' else
+           f'no detectable difference ({detectable_text(r, metric=metric)})')
+        + ' |')
+  return lines
 
 
 # The language model's study 2 (docs/studies/run_lm.sh): warmup + cosine and
@@ -243,22 +253,9 @@ def lm_peaks_table(studies_dir) -> str:
                                         'final_test_accuracy', {}, 0.0, metric)
     results[factor] = table_result(seeds_of(point), seeds_of(reference),
                                     metric)
-  adjust_family(list(results.values()))
-  for factor in sorted(results, key=float):
-    result = results[factor]
-    if result['status'] != 'checked':
-      lines.append(f'| x{factor} | {result["status"]} | |')
-      continue
-    r = result['result']
-    verdict = stats.verdict(r, metric.higher_is_better)
-    lines.append(
-        f'| x{factor} | `{best}`: '
-        f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}, '
-        f'n={r.n}, {stats.p_text(r.p_holm)} | '
-        + (verdict if verdict != 'no detectable difference' else
-           f'no detectable difference ({detectable_text(r, metric=metric)})')
-        + ' |')
-  return '\n'.join(lines) + '\n'
+  return '\n'.join(lines + _peak_rows(
+      {f'x{factor}': results[factor] for factor in sorted(results, key=float)},
+      best, metric)) + '\n'
 
 
 def _per_seed_pair(folder, best, cosine_rate, best_rate):
@@ -327,16 +324,23 @@ class WarmupGrid:
     return f'{value:g}%' if self.warmup_unit == '%' else f'{value:g}'
 
 
+def _warmup_results(cells, metric) -> tuple:
+  """(lengths, warmups, {(length, warmup): result}) of `cells`: each warmup
+  against none at the same length, the comparisons one family."""
+  lengths = sorted({length for length, _ in cells})
+  warmups = sorted({warmup for _, warmup in cells})
+  results = {(length, warmup): table_result(
+      cells.get((length, warmup), {}), cells.get((length, 0.0), {}), metric)
+             for length in lengths for warmup in warmups if warmup != 0.0}
+  adjust_family(list(results.values()))
+  return lengths, warmups, results
+
+
 def _warmup_grid(cells, grid: WarmupGrid) -> str:
   """The table of `cells` {(length, warmup): {seed: value}}: the comparisons
   of each warmup with none at the same length are one family."""
   metric = grid.metric
-  budgets = sorted({epochs for epochs, _ in cells})
-  warmups = sorted({warmup for _, warmup in cells})
-  results = {(epochs, warmup): table_result(
-      cells.get((epochs, warmup), {}), cells.get((epochs, 0.0), {}), metric)
-             for epochs in budgets for warmup in warmups if warmup != 0.0}
-  adjust_family(list(results.values()))
+  budgets, warmups, results = _warmup_results(cells, metric)
   column = ((lambda w: f'warmup {w:g} epochs') if grid.warmup_unit != '%'
             else (lambda w: f'warmup {w:g}%'))
   lines = [f'| {grid.row_field} | ' + ' | '.join(
@@ -432,12 +436,7 @@ def lm_warmup_heatmap(studies_dir, b2):
   if not cells:
     return None
   metric = LM_WARMUP_GRID.metric
-  lengths = sorted({e for e, _ in cells})
-  shares = sorted({w for _, w in cells})
-  results = {(e, w): table_result(cells.get((e, w), {}),
-                                   cells.get((e, 0.0), {}), metric)
-             for e in lengths for w in shares if w != 0.0}
-  adjust_family(list(results.values()))
+  lengths, shares, results = _warmup_results(cells, metric)
 
   def cell(epochs, share):
     trained = [v for v in cells.get((epochs, share), {}).values()
