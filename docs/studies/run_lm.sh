@@ -62,14 +62,6 @@ budgets wsd_cooldowns_lm --budgets=4 --decay_fraction=0.1,0.2,0.4 \
     --compare_setting=config=configs/lm.py \
     --compare_name="warmup + cosine to zero"
 
-# 7. How long? Warmup + cosine trained separately at 1, 2, 4 and 8 epochs
-#    (4 is methods_lm's baseline, reused), against one WSD trunk per seed
-#    with a 20% 1-sqrt cooldown branched at every budget.
-study cosine_budgets_lm --vary=num_epochs=1,2,4,8 $(reuse methods_lm)
-budgets lm --budgets=1,2,4,8 --decay_fraction=0.2 \
-    --compare_study=docs/studies/cosine_budgets_lm \
-    --compare_name="warmup + cosine, a run per budget"
-
 # configs/lm_variant.py:METHOD[:peak=F][:warmup=SHARE][:epochs=N][:b2=X]:
 # a method with its peak (and floor) scaled, its warmup a share of the run,
 # another length or beta2. v() lists such configs for --vary=config=.
@@ -79,17 +71,12 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
   (IFS=,; echo "config=${list[*]}")
 }
 
-# 3. Straight to zero (Bergsma et al. 2025): linear to zero against cosine
-#    to 10%, paired, at the default length (both are methods_lm's runs,
-#    reused) and at 4x the tokens (16 epochs, the same 100-step warmup).
-study straight_to_zero_lm --baseline=config=configs/lm_cosine_10.py \
-    --vary=config=configs/lm_cosine_10.py,configs/lm_linear.py $(reuse methods_lm)
-study straight_to_zero_lm_4x --baseline="$(v lm_cosine_10:epochs=16)" \
-    --vary="$(v lm_cosine_10:epochs=16 lm_linear:epochs=16)"
-
 # 2. Peaks: warmup + cosine against methods_lm's best other method (lowest
 #    mean final bits per byte), each at x0.5 and x2 the peak (and its
-#    floor), paired within each peak; x1 is methods_lm itself.
+#    floor), paired within each peak; x1 is methods_lm itself. Run (with
+#    6) before the other studies: each of those is at the default peak,
+#    and methods_lm found even a constant rate beating cosine to zero
+#    there, a sign the default peak may be low for cosine.
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
 for peak in 0.5 2; do
@@ -104,6 +91,22 @@ for peak in 4 8; do
   study "large_peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
       --vary="$(v lm:peak=$peak lm:peak=$peak:warmup=0)"
 done
+
+# 7. How long? Warmup + cosine trained separately at 1, 2, 4 and 8 epochs
+#    (4 is methods_lm's baseline, reused), against one WSD trunk per seed
+#    with a 20% 1-sqrt cooldown branched at every budget.
+study cosine_budgets_lm --vary=num_epochs=1,2,4,8 $(reuse methods_lm)
+budgets lm --budgets=1,2,4,8 --decay_fraction=0.2 \
+    --compare_study=docs/studies/cosine_budgets_lm \
+    --compare_name="warmup + cosine, a run per budget"
+
+# 3. Straight to zero (Bergsma et al. 2025): linear to zero against cosine
+#    to 10%, paired, at the default length (both are methods_lm's runs,
+#    reused) and at 4x the tokens (16 epochs, the same 100-step warmup).
+study straight_to_zero_lm --baseline=config=configs/lm_cosine_10.py \
+    --vary=config=configs/lm_cosine_10.py,configs/lm_linear.py $(reuse methods_lm)
+study straight_to_zero_lm_4x --baseline="$(v lm_cosine_10:epochs=16)" \
+    --vary="$(v lm_cosine_10:epochs=16 lm_linear:epochs=16)"
 
 # 5. Warmup x length x beta2: warmup 0, 1, 2.5, 5, 10 and 25% of the run,
 #    at 2 and 4 epochs (trimmed from 4 and 8: the same question at half the
