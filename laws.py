@@ -105,8 +105,15 @@ def _multi_power(p, rates, steps, warmup_end):
   drops = jnp.where(k - 1 > warmup_end, drops, 0.0)  # after the warmup
   # S_k(t) = S(t) - S(k - 1), for every (eval step t, drop step k <= t)
   before = jnp.concatenate([jnp.zeros(1), summed[:-1]])
+  eta_k = eta
+  if not isinstance(drops, jax.core.Tracer):
+    # Rates known when traced (a fit's runs): only the steps where the rate
+    # drops add to LD, so the [steps, T] matrix keeps those columns alone
+    # (none for a constant rate, two for a two-drop step).
+    columns = np.flatnonzero(np.asarray(drops))
+    drops, k, before, eta_k = (a[columns] for a in (drops, k, before, eta))
   s_kt = at[:, None] - before[None, :]
-  x = eta[None, :] ** -p['gamma'] * s_kt
+  x = eta_k[None, :] ** -p['gamma'] * s_kt
   g = 1 - (p['C'] * jnp.maximum(x, 0) + 1) ** -p['beta']
   mask = k[None, :] <= steps[:, None]
   loss_drop = p['B'] * jnp.sum(jnp.where(mask, drops[None, :] * g, 0), 1)

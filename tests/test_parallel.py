@@ -21,6 +21,10 @@ from machinery import parallel
 from machinery import validation
 import train
 
+# One worker runs this module, so that a four-device run (its module
+# fixture) is built once, not once per worker (pytest.ini: loadgroup).
+pytestmark = pytest.mark.xdist_group('test_parallel')
+
 FOUR_DEVICES = '--xla_force_host_platform_device_count=4'
 
 

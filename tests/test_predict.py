@@ -20,6 +20,10 @@ import laws
 import prediction
 import schedules
 
+# One worker runs this module, so that a law fitted on the fit set (its module
+# fixture) is built once, not once per worker (pytest.ini: loadgroup).
+pytestmark = pytest.mark.xdist_group('test_predict')
+
 STEPS_PER_EPOCH = 50
 EPOCHS = 4
 TRUTH = {'L0': 1.2, 'A': 2.0, 'alpha': 0.45, 'B': 0.4, 'C': 0.05,

@@ -25,6 +25,11 @@ import studies
 from test_study import DATA
 from test_studies import assert_follows_single_run
 
+# One worker runs this module, so that a stacked group on 1 and 4
+# devices (its module fixture) is trained once, not once per worker
+# (pytest.ini: loadgroup).
+pytestmark = pytest.mark.xdist_group('test_study_placement')
+
 FOUR_DEVICES = '--xla_force_host_platform_device_count=4'
 
 
