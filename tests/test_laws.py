@@ -57,6 +57,21 @@ def test_a_drop_lowers_the_loss_after_it_and_not_before():
   assert step[drop + 20] < constant[drop + 20]
 
 
+@pytest.mark.parametrize('kind', ['constant', 'cosine', 'step', 'wsd'])
+def test_mpl_on_known_rates_is_mpl_on_traced_ones(kind):
+  """Where the rates are known (a fit, a prediction) MPL sums only the steps
+  where the rate drops; traced (--optimize's search) it sums every step:
+  the same curve."""
+  import jax  # pylint: disable=g-import-not-at-top
+  rates = schedule(kind)
+  known = laws.predict('multi_power', TRUE_MPL, rates)
+  steps = np.arange(1, STEPS + 1)
+  with jax.enable_x64(True):
+    traced = jax.jit(lambda r: laws.LAWS['multi_power'].predict(
+        TRUE_MPL, r, steps, WARMUP - 1))(rates)
+  np.testing.assert_allclose(known, np.asarray(traced), rtol=1e-12)
+
+
 def test_the_annealing_area_follows_its_recursion():
   params = {'L0': 1.0, 'A': 1.0, 'alpha': 0.5, 'C': 0.3, 'lam': 0.9}
   rates = schedule('step')
