@@ -34,6 +34,7 @@ from claims.pairing import MARGIN
 from claims.tables import best_other_lm_method
 from claims.tables import best_other_method
 from claims.tables import LM_METHODS
+from claims.tables import LM_CONSTANT_PEAK_FACTORS
 from claims.tables import LM_PEAK_FACTORS
 from claims.tables import LM_STUDY
 from claims.tables import LM_WARMUP_B2
@@ -74,6 +75,7 @@ __all__ = [
     'best_other_lm_method',
     'best_other_method',
     'LM_METHODS',
+    'LM_CONSTANT_PEAK_FACTORS',
     'LM_PEAK_FACTORS',
     'LM_STUDY',
     'LM_WARMUP_B2',

@@ -531,6 +531,35 @@ def test_the_language_models_ranking_is_checked_at_half_and_twice_the_peak(
       '| all | not run yet (docs/studies/methods_lm/) | |\n')
 
 
+def test_a_constant_rate_is_checked_against_cosine_at_twice_the_peak(
+    tmp_path):
+  """Constant against warmup + cosine at x1 (methods_lm: lower) and x2
+  (peaks_lm_x2: higher), one family of two; run_lm.sh trains the constant
+  rate in the x2 study, at claims.LM_CONSTANT_PEAK_FACTORS."""
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'{name}{seed}', seed, f'configs/{config}', loss + 0.001 * seed * seed)
+      for seed in range(5) for name, config, loss in (
+          ('c', 'lm.py', 1.30), ('k', 'lm_constant.py', 1.29))])
+  variant = 'configs/lm_variant.py:{}:peak=2'
+  write_lm_study(tmp_path / 'peaks_lm_x2', [
+      (f'{name}{seed}', seed, variant.format(method), loss + 0.001 * seed)
+      for seed in range(5) for name, method, loss in (
+          ('c', 'lm', 1.25), ('w', 'lm_wsd', 1.24), ('k', 'lm_constant',
+                                                     1.27))])
+  assert claims.LM_CONSTANT_PEAK_FACTORS == ('2',)
+  lines = claims.lm_peaks_table(tmp_path, 'lm_constant',
+                                claims.LM_CONSTANT_PEAK_FACTORS).splitlines()
+  assert lines[0].startswith('| peak (x the default) | lm_constant vs ')
+  x1, x2 = lines[2:]
+  assert x1.startswith(f'| x1 | `lm_constant`: {-0.01 / math.log(2):+.3f} [')
+  assert x1.endswith('| better |')
+  assert x2.startswith(f'| x2 | `lm_constant`: {0.02 / math.log(2):+.3f} [')
+  assert x2.endswith('| worse |')
+  script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
+  assert ('if [[ $peak == 2 && $best != lm_constant ]]; then\n'
+          '    constant=("lm_constant:peak=$peak")') in script
+
+
 def test_collect_brings_back_only_what_is_not_here(tmp_path):
   """docs/studies/background.sh collect, in a copy of the layout: a member
   and a published study new in the frozen clone are copied; a file this

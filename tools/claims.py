@@ -104,6 +104,13 @@ and x2 the default peak (and floor), seeds 0-4 (studies `methods_lm`,
 better). The three comparisons are one family.
 
 """
+LM_CONSTANT_PEAKS = """
+A constant rate (no warmup, no decay) ended below warmup + cosine to zero
+at the default peak (methods_lm); `peaks_lm_x2` trains it at x2 the peak
+too, to tell whether that verdict hinges on the peak. The two comparisons
+are one family.
+
+"""
 WARMUP = """
 ## The seed's question: how much warmup, for how many epochs?
 
@@ -202,8 +209,10 @@ def main(argv):
   with cli.one_line_errors():
     files.check_not_directory(output)
     answer = claims.methods_table(studies_dir)
-    peaks = claims.peaks_table(studies_dir) + LM_PEAKS + claims.lm_peaks_table(
-        studies_dir)
+    peaks = (claims.peaks_table(studies_dir) + LM_PEAKS
+             + claims.lm_peaks_table(studies_dir) + LM_CONSTANT_PEAKS
+             + claims.lm_peaks_table(studies_dir, 'lm_constant',
+                                     claims.LM_CONSTANT_PEAK_FACTORS))
     warmup = ''.join(_warmup_section(studies_dir, dataset, study)
                      for dataset, study in claims.WARMUP_STUDIES)
     lm_warmup = _lm_warmup_section(studies_dir, output)

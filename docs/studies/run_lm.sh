@@ -76,12 +76,18 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
 #    floor), paired within each peak; x1 is methods_lm itself. Run (with
 #    6) before the other studies: each of those is at the default peak,
 #    and methods_lm found even a constant rate beating cosine to zero
-#    there, a sign the default peak may be low for cosine.
+#    there, a sign the default peak may be low for cosine. At x2 a
+#    constant rate too: that verdict must not hinge on one peak either
+#    (claims.LM_CONSTANT_PEAK_FACTORS).
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
 for peak in 0.5 2; do
+  constant=()
+  if [[ $peak == 2 && $best != lm_constant ]]; then
+    constant=("lm_constant:peak=$peak")
+  fi
   study "peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
-      --vary="$(v lm:peak=$peak "$best:peak=$peak")"
+      --vary="$(v lm:peak=$peak "$best:peak=$peak" ${constant[@]+"${constant[@]}"})"
 done
 
 # 6. Warmup at large peaks (Goyal et al. 2017; Kalra & Barkeshli 2024): x4
