@@ -107,7 +107,7 @@ def _multi_power(p, rates, steps, warmup_end):
   before = jnp.concatenate([jnp.zeros(1), summed[:-1]])
   eta_k = eta
   if not isinstance(drops, jax.core.Tracer):
-    # Rates known when traced (a fit's runs): only the steps where the rate
+    # Rates known at trace time (a fit's runs): only the steps where the rate
     # drops add to LD, so the [steps, T] matrix keeps those columns alone
     # (none for a constant rate, two for a two-drop step).
     columns = np.flatnonzero(np.asarray(drops))

@@ -105,10 +105,10 @@ better). The three comparisons are one family.
 
 """
 LM_CONSTANT_PEAKS = """
-A constant rate (no warmup, no decay) ended below warmup + cosine to zero
-at the default peak (methods_lm); `peaks_lm_x2` trains it at x2 the peak
-too, to tell whether that verdict hinges on the peak. The two comparisons
-are one family.
+A constant rate (no warmup, no decay) against warmup + cosine to zero at
+the default peak (methods_lm) and at x2 the peak (`peaks_lm_x2` trains it
+too), so that this verdict does not rest on one peak either. The two
+comparisons are one family.
 
 """
 WARMUP = """
