@@ -32,6 +32,7 @@ a session.
 
 import dataclasses
 import json
+import math
 import pathlib
 import shutil
 import time
@@ -674,6 +675,8 @@ def _said(verdict, difference, metric=tasks.TEST_ACCURACY) -> str:
   detect (80% power)."""
   if verdict != 'no detectable difference':
     return verdict
+  if math.isnan(difference['detectable']):
+    return 'not tested (one seed)'
   return (f'no detectable difference (could detect '
           f'±{metric.magnitude(difference["detectable"])} '
           f'{metric.difference_unit})')

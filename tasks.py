@@ -84,7 +84,9 @@ class Metric:
 
   def difference_interval(self, mean, low, high) -> str:
     """A paired difference and its interval: '+0.20 [+0.10, +0.30]' (pp)
-    or '-0.012 [-0.020, -0.004]' (bits per byte)."""
+    or '-0.012 [-0.020, -0.004]' (bits per byte); one pair has none."""
+    if math.isnan(low) or math.isnan(high):
+      return f'{self.difference(mean)} (one seed: no interval)'
     return (f'{self.difference(mean)} [{self.difference(low)}, '
             f'{self.difference(high)}]')
 

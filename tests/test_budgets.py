@@ -499,6 +499,25 @@ def test_a_table_of_cooldowns_is_one_family(tmp_path):
   assert budgets_lib.rebuild(tmp_path) == text
 
 
+def test_one_seed_is_reported_without_an_interval_or_a_verdict(tmp_path):
+  """--seeds=1 leaves nothing to test: each paired difference is shown
+  alone, 'not tested (one seed)', never as [+nan, +nan] or '±nan'."""
+  rows = [{'budget': b, 'seed': 0, 'final_test_accuracy': 0.90 + 0.01 * b,
+           'best_test_accuracy': 0.9, 'final_test_loss': 0.3,
+           'cooldown_start_step': 22, 'cooldown_epochs_trained': 0.6}
+          for b in (1, 2)]
+  summary = budgets_lib.summarize(rows, (1, 2), 1,
+                                  {(1, 0): 0.905, (2, 0): 0.915})
+  cost = budgets_lib.cost_summary(rows, (1, 2), 1, {'a': 1.0})
+  spec = {'decay_fraction': 0.2, 'compare_name': 'cosine', 'budgets': [1, 2],
+          'seeds': 1}
+  text = budgets_lib.write_report(tmp_path, rows, summary, cost, spec)
+  assert 'nan' not in text
+  assert '| +0.50 (one seed: no interval) | p n/a | not tested (one seed) |' in (
+      text)
+  assert '+1.00 (one seed: no interval) over 1, p n/a' in text
+
+
 def test_the_comparison_may_be_one_setting_of_a_methods_study(tmp_path):
   """--compare_setting=config=configs/lm.py: the baseline of a study that
   varies config, its num_epochs read from each member's config.json."""
