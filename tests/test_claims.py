@@ -4,8 +4,10 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -586,3 +588,43 @@ def test_collect_brings_back_only_what_is_not_here(tmp_path):
   assert (members / 'm1' / 'a.csv').read_text() == 'new'
   assert (checkout / 'docs' / 'budgets' / 'lm' / 'budgets.json').is_file()
   assert f'Collected from {frozen}/' in result.stdout
+
+
+def test_start_returns_at_once_and_refuses_a_second_chain(tmp_path):
+  """docs/studies/background.sh start, in a copy of the layout whose chain
+  sleeps: start returns at once even with its output piped (it used to keep
+  the pipe open in the chain, so `start | tail` waited for the chain to
+  end), and a second start into the same studies folder is refused."""
+  checkout, out = tmp_path / 'checkout', tmp_path / 'studies'
+  (checkout / 'docs' / 'studies').mkdir(parents=True)
+  (checkout / 'docs' / 'laws').mkdir()
+  (checkout / '.venv').mkdir()
+  (checkout / 'docs' / 'studies' / 'background.sh').write_bytes(
+      (PROJECT_DIR / 'docs' / 'studies' / 'background.sh').read_bytes())
+  (checkout / 'docs' / 'studies' / 'run_lm.sh').write_text(
+      'sleep 60 & echo $! > "$2/sleep.pid"; echo $$ > "$2/chain.pid"; wait\n')
+  (checkout / 'docs' / 'laws' / 'run_benchmark.sh').write_text('true\n')
+  git = ['git', '-c', 'user.name=t', '-c', 'user.email=t@t']
+  subprocess.run(['git', 'init', '-q'], cwd=checkout, check=True)
+  subprocess.run(['git', 'add', 'docs'], cwd=checkout, check=True)
+  subprocess.run(git + ['commit', '-q', '-m', 'layout'], cwd=checkout,
+                 check=True)
+  env = {**os.environ, 'FROZEN_ROOT': str(tmp_path / 'frozen')}
+  start = ['bash', 'docs/studies/background.sh', 'start', str(tmp_path),
+           str(tmp_path), str(out)]
+  try:
+    first = subprocess.run(start, cwd=checkout, capture_output=True,
+                           text=True, env=env, check=True, timeout=20)
+    assert first.stdout.startswith(f'Started from {tmp_path}/frozen/')
+    for _ in range(100):
+      if (out / 'chain.pid').is_file():
+        break
+      time.sleep(0.1)
+    second = subprocess.run(start, cwd=checkout, capture_output=True,
+                            text=True, env=env, timeout=20)
+    assert second.returncode == 1
+    assert f'a study chain into {out} is already running' in second.stderr
+  finally:
+    for pid_file in ('chain.pid', 'sleep.pid'):
+      if (out / pid_file).is_file():
+        os.kill(int((out / pid_file).read_text()), signal.SIGTERM)

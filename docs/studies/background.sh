@@ -35,8 +35,10 @@ start() {
     echo "docs/studies/progress has uncommitted records: commit them first" >&2
     exit 1
   fi
-  if pgrep -f "docs/studies/run_lm.sh" > /dev/null; then
-    echo "a study chain is already running: $(pgrep -af docs/studies/run_lm.sh | head -1)" >&2
+  # One chain per studies folder: two would train the same members at once.
+  local running="docs/studies/run_lm.sh $sotu $out\$"
+  if pgrep -f "$running" > /dev/null; then
+    echo "a study chain into $out is already running: $(pgrep -af "$running" | head -1)" >&2
     exit 1
   fi
   if [[ ! -e "$frozen" ]]; then
@@ -45,9 +47,12 @@ start() {
     cp -a .venv "$frozen/.venv"
   fi
   mkdir -p "$out"
-  (cd "$frozen" && nohup nice -n 10 bash -c \
+  # The redirections are on the subshell, not on nohup: so bash keeps no
+  # copy of the caller's stdout open in the chain, and `start | tail`
+  # returns at once instead of waiting days for the chain to end.
+  (cd "$frozen" && exec nohup nice -n 10 bash -c \
       'bash docs/studies/run_lm.sh "$1" "$3" && bash docs/laws/run_benchmark.sh "$1" "$2" "$3"' \
-      chain "$sotu" "$fashion" "$out" >> "$out/run_lm.log" 2>&1 &)
+      chain "$sotu" "$fashion" "$out") < /dev/null >> "$out/run_lm.log" 2>&1 &
   echo "Started from $frozen; log: $out/run_lm.log; later: bash docs/studies/background.sh collect"
 }
 
