@@ -69,6 +69,21 @@ def test_the_lm_benchmark_reuses_the_methods_studys_runs(name, method):
   assert mine.to_dict() == theirs.to_dict()
 
 
+def test_the_lm_benchmark_reuses_the_cosine_budget_studys_8_epoch_runs():
+  """cosine_2x is cosine_budgets_lm's num_epochs=8 member field for field
+  (docs/laws/run_benchmark.sh takes it with --reuse)."""
+  from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  from configs import lm  # pylint: disable=g-import-not-at-top
+  theirs = lm.get_config()
+  theirs.num_epochs = 8
+  mine = laws_benchmark.get_config('language_model:cosine_2x')
+  assert mine.to_dict() == theirs.to_dict()
+  script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
+  assert '$(reuse methods_lm cosine_budgets_lm)\nstudy laws_fashion' in script
+  assert 'study cosine_budgets_lm --vary=num_epochs=1,2,4,8' in (
+      PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
+
+
 def test_a_bad_benchmark_name_is_one_line():
   from machinery import cli  # pylint: disable=g-import-not-at-top
   from machinery import errors  # pylint: disable=g-import-not-at-top

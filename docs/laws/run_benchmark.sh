@@ -12,12 +12,14 @@
 # Fashion-MNIST IDX files (e.g. ../shared/data/fashion_mnist). The LM's
 # cosine to zero and to 10%, linear to zero, WSD 1-sqrt 20%, two-drop step,
 # one-cycle and SGDR are methods_lm's own runs (configs/laws_benchmark.py
-# says why), taken with --reuse, not trained again; its six WSD runs are the
-# branches of run_lm.sh's WSD cooldown study. Then tools/laws_benchmark.py
+# says why), its cosine at 2x the length is cosine_budgets_lm's 8-epoch run
+# (configs/lm.py at num_epochs=8, field for field), all taken with --reuse,
+# not trained again; its six WSD runs are the branches of run_lm.sh's WSD
+# cooldown study. Then tools/laws_benchmark.py
 # fits every law and writes docs/laws/results.* and each task's optimized
 # schedule, which is trained last, 5 seeds, against three of the above.
 #
-# Cost on 2 CPU cores: the LM 12 default lengths x 5 seeds (about 6.5
+# Cost on 2 CPU cores: the LM 10 default lengths x 5 seeds (about 5.5
 # hours, 6.5 minutes a length), Fashion-MNIST 25 x 5 (about 4.5 hours),
 # then 5 runs of each optimized schedule (about 45 minutes in all).
 set -euo pipefail
@@ -51,7 +53,7 @@ source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
 # budgets wsd_cooldowns_lm): not trained again here.
 study laws_lm configs/lm.py language_model 'wsd_*' --config.data_dir="$sotu" \
-    --config.allow_download=false $(reuse methods_lm)
+    --config.allow_download=false $(reuse methods_lm cosine_budgets_lm)
 study laws_fashion configs/default.py fashion_mnist '' \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false

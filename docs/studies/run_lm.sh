@@ -78,10 +78,11 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
 #    and methods_lm found even a constant rate beating cosine to zero
 #    there, a sign the default peak may be low for cosine. At x2 a
 #    constant rate too: that verdict must not hinge on one peak either
-#    (claims.LM_CONSTANT_PEAK_FACTORS).
+#    (claims.LM_CONSTANT_PEAK_FACTORS). x2 first: it is the one that
+#    tells whether the default peak is low.
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
-for peak in 0.5 2; do
+for peak in 2 0.5; do
   constant=()
   if [[ $peak == 2 && $best != lm_constant ]]; then
     constant=("lm_constant:peak=$peak")
