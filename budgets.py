@@ -603,6 +603,11 @@ def markdown(summary, cost, decay_fraction, compare_name,
   else:
     title = f'Final {metric.name} in {metric.unit} ({metric.direction})'
     column = f'final {metric.name}'
+  # One budget (several cooldowns of one length) has no previous budget to
+  # gain over: no column of empty cells, no sentence saying "none".
+  several = len({entry.get('budget', key) for key, entry in summary.items()}) > 1
+  gain_header = (f' gain over the previous budget ({unit}) [95% CI], Holm p |'
+                 if several else '')
   lines = [f'{title} of each budget\'s WSD branch over seeds '
            f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
            + (f'; paired by seed against {compare_name}.' if compare_name
@@ -611,15 +616,16 @@ def markdown(summary, cost, decay_fraction, compare_name,
            'p-value is below 0.05; each interval is the raw 95% interval.',
            '',
            f'| budget (epochs){_cooldown_header(summary)} | n | WSD branch: '
-           f'{column} [95% CI] | '
-           f'gain over the previous budget ({unit}) [95% CI], Holm p |'
+           f'{column} [95% CI] |' + gain_header
            + (f' {compare_name} [95% CI] | paired diff. ({unit}) [95% CI] | '
               'Holm-adjusted p | verdict |' if compare_name else ''),
-           '|---|---|---|---|' + ('---|---|---|---|' if compare_name else '')]
+           '|---|---|---|' + ('---|' if several else '')
+           + ('---|---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
     mine = entry[final]
-    line = (f'| {_branch_label(budget, entry)} | {mine["n"]} | {_value(mine, metric)} | '
-            f'{_gain(entry, metric)} |')
+    line = (f'| {_branch_label(budget, entry)} | {mine["n"]} | '
+            f'{_value(mine, metric)} |'
+            + (f' {_gain(entry, metric)} |' if several else ''))
     if compare_name:
       if 'paired_difference' in entry:
         d = entry['paired_difference']
@@ -631,9 +637,10 @@ def markdown(summary, cost, decay_fraction, compare_name,
         line += ' (not every seed) | | | |'
     lines.append(line)
   gains = [b for b, e in summary.items() if e.get('gain_verdict') == 'better']
-  lines += ['', 'Budgets that gain detectably over the previous one '
-            '(paired by seed, Holm-adjusted p below 0.05): '
-            + (', '.join(gains) if gains else 'none') + '.']
+  if several:
+    lines += ['', 'Budgets that gain detectably over the previous one '
+              '(paired by seed, Holm-adjusted p below 0.05): '
+              + (', '.join(gains) if gains else 'none') + '.']
   lines += ['', f'Cooldowns: {_cooldown_words(decay_fraction)}. '
             f'Epochs trained per seed: {cost["epochs_trained_per_seed"]:g} '
             f'(a trunk of {cost["trunk_epochs_per_seed"]:g} and the '
@@ -717,13 +724,31 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
   text = markdown(summary, cost, spec['decay_fraction'],
                   spec.get('compare_name'), metric)
   files.write_text(workdir / 'budgets.md', text)
+  comparison = _curve(summary, 'comparison_' + metric.final_key)
+  if several and len(spec['budgets']) == 1:
+    plots.plot_cooldowns(_by_shape(summary, metric.final_key),
+                         comparison and [v[0] for v in comparison[1:]],
+                         spec.get('compare_name'), spec['budgets'][0],
+                         workdir / 'budgets.png', metric)
+    return text
   wsd = {_cooldown_label(c): _curve(summary, metric.final_key, c)
          for c in _summary_cooldowns(summary)}
   plots.plot_budgets(wsd if several else wsd[_cooldown_label(None)],
-                     _curve(summary, 'comparison_' + metric.final_key),
-                     spec.get('compare_name'), workdir / 'budgets.png',
-                     metric)
+                     comparison, spec.get('compare_name'),
+                     workdir / 'budgets.png', metric)
   return text
+
+
+def _by_shape(summary, key) -> dict:
+  """{shape: (fractions, mean, low, high)} of one budget's cooldowns."""
+  shapes = {}
+  for e in summary.values():
+    shapes.setdefault(e['decay_shape'], []).append(
+        (e['decay_fraction'], e[key]))
+  return {shape: ([f for f, _ in sorted(points, key=lambda p: p[0])],
+                  *([i[field] for _, i in sorted(points, key=lambda p: p[0])]
+                    for field in ('mean', 'ci95_low', 'ci95_high')))
+          for shape, points in shapes.items()}
 
 
 def rebuild(folder) -> str:

@@ -288,6 +288,36 @@ def plot_budgets(wsd, comparison, comparison_name, output,
   _save(fig, output)
 
 
+def plot_cooldowns(shapes: dict, comparison, comparison_name, budget, output,
+                   metric=tasks.TEST_ACCURACY) -> None:
+  """Several cooldowns of one budget: the final primary metric against the
+  cooldown's share of the run, a line per shape (Hägele et al.'s picture),
+  and, if given, the separately trained run as a level with its band.
+
+  `shapes`: {shape: (fractions, mean, low, high)}; `comparison`: (mean,
+  low, high) or None; recorded units.
+  """
+  scale = metric.scale
+  fig, ax = _pyplot().subplots(figsize=(8, 5), constrained_layout=True)
+  for shape, curve in shapes.items():
+    fractions, mean, low, high = (np.asarray(v, float) for v in curve)
+    line, = ax.plot(100 * fractions, scale * mean, 'o-',
+                    label=f'WSD, {shape} cooldown')
+    if np.all(np.isfinite(low)):
+      ax.fill_between(100 * fractions, scale * low, scale * high,
+                      color=line.get_color(), alpha=0.2)
+  if comparison is not None:
+    mean, low, high = (scale * float(v) for v in comparison)
+    ax.axhline(mean, color='black', linestyle='--', label=comparison_name)
+    if np.isfinite(low):
+      ax.axhspan(low, high, color='black', alpha=0.08)
+  ax.set_xlabel(f'cooldown: the last % of the run ({budget} epochs)')
+  ax.set_ylabel(f'final {_metric_label(metric)}\nmean and 95% interval over '
+                'seeds')
+  ax.legend(fontsize=8)
+  _save(fig, output)
+
+
 def plot_prediction(predicted, measured, fitted, title, output) -> None:
   """A law's predicted training-loss curve against measured runs.
 

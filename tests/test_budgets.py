@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import PROJECT_DIR
 from conftest import small_config
 import budgets as budgets_lib
 from machinery import errors
@@ -487,7 +488,12 @@ def test_a_table_of_cooldowns_is_one_family(tmp_path):
   spec = {'decay_fraction': [[c.fraction, c.shape] for c in COOLDOWNS],
           'compare_name': 'cosine', 'budgets': [2], 'seeds': 3}
   text = budgets_lib.write_report(tmp_path, rows, summary, cost, spec)
-  assert '| 2, 1-sqrt over the last 50% | 3 |' in text
+  assert '| 2, 1-sqrt over the last 50% | 3 | 93.10% [' in text
+  # One budget: nothing before it to gain over, so no such column or line.
+  assert 'previous' not in text
+  assert text.count('| 2, 1-sqrt over the last 50% |') == 1
+  assert all(line.count('|') == 8 for line in text.splitlines()
+             if line.startswith('|'))
   assert 'the last 30, 50% of each budget, each of shape linear, 1-sqrt' in text
   assert "The table's 4 paired comparisons are one family" in text
   header = (tmp_path / 'budgets.csv').read_text().splitlines()[0]
@@ -497,6 +503,37 @@ def test_a_table_of_cooldowns_is_one_family(tmp_path):
   text = budgets_lib.write_report(tmp_path, rows, budgets_lib.summarize(
       rows, (2,), 3), cost, spec)
   assert budgets_lib.rebuild(tmp_path) == text
+
+
+def test_one_budgets_cooldowns_are_drawn_against_their_length(
+    tmp_path, monkeypatch):
+  """Several cooldowns of one budget: budgets.png is the metric against the
+  cooldown's share of the run, a line per shape, the comparison a level
+  (not every point stacked at one budget)."""
+  drawn = {}
+  monkeypatch.setattr(budgets_lib.plots, 'plot_cooldowns',
+                      lambda *args, **_: drawn.setdefault('args', args))
+  monkeypatch.setattr(budgets_lib.plots, 'plot_budgets',
+                      lambda *args, **_: pytest.fail('one budget, not a curve'))
+  rows = [{'budget': 2, 'seed': seed, 'decay_shape': c.shape,
+           'decay_fraction': c.fraction,
+           'final_test_accuracy': 0.90 + 0.01 * i + 0.001 * seed,
+           'best_test_accuracy': 0.9, 'final_test_loss': 0.3,
+           'cooldown_start_step': 22, 'cooldown_epochs_trained': 0.6}
+          for i, c in enumerate(COOLDOWNS) for seed in range(3)]
+  summary = budgets_lib.summarize(
+      rows, (2,), 3, {(2, s): 0.905 + 0.001 * s for s in range(3)})
+  spec = {'decay_fraction': [[c.fraction, c.shape] for c in COOLDOWNS],
+          'compare_name': 'cosine', 'budgets': [2], 'seeds': 3}
+  budgets_lib.write_report(tmp_path, rows, summary, budgets_lib.cost_summary(
+      rows, (2,), 3, {'a': 1.0}), spec)
+  shapes, comparison, name, budget = drawn['args'][:4]
+  assert list(shapes) == ['linear', '1-sqrt']
+  fractions, mean, _, _ = shapes['1-sqrt']
+  assert fractions == [0.3, 0.5]
+  assert mean == pytest.approx([0.911, 0.931])
+  assert comparison[0] == pytest.approx(0.906)
+  assert (name, budget) == ('cosine', 2)
 
 
 def test_one_seed_is_reported_without_an_interval_or_a_verdict(tmp_path):
@@ -570,3 +607,16 @@ def test_the_tool_branches_several_cooldowns(idx_dir, tmp_path):
                                     '2, linear_0.5', '2, 1-sqrt_0.5'}
   assert result.stderr.count('trunk to step') == 4  # one trunk, 4 pauses
   assert len((workdir / 'budgets.csv').read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize('name', sorted(
+    p.parent.name for p in (PROJECT_DIR / 'docs' / 'budgets').glob(
+        '*/budgets.json')))
+def test_a_committed_sweep_is_its_rebuilt_report(name, tmp_path):
+  """Each published sweep's budgets.md is what `tools/budgets.py --rebuild`
+  makes from its committed budgets.csv and budgets.json (and its comparison
+  study): the numbers the README and docs/lm.md quote are generated."""
+  folder = PROJECT_DIR / 'docs' / 'budgets' / name
+  for file in ('budgets.csv', 'budgets.json'):
+    shutil.copy(folder / file, tmp_path / file)
+  assert budgets_lib.rebuild(tmp_path) == (folder / 'budgets.md').read_text()

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -528,7 +529,8 @@ def test_the_language_models_ranking_is_checked_at_half_and_twice_the_peak(
   assert rows[2] == '| x2 | not run yet (docs/studies/peaks_lm_x2/) | |'
   script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
   assert 'best=$("$python" tools/claims.py --best_lm_method)' in script
-  assert f'for peak in {" ".join(claims.LM_PEAK_FACTORS)}; do' in script
+  loop = re.search(r'\nfor peak in ([0-9. ]+); do\n  constant=', script)
+  assert sorted(loop.group(1).split()) == sorted(claims.LM_PEAK_FACTORS)
   assert claims.lm_peaks_table(tmp_path / 'none').endswith(
       '| all | not run yet (docs/studies/methods_lm/) | |\n')
 
