@@ -529,8 +529,8 @@ def test_the_language_models_ranking_is_checked_at_half_and_twice_the_peak(
   assert rows[2] == '| x2 | not run yet (docs/studies/peaks_lm_x2/) | |'
   script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
   assert 'best=$("$python" tools/claims.py --best_lm_method)' in script
-  loop = re.search(r'\nfor peak in ([0-9. ]+); do\n  constant=', script)
-  assert sorted(loop.group(1).split()) == sorted(claims.LM_PEAK_FACTORS)
+  assert sorted(re.findall(r'\npeaks ([0-9.]+)\n', script)) == sorted(
+      claims.LM_PEAK_FACTORS)
   assert claims.lm_peaks_table(tmp_path / 'none').endswith(
       '| all | not run yet (docs/studies/methods_lm/) | |\n')
 
@@ -560,7 +560,7 @@ def test_a_constant_rate_is_checked_against_cosine_at_twice_the_peak(
   assert x2.startswith(f'| x2 | `lm_constant`: {0.02 / math.log(2):+.3f} [')
   assert x2.endswith('| worse |')
   script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
-  assert ('if [[ $peak == 2 && $best != lm_constant ]]; then\n'
+  assert ('  if [[ $peak == 2 && $best != lm_constant ]]; then\n'
           '    constant=("lm_constant:peak=$peak")') in script
 
 

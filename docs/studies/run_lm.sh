@@ -73,31 +73,35 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
 
 # 2. Peaks: warmup + cosine against methods_lm's best other method (lowest
 #    mean final bits per byte), each at x0.5 and x2 the peak (and its
-#    floor), paired within each peak; x1 is methods_lm itself. Run (with
-#    6) before the other studies: each of those is at the default peak,
-#    and methods_lm found even a constant rate beating cosine to zero
-#    there, a sign the default peak may be low for cosine. At x2 a
+#    floor), paired within each peak; x1 is methods_lm itself. At x2 a
 #    constant rate too: that verdict must not hinge on one peak either
-#    (claims.LM_CONSTANT_PEAK_FACTORS). x2 first: it is the one that
-#    tells whether the default peak is low.
+#    (claims.LM_CONSTANT_PEAK_FACTORS).
+# 6. Warmup at large peaks (Goyal et al. 2017; Kalra & Barkeshli 2024): x4
+#    and x8 the default peak, with the default warmup (10%) and none; the
+#    report counts the seeds that train and averages only those.
+# Both before the other studies, x2 first, then x4 and x8, then x0.5: every
+# other study runs at the default peak, and methods_lm found even a constant
+# rate beating cosine to zero there, a sign the default peak is low for
+# cosine. Warmup + cosine at x1 (methods_lm), x2, x4 and x8 tell where its
+# best peak is before hours go into studies at the default one.
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
-for peak in 2 0.5; do
-  constant=()
+peaks() {  # FACTOR
+  local peak=$1 constant=()
   if [[ $peak == 2 && $best != lm_constant ]]; then
     constant=("lm_constant:peak=$peak")
   fi
   study "peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
       --vary="$(v lm:peak=$peak "$best:peak=$peak" ${constant[@]+"${constant[@]}"})"
-done
-
-# 6. Warmup at large peaks (Goyal et al. 2017; Kalra & Barkeshli 2024): x4
-#    and x8 the default peak, with the default warmup (10%) and none; the
-#    report counts the seeds that train and averages only those.
-for peak in 4 8; do
-  study "large_peaks_lm_x$peak" --baseline="$(v lm:peak=$peak)" \
-      --vary="$(v lm:peak=$peak lm:peak=$peak:warmup=0)"
-done
+}
+large_peaks() {  # FACTOR
+  study "large_peaks_lm_x$1" --baseline="$(v lm:peak=$1)" \
+      --vary="$(v lm:peak=$1 lm:peak=$1:warmup=0)"
+}
+peaks 2
+large_peaks 4
+large_peaks 8
+peaks 0.5
 
 # 7. How long? Warmup + cosine trained separately at 1, 2, 4 and 8 epochs
 #    (4 is methods_lm's baseline, reused), against one WSD trunk per seed
