@@ -35,6 +35,8 @@ from claims.tables import best_other_lm_method
 from claims.tables import best_other_method
 from claims.tables import LM_METHODS
 from claims.tables import LM_CONSTANT_PEAK_FACTORS
+from claims.tables import LM_COSINE_PEAK_STUDIES
+from claims.tables import lm_cosine_peaks_table
 from claims.tables import LM_PEAK_FACTORS
 from claims.tables import LM_STUDY
 from claims.tables import LM_WARMUP_B2
@@ -76,6 +78,8 @@ __all__ = [
     'best_other_method',
     'LM_METHODS',
     'LM_CONSTANT_PEAK_FACTORS',
+    'LM_COSINE_PEAK_STUDIES',
+    'lm_cosine_peaks_table',
     'LM_PEAK_FACTORS',
     'LM_STUDY',
     'LM_WARMUP_B2',

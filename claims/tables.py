@@ -263,6 +263,55 @@ def lm_peaks_table(studies_dir, method=None,
       best, metric)) + '\n'
 
 
+# Warmup + cosine to zero at each multiple of the default peak a study of
+# run_lm.sh trains it at: x1 is methods_lm's baseline, x0.5 and x2 the peak
+# studies', x4 and x8 the large-peak studies' (with the default warmup).
+LM_COSINE_PEAK_STUDIES = {'0.5': 'peaks_lm_x0.5', '1': LM_STUDY[1],
+                          '2': 'peaks_lm_x2', '4': 'large_peaks_lm_x4',
+                          '8': 'large_peaks_lm_x8'}
+
+
+def lm_cosine_peaks_table(studies_dir) -> str:
+  """Where is warmup + cosine to zero's best peak on the language model?
+  Its final loss at every multiple of the default peak, each paired by seed
+  (the same initial parameters and data order in every study) against x1;
+  the comparisons are one family. Every other LM study runs at x1, so this
+  says whether they answer at a tuned peak."""
+  studies_dir = pathlib.Path(studies_dir)
+  metric = tasks.BITS_PER_BYTE
+  default = lm_defaults.get_config().learning_rate
+  values, results = {}, {}
+  for factor, study in LM_COSINE_PEAK_STUDIES.items():
+    csv_path = studies_dir / study / 'study.csv'
+    if not csv_path.is_file():
+      results[factor] = {'status': f'not run yet (docs/studies/{study}/)'}
+      continue
+    config = ('configs/lm.py' if factor == '1'
+              else f'configs/lm_variant.py:lm:peak={factor}')
+    values[factor] = per_seed(studies.read_csv(csv_path), {'config': config},
+                              'final_test_accuracy', {}, 0.0, metric)
+  for factor in values:
+    if factor != '1':
+      results[factor] = (table_result(values[factor], values['1'], metric)
+                         if '1' in values else
+                         {'status': f'x1 not run yet (docs/studies/'
+                                    f'{LM_STUDY[1]}/)'})
+  adjust_family([r for f, r in results.items() if f != '1'])
+  lines = [f'| peak (x the default) | warmup + cosine to zero: final '
+           f'{metric.name} ({metric.unit}) [95% CI] | vs x1 '
+           f'({metric.difference_unit}) '
+           '[95% CI], Holm p |', '|---|---|---|']
+  for factor in LM_COSINE_PEAK_STUDIES:
+    label = f'x{factor} ({float(factor) * default:g})'
+    if factor not in values:
+      lines.append(f'| {label} | {results[factor]["status"]} | |')
+      continue
+    lines.append(f'| {label} | {trained_interval(values[factor], metric)} | '
+                 + ('(reference)' if factor == '1' else
+                    short_comparison(results[factor], metric)) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def _per_seed_pair(folder, best, cosine_rate, best_rate):
   """({seed: best's accuracy}, {seed: cosine's}); at the methods study's
   own peaks when the rates are None; a str saying what is missing."""

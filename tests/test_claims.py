@@ -630,3 +630,43 @@ def test_start_returns_at_once_and_refuses_a_second_chain(tmp_path):
     for pid_file in ('chain.pid', 'sleep.pid'):
       if (out / pid_file).is_file():
         os.kill(int((out / pid_file).read_text()), signal.SIGTERM)
+
+
+def test_cosines_own_peaks_are_paired_against_the_default_one(tmp_path):
+  """Warmup + cosine to zero at x1 (methods_lm), x2 (0.1 nats lower on
+  every seed: better) and x8 (3 of 5 seeds diverged: counted, not
+  averaged); x0.5 and x4 not run yet; the x2 and x8 comparisons one
+  family."""
+  write_lm_study(tmp_path / 'methods_lm', [
+      (f'c{seed}', seed, 'configs/lm.py', 1.30 + 0.001 * seed * seed)
+      for seed in range(5)])
+  write_lm_study(tmp_path / 'peaks_lm_x2', [
+      (f'c{seed}', seed, 'configs/lm_variant.py:lm:peak=2',
+       1.20 + 0.001 * seed * seed) for seed in range(5)] + [
+           (f'w{seed}', seed, 'configs/lm_variant.py:lm_wsd:peak=2', 1.0)
+           for seed in range(5)])
+  (tmp_path / 'large_peaks_lm_x8').mkdir()
+  with open(tmp_path / 'large_peaks_lm_x8' / 'study.csv', 'w',
+            newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
+                     'finished', 'diverged'))
+    for seed in range(5):
+      writer.writerow((f'c{seed}', seed, 'configs/lm_variant.py:lm:peak=8',
+                       '' if seed < 3 else 1.25 + 0.001 * seed, 1,
+                       int(seed < 3)))
+  rows = claims.lm_cosine_peaks_table(tmp_path).splitlines()
+  assert rows[0].startswith('| peak (x the default) | warmup + cosine to '
+                            'zero: final validation loss (bits per byte)')
+  assert rows[2] == ('| x0.5 (0.001) | not run yet '
+                     '(docs/studies/peaks_lm_x0.5/) | |')
+  assert rows[3].startswith(f'| x1 (0.002) | {1.306 / math.log(2):.3f} [')
+  assert rows[3].endswith('| (reference) |')
+  assert rows[4].startswith(f'| x2 (0.004) | {1.206 / math.log(2):.3f} [')
+  assert f'| {-0.1 / math.log(2):+.3f} [' in rows[4]
+  assert rows[4].endswith('**better** |')
+  assert rows[5] == ('| x4 (0.008) | not run yet '
+                     '(docs/studies/large_peaks_lm_x4/) | |')
+  assert '(2 of 5 trained)' in rows[6]
+  assert 'trained 2 vs 5 of 5' in rows[6]
+  assert claims.LM_COSINE_PEAK_STUDIES['1'] == 'methods_lm'

@@ -111,6 +111,15 @@ too), so that this verdict does not rest on one peak either. The two
 comparisons are one family.
 
 """
+LM_COSINE_PEAKS = """
+Where is warmup + cosine to zero's own best peak? Its final loss at each
+multiple of the default peak that a study of docs/studies/run_lm.sh trains
+it at (x1: `methods_lm`; x0.5, x2: the peak studies; x4, x8: the
+large-peak studies, with the default warmup), each paired by seed against
+x1 (the same initial parameters and data order in every study). The
+comparisons are one family. Every other language-model study runs at x1.
+
+"""
 WARMUP = """
 ## The seed's question: how much warmup, for how many epochs?
 
@@ -212,7 +221,8 @@ def main(argv):
     peaks = (claims.peaks_table(studies_dir) + LM_PEAKS
              + claims.lm_peaks_table(studies_dir) + LM_CONSTANT_PEAKS
              + claims.lm_peaks_table(studies_dir, 'lm_constant',
-                                     claims.LM_CONSTANT_PEAK_FACTORS))
+                                     claims.LM_CONSTANT_PEAK_FACTORS)
+             + LM_COSINE_PEAKS + claims.lm_cosine_peaks_table(studies_dir))
     warmup = ''.join(_warmup_section(studies_dir, dataset, study)
                      for dataset, study in claims.WARMUP_STUDIES)
     lm_warmup = _lm_warmup_section(studies_dir, output)
