@@ -261,14 +261,18 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
   assert (f'for b2 in {" ".join(claims.LM_WARMUP_B2)}; do' in lm_script and
           f'for epochs in {" ".join(map(str, claims.LM_WARMUP_EPOCHS))}; do'
           in lm_script)
+  read |= set(claims.LM_COSINE_PEAK_STUDIES.values())
   for study in sorted(read):
-    if study.startswith('large_peaks_lm_x'):  # run_lm.sh's loop over peaks
-      assert 'study "large_peaks_lm_x$peak"' in lm_script
-      assert f' {study.rsplit("x", 1)[1]}' in lm_script.split(
-          'study "large_peaks_lm_x$peak"')[0].rsplit('for peak in', 1)[1]
-      continue
-    assert f'study {study} ' in (lm_script if '_lm' in study else script), (
-        study)
+    # run_lm.sh's functions over peaks: `large_peaks 4`, `peaks 2`.
+    for function, name in (('large_peaks', 'large_peaks_lm_x$1'),
+                           ('peaks', 'peaks_lm_x$peak')):
+      if study.startswith(name.split('$')[0]):
+        assert f'study "{name}"' in lm_script
+        assert f'\n{function} {study.rsplit("x", 1)[1]}\n' in lm_script, study
+        break
+    else:
+      assert f'study {study} ' in (lm_script if '_lm' in study else script), (
+          study)
   assert 'study "peaks_fashion_$(basename "$method" .py)"' in script
 
 
