@@ -36,7 +36,7 @@ start() {
     exit 1
   fi
   # One chain per studies folder: two would train the same members at once.
-  local running="docs/studies/run_lm.sh $sotu $out\$"
+  local running="docs/studies/run_lm.sh .* $out\$"
   if pgrep -f "$running" > /dev/null; then
     echo "a study chain into $out is already running: $(pgrep -af "$running" | head -1)" >&2
     exit 1
