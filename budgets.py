@@ -605,9 +605,10 @@ def markdown(summary, cost, decay_fraction, compare_name,
     column = f'final {metric.name}'
   # One budget (several cooldowns of one length) has no previous budget to
   # gain over: no column of empty cells, no sentence saying "none".
-  several = len({entry.get('budget', key) for key, entry in summary.items()}) > 1
+  several_budgets = len({entry.get('budget', key)
+                         for key, entry in summary.items()}) > 1
   gain_header = (f' gain over the previous budget ({unit}) [95% CI], Holm p |'
-                 if several else '')
+                 if several_budgets else '')
   lines = [f'{title} of each budget\'s WSD branch over seeds '
            f'0..{cost["seeds"] - 1} (mean and 95% Student-t interval)'
            + (f'; paired by seed against {compare_name}.' if compare_name
@@ -619,13 +620,13 @@ def markdown(summary, cost, decay_fraction, compare_name,
            f'{column} [95% CI] |' + gain_header
            + (f' {compare_name} [95% CI] | paired diff. ({unit}) [95% CI] | '
               'Holm-adjusted p | verdict |' if compare_name else ''),
-           '|---|---|---|' + ('---|' if several else '')
+           '|---|---|---|' + ('---|' if several_budgets else '')
            + ('---|---|---|---|' if compare_name else '')]
   for budget, entry in summary.items():
     mine = entry[final]
     line = (f'| {_branch_label(budget, entry)} | {mine["n"]} | '
             f'{_value(mine, metric)} |'
-            + (f' {_gain(entry, metric)} |' if several else ''))
+            + (f' {_gain(entry, metric)} |' if several_budgets else ''))
     if compare_name:
       if 'paired_difference' in entry:
         d = entry['paired_difference']
@@ -637,7 +638,7 @@ def markdown(summary, cost, decay_fraction, compare_name,
         line += ' (not every seed) | | | |'
     lines.append(line)
   gains = [b for b, e in summary.items() if e.get('gain_verdict') == 'better']
-  if several:
+  if several_budgets:
     lines += ['', 'Budgets that gain detectably over the previous one '
               '(paired by seed, Holm-adjusted p below 0.05): '
               + (', '.join(gains) if gains else 'none') + '.']
@@ -726,8 +727,9 @@ def write_report(workdir, rows, summary, cost, spec) -> str:
   files.write_text(workdir / 'budgets.md', text)
   comparison = _curve(summary, 'comparison_' + metric.final_key)
   if several and len(spec['budgets']) == 1:
-    plots.plot_cooldowns(_by_shape(summary, metric.final_key),
-                         comparison and [v[0] for v in comparison[1:]],
+    # The comparison at the one budget: (mean, low, high), a level.
+    level = None if comparison is None else [v[0] for v in comparison[1:]]
+    plots.plot_cooldowns(_by_shape(summary, metric.final_key), level,
                          spec.get('compare_name'), spec['budgets'][0],
                          workdir / 'budgets.png', metric)
     return text
@@ -745,10 +747,13 @@ def _by_shape(summary, key) -> dict:
   for e in summary.values():
     shapes.setdefault(e['decay_shape'], []).append(
         (e['decay_fraction'], e[key]))
-  return {shape: ([f for f, _ in sorted(points, key=lambda p: p[0])],
-                  *([i[field] for _, i in sorted(points, key=lambda p: p[0])]
-                    for field in ('mean', 'ci95_low', 'ci95_high')))
-          for shape, points in shapes.items()}
+  curves = {}
+  for shape, points in shapes.items():
+    points.sort(key=lambda point: point[0])
+    curves[shape] = ([f for f, _ in points],
+                     *([i[field] for _, i in points]
+                       for field in ('mean', 'ci95_low', 'ci95_high')))
+  return curves
 
 
 def rebuild(folder) -> str:
