@@ -28,7 +28,9 @@ from claims.pairing import check
 from claims.pairing import Claim
 from claims.pairing import claim_cell
 from claims.pairing import Comparison
+from claims.pairing import config_at_default_peak
 from claims.pairing import COSINE
+from claims.pairing import lm_config
 from claims.pairing import LM_MARGIN_BITS
 from claims.pairing import MARGIN
 from claims.tables import best_other_lm_method
@@ -44,6 +46,7 @@ from claims.tables import LM_WARMUP_EPOCHS
 from claims.tables import LM_WARMUP_GRID
 from claims.tables import lm_best_warmups
 from claims.tables import lm_peaks_table
+from claims.tables import lm_study_peak
 from claims.tables import lm_warmup_cells
 from claims.tables import lm_warmup_heatmap
 from claims.tables import lm_warmup_study
@@ -71,7 +74,9 @@ __all__ = [
     'Claim',
     'claim_cell',
     'Comparison',
+    'config_at_default_peak',
     'COSINE',
+    'lm_config',
     'LM_MARGIN_BITS',
     'MARGIN',
     'best_other_lm_method',
@@ -87,6 +92,7 @@ __all__ = [
     'LM_WARMUP_GRID',
     'lm_best_warmups',
     'lm_peaks_table',
+    'lm_study_peak',
     'lm_warmup_cells',
     'lm_warmup_heatmap',
     'lm_warmup_study',

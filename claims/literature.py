@@ -11,6 +11,8 @@ from claims.pairing import claim_cell
 from claims.pairing import Comparison
 from claims.pairing import COSINE
 from claims.pairing import describe
+from claims.pairing import lm_config
+from claims.pairing import peaks_of
 from claims.pairing import with_verdict
 from machinery import stats
 import tasks
@@ -34,6 +36,16 @@ def _lm(point_config, study='methods_lm', reference='configs/lm.py'):
   (warmup + cosine to zero) in `study`, in bits per byte."""
   return Comparison(LM, study, {'config': point_config},
                     {'config': reference}, metric=tasks.BITS_PER_BYTE)
+
+
+def _lm_at_study_peak(dataset, study, changes=''):
+  """Linear to zero against cosine to 10% of the peak (with
+  configs/lm_variant.py's `changes`) in `study`, trained at the peak
+  run_lm.sh chose for it (claims.lm_study_peak)."""
+  return Comparison(dataset, study,
+                    {'config': lm_config('lm_linear', changes=changes)},
+                    {'config': lm_config('lm_cosine_10', changes=changes)},
+                    metric=tasks.BITS_PER_BYTE, at_study_peak=True)
 
 
 def _lm_warmup_at(peak):
@@ -82,13 +94,9 @@ CLAIMS = (
           'with more tokens per parameter',
           'Bergsma et al. 2025, arXiv 2502.15938 (language models, AdamW, '
           'the common cosine to 10%)', 'final_test_accuracy',
-          (_lm('configs/lm_linear.py', 'straight_to_zero_lm',
-               'configs/lm_cosine_10.py'),
-           Comparison(LM + ', 4x the tokens', 'straight_to_zero_lm_4x',
-                      {'config': 'configs/lm_variant.py:lm_linear:epochs=16'},
-                      {'config':
-                       'configs/lm_variant.py:lm_cosine_10:epochs=16'},
-                      metric=tasks.BITS_PER_BYTE))),
+          (_lm_at_study_peak(LM, 'straight_to_zero_lm'),
+           _lm_at_study_peak(LM + ', 4x the tokens', 'straight_to_zero_lm_4x',
+                             'epochs=16'))),
     Claim('Schedule-free SGD matches a tuned decaying schedule',
           'Defazio et al. 2024, arXiv 2405.15682 (image and language '
           'benchmarks, the decaying schedule tuned)', 'final_test_accuracy',
@@ -129,8 +137,11 @@ def markdown(studies_dir) -> str:
     numbers, verdict = claim_cell(claim, result, comparison)
     measured = (f'final validation loss ({comparison.metric.unit})'
                 if comparison.metric is not None else claim.metric)
+    peak = (f', at x{" and x".join(peaks_of(studies_dir, comparison))} '
+            'the default peak' if comparison.at_study_peak
+            and result['status'] == 'checked' else '')
     what = (f'`{describe(comparison.point)}` vs '
-            f'`{describe(comparison.reference)}`, {measured}'
+            f'`{describe(comparison.reference)}`, {measured}{peak}'
             + (f' ({100 * comparison.target:g}%)'
                if claim.metric == 'epochs_to_target' else ''))
     lines.append(f'| {claim.text} | {claim.source} | {comparison.dataset} '

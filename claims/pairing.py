@@ -7,6 +7,7 @@ equivalence tests; and the cell texts every table of docs/claims.md shares.
 import dataclasses
 import math
 import pathlib
+import re
 
 from machinery import stats
 import studies
@@ -34,6 +35,10 @@ class Comparison:
   # docs/budgets/<study>/, its budgets.csv a row per seed and branch (each a
   # finished run), beside docs/studies/.
   budgets: bool = False
+  # True: `study` trains at the peak run_lm.sh chose for it (claims.
+  # lm_study_peak), unknown until the peak studies are published: its
+  # configs are matched as written at x1 (config_at_default_peak).
+  at_study_peak: bool = False
 
   @property
   def published_in(self) -> str:
@@ -49,12 +54,47 @@ class Comparison:
     """The rows `check` pairs: a budget sweep's rows read as finished
     members (a branch is written only when it has finished)."""
     rows = studies.read_csv(self.rows_path(studies_dir))
+    if self.at_study_peak:
+      return [{**row, 'config': config_at_default_peak(row['config'])}
+              for row in rows]
     if not self.budgets:
       return rows
     return [{**row, 'finished': '1', 'diverged': '0',
              'member': f'seed{row["seed"]}/budget{row["budget"]}_'
                        f'{row.get("decay_shape", "")}_'
                        f'{row.get("decay_fraction", "")}'} for row in rows]
+
+
+def lm_config(method, factor='1', changes='') -> str:
+  """The --config of LM method `method` (a configs/ name: lm, lm_linear)
+  with configs/lm_variant.py's `changes` ('epochs=16', ...) at `factor` x
+  its peak, written as docs/studies/run_lm.sh writes it: configs/METHOD.py
+  where nothing changes, the peak last."""
+  parts = [method] + [c for c in changes.split(':') if c] + (
+      [] if factor == '1' else [f'peak={factor}'])
+  if len(parts) == 1:
+    return f'configs/{method}.py'
+  return 'configs/lm_variant.py:' + ':'.join(parts)
+
+
+def config_at_default_peak(config: str) -> str:
+  """An LM study member's config as written at x1 the default peak:
+  configs/lm_variant.py:lm_linear:epochs=16:peak=4 ->
+  configs/lm_variant.py:lm_linear:epochs=16, and
+  configs/lm_variant.py:lm_linear:peak=4 -> configs/lm_linear.py."""
+  spec = re.sub(r':peak=[^:]*', '', config)
+  variant = 'configs/lm_variant.py:'
+  if spec.startswith(variant) and ':' not in spec[len(variant):]:
+    return f'configs/{spec[len(variant):]}.py'
+  return spec
+
+
+def peaks_of(studies_dir, comparison) -> list[str]:
+  """The multiples of the default peak (configs/lm_variant.py's peak=F,
+  '1' where none) at which the members of `comparison`'s study trained."""
+  rows = studies.read_csv(comparison.rows_path(studies_dir))
+  return sorted({(re.findall(r':peak=([^:]*)', row.get('config', ''))
+                  or ['1'])[0] for row in rows}, key=float)
 
 
 # The margin of the equivalence and non-inferiority tests, in final test

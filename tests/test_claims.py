@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 import claims
 from conftest import PROJECT_DIR
+from machinery import errors
 from runs import run_tool
 import tasks
 
@@ -256,7 +258,7 @@ def test_every_study_the_claims_read_is_one_run_all_runs():
                 if c.budgets}:
     assert f'budgets {sweep} ' in lm_script, sweep
   # Study 5: run_lm.sh's loops over beta2 and lengths.
-  assert ('BASE="configs/lm_variant.py:lm:b2=$b2" study '
+  assert ('BASE="$(at_peak "lm:b2=$b2")" study '
           '"warmup_lm_b2_${b2}_${epochs}ep"') in lm_script
   assert (f'for b2 in {" ".join(claims.LM_WARMUP_B2)}; do' in lm_script and
           f'for epochs in {" ".join(map(str, claims.LM_WARMUP_EPOCHS))}; do'
@@ -674,3 +676,76 @@ def test_cosines_own_peaks_are_paired_against_the_default_one(tmp_path):
   assert '(2 of 5 trained)' in rows[6]
   assert 'trained 2 vs 5 of 5' in rows[6]
   assert claims.LM_COSINE_PEAK_STUDIES['1'] == 'methods_lm'
+
+
+def write_cosine_peaks(folder, losses, diverged=()):
+  """Warmup + cosine to zero at each multiple in `losses` (nats, 5 seeds,
+  the seeds in `diverged` of a multiple did not train) in its peak study."""
+  for factor, loss in losses.items():
+    rows = [(f'c{seed}', seed, claims.lm_config('lm', factor),
+             '' if (factor, seed) in diverged else loss + 0.001 * seed * seed,
+             1, int((factor, seed) in diverged)) for seed in range(5)]
+    folder_of = folder / claims.LM_COSINE_PEAK_STUDIES[factor]
+    folder_of.mkdir(parents=True)
+    with open(folder_of / 'study.csv', 'w', newline='') as f:
+      writer = csv.writer(f)
+      writer.writerow(('member', 'seed', 'config', 'final_test_loss',
+                       'finished', 'diverged'))
+      writer.writerows(rows)
+
+
+def test_the_lm_studies_peak_is_cosines_lowest_where_every_seed_trained(
+    tmp_path):
+  """x4 has the lowest mean of the seeds that trained, but one of its
+  seeds diverged: x2, the lowest of the rest, is the studies' peak; with
+  one peak study unpublished there is no peak yet, in one line."""
+  losses = {'0.5': 1.40, '1': 1.30, '2': 1.20, '4': 1.10, '8': 1.50}
+  write_cosine_peaks(tmp_path, losses, diverged={('4', 3)})
+  assert claims.lm_study_peak(tmp_path) == '2'
+  result = run_tool('tools/claims.py', f'--studies_dir={tmp_path}',
+                    '--lm_study_peak', config=None)
+  assert result.stdout.strip() == '2', result.stderr[-2000:]
+  shutil.rmtree(tmp_path / 'large_peaks_lm_x8')
+  with pytest.raises(errors.WorkdirError, match=r'^docs/studies/'
+                     r'large_peaks_lm_x8/ is not published yet'):
+    claims.lm_study_peak(tmp_path)
+
+
+@pytest.mark.parametrize('peak', ['1', '4', '0.5'])
+def test_run_lm_writes_the_studies_configs_as_the_claims_read_them(peak):
+  """run_lm.sh's at_peak and claims.lm_config: the same config for the
+  same method, changes and peak (the claims match configs as text)."""
+  script = (PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
+  [function] = re.findall(r'\nat_peak\(\) \{\n.*?\n\}\n', script, re.S)
+  specs = ['lm', 'lm_linear', 'lm_cosine_10:epochs=16',
+           'lm:warmup=0.025:epochs=2:b2=0.999']
+  written = subprocess.run(
+      ['bash', '-c', function + f'peak={peak}\nat_peak "$@"', 'at_peak',
+       *specs], capture_output=True, text=True, check=True).stdout.strip()
+  method_changes = [spec.partition(':')[::2] for spec in specs]
+  assert written.split(',') == [claims.lm_config(m, peak, c)
+                                for m, c in method_changes]
+  assert 'peak=$("$python" tools/claims.py --lm_study_peak)' in script
+
+
+def test_straight_to_zero_is_read_at_the_peak_its_studies_trained_at(
+    tmp_path):
+  """Bergsma et al.'s rows at x4 the default peak: linear to zero 0.01
+  nats below cosine to 10% on every seed, at both lengths, is 'better',
+  and the table says at which peak."""
+  [claim] = [c for c in claims.CLAIMS if 'cosine to 10%' in c.text]
+  for study, changes in (('straight_to_zero_lm', ''),
+                         ('straight_to_zero_lm_4x', 'epochs=16')):
+    write_lm_study(tmp_path / study, [
+        (f'{name}{seed}', seed, claims.lm_config(method, '4', changes),
+         loss + 0.001 * seed * seed) for seed in range(5)
+        for name, method, loss in (('c', 'lm_cosine_10', 1.30),
+                                   ('l', 'lm_linear', 1.29))])
+  for comparison in claim.comparisons:
+    assert claims.check(claim, comparison, tmp_path)['verdict'] == 'better'
+  rows = [line for line in claims.markdown(tmp_path).splitlines()
+          if 'cosine to 10%' in line.split('|')[1]]
+  assert len(rows) == 2
+  assert all(', at x4 the default peak |' in row for row in rows), rows
+  assert claims.config_at_default_peak(
+      'configs/lm_variant.py:lm_linear:peak=4') == 'configs/lm_linear.py'

@@ -4,6 +4,8 @@ after seeing numbers takes a visible edit of this test."""
 
 import hashlib
 import json
+import re
+import subprocess
 
 import pytest
 
@@ -71,7 +73,8 @@ def test_the_lm_benchmark_reuses_the_methods_studys_runs(name, method):
 
 def test_the_lm_benchmark_reuses_the_cosine_budget_studys_8_epoch_runs():
   """cosine_2x is cosine_budgets_lm's num_epochs=8 member field for field
-  (docs/laws/run_benchmark.sh takes it with --reuse)."""
+  where that study trains at x1 the peak (docs/laws/run_benchmark.sh takes
+  it with --reuse)."""
   from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
   from configs import lm  # pylint: disable=g-import-not-at-top
   theirs = lm.get_config()
@@ -90,3 +93,24 @@ def test_a_bad_benchmark_name_is_one_line():
   with pytest.raises(errors.ConfigError, match='name a task'):
     cli.load_config_file(str(PROJECT_DIR / 'configs' / 'laws_benchmark.py')
                          + ':language_model:nothing')
+
+
+def test_the_benchmark_reads_runs_from_workdirs_and_carried_records(
+    tmp_path):
+  """On a new machine the workdirs of earlier ones are gone: runs_of names
+  a study's workdir where it exists and its carried records where they
+  do, so the benchmark finds the runs either way."""
+  script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
+  [function] = re.findall(r'\nruns_of\(\) \{\n.*?\n\}\n', script, re.S)
+  out = tmp_path / 'studies'
+  (out / 'laws_lm').mkdir(parents=True)
+  (tmp_path / 'docs' / 'studies' / 'progress' / 'laws_lm').mkdir(parents=True)
+  (tmp_path / 'docs' / 'studies' / 'progress' / 'methods_lm').mkdir()
+  written = subprocess.run(
+      ['bash', '-c', f'set -euo pipefail\n{function}out={out}\n'
+       'runs_of laws_lm budgets_wsd_cooldowns_lm methods_lm'],
+      cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+  assert written.strip().split(',') == [
+      f'{out}/laws_lm', 'docs/studies/progress/laws_lm',
+      'docs/studies/progress/methods_lm']
+  assert '--runs=language_model="$(runs_of laws_lm ' in script

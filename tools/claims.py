@@ -14,7 +14,9 @@ cosine in the published Fashion-MNIST methods study, and --peaks_of=FILE
 the rates x0.5 and x2 that file's peak, comma-separated: the grid of
 docs/studies/run_all.sh's step 2b (does the ranking hold at other peaks?).
 --best_lm_method prints the config name of methods_lm's best other method
-(lowest mean final bits per byte), for docs/studies/run_lm.sh's study 2.
+(lowest mean final bits per byte), for docs/studies/run_lm.sh's study 2,
+and --lm_study_peak the multiple of the default peak at which its studies
+3, 5 and 7 train (where warmup + cosine to zero ended lowest).
 """
 
 import pathlib
@@ -37,6 +39,9 @@ flags.DEFINE_bool('best_method', False, 'Only print the best method other '
                   'than warmup + cosine in the Fashion-MNIST methods study.')
 flags.DEFINE_bool('best_lm_method', False, 'Only print the config name of '
                   'the best method other than warmup + cosine in methods_lm.')
+flags.DEFINE_bool('lm_study_peak', False, 'Only print the multiple of the '
+                  'default peak at which run_lm.sh\'s studies 3, 5 and 7 '
+                  'train.')
 flags.DEFINE_string('peaks_of', None, 'Only print the rates x0.5 and x2 the '
                     'peak of this config file.')
 
@@ -202,12 +207,15 @@ def main(argv):
   del argv
   studies_dir, output = pathlib.Path(FLAGS.studies_dir), pathlib.Path(
       FLAGS.output)
-  if FLAGS.best_method or FLAGS.best_lm_method or FLAGS.peaks_of:
+  if (FLAGS.best_method or FLAGS.best_lm_method or FLAGS.lm_study_peak
+      or FLAGS.peaks_of):
     with cli.one_line_errors():
       if FLAGS.best_method:
         print(claims.best_other_method(studies_dir))
       elif FLAGS.best_lm_method:
         print(claims.best_other_lm_method(studies_dir))
+      elif FLAGS.lm_study_peak:
+        print(claims.lm_study_peak(studies_dir))
       else:
         print(','.join(repr(r) for r in claims.peak_multiples(FLAGS.peaks_of)))
     return

@@ -13,7 +13,8 @@
 # cosine to zero and to 10%, linear to zero, WSD 1-sqrt 20%, two-drop step,
 # one-cycle and SGDR are methods_lm's own runs (configs/laws_benchmark.py
 # says why), its cosine at 2x the length is cosine_budgets_lm's 8-epoch run
-# (configs/lm.py at num_epochs=8, field for field), all taken with --reuse,
+# where that study trains at x1 the peak (configs/lm.py at num_epochs=8,
+# field for field; run_lm.sh says when it does not), all taken with --reuse,
 # not trained again; its six WSD runs are the branches of run_lm.sh's WSD
 # cooldown study. Then tools/laws_benchmark.py
 # fits every law and writes docs/laws/results.* and each task's optimized
@@ -61,10 +62,21 @@ study laws_fashion configs/default.py fashion_mnist '' \
 # The benchmark measured: every law fitted on the fit set and scored on
 # the held-out schedules (docs/laws/results.*), and MPL's --optimize
 # schedule per task from cosine to zero (docs/laws/TASK_optimized.schedule.json).
+# runs_of NAME...: their workdirs in $out and their carried records: a
+# workdir of an earlier machine is gone, its carried records are committed,
+# and a run is found wherever it lies (the first copy found is read).
+runs_of() {
+  local list=() name
+  for name; do
+    [[ -d "$out/$name" ]] && list+=("$out/$name")
+    [[ -d "docs/studies/progress/$name" ]] && list+=("docs/studies/progress/$name")
+  done
+  (IFS=,; echo "${list[*]}")
+}
 committed "laws benchmark" docs/laws/results.json ||
-  "$python" tools/laws_benchmark.py \
-      --runs=language_model="$out/laws_lm,$out/budgets_wsd_cooldowns_lm" \
-      --runs=fashion_mnist="$out/laws_fashion" --output=docs/laws
+  "$python" tools/laws_benchmark.py --output=docs/laws \
+      --runs=language_model="$(runs_of laws_lm budgets_wsd_cooldowns_lm methods_lm cosine_budgets_lm)" \
+      --runs=fashion_mnist="$(runs_of laws_fashion)"
 
 # The optimized schedule trained, 5 seeds, paired against cosine to zero,
 # WSD 1-sqrt 20% and linear to zero: a gain only where the interval against

@@ -22,13 +22,13 @@ c=configs
 
 source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 
-# tools/budgets.py on configs/lm_wsd.py; its tables and picture are copied
+# tools/budgets.py on configs/lm_wsd.py (or $WSD); its tables and picture are copied
 # to docs/budgets/<name>/.
 budgets() {  # NAME ARGS...
   local name=$1
   shift
   committed "budgets $name" "docs/budgets/$name/budgets.json" && return
-  "$python" tools/budgets.py --config=configs/lm_wsd.py --workdir="$out/budgets_$name" \
+  "$python" tools/budgets.py --config="${WSD:-configs/lm_wsd.py}" --workdir="$out/budgets_$name" \
       --seeds=5 --carry="docs/studies/progress/budgets_$name" \
       --config.data_dir="$data" --config.allow_download=false "$@"
   mkdir -p "docs/budgets/$name"
@@ -103,21 +103,48 @@ large_peaks 4
 large_peaks 8
 peaks 0.5
 
+# Studies 7, 3 and 5 test claims made at tuned peaks, and the default peak
+# is not one for warmup + cosine (at x2 it ended 0.14 bits per byte lower):
+# they train at the multiple of the default peak where warmup + cosine to
+# zero ended lowest among x0.5 to x8 with every seed trained (claims.
+# lm_study_peak: a rule fixed before their numbers). The peak study there
+# holds runs to reuse.
+peak=$("$python" tools/claims.py --lm_study_peak)
+peak_study=$("$python" -c "import claims; print(claims.LM_COSINE_PEAK_STUDIES['$peak'])")
+echo "studies 7, 3 and 5: at x$peak the default peak ($peak_study)"
+# at_peak SPEC...: their configs at that peak, comma-separated, written as
+# claims.lm_config writes them (configs/lm_linear.py at x1,
+# configs/lm_variant.py:lm_linear:epochs=16:peak=4 ...).
+at_peak() {
+  local list=() spec
+  for spec; do
+    [[ $peak == 1 ]] || spec+=":peak=$peak"
+    if [[ $spec == *:* ]]; then
+      list+=("configs/lm_variant.py:$spec")
+    else
+      list+=("configs/$spec.py")
+    fi
+  done
+  (IFS=,; echo "${list[*]}")
+}
+
 # 7. How long? Warmup + cosine trained separately at 1, 2, 4 and 8 epochs
-#    (4 is methods_lm's baseline, reused), against one WSD trunk per seed
-#    with a 20% 1-sqrt cooldown branched at every budget.
-study cosine_budgets_lm --vary=num_epochs=1,2,4,8 $(reuse methods_lm)
-budgets lm --budgets=1,2,4,8 --decay_fraction=0.2 \
-    --compare_study=docs/studies/cosine_budgets_lm \
+#    (4 is the peak study's warmup + cosine, reused), against one WSD trunk
+#    per seed with a 20% 1-sqrt cooldown branched at every budget.
+BASE="$(at_peak lm)" study cosine_budgets_lm --vary=num_epochs=1,2,4,8 \
+    $(reuse methods_lm "$peak_study")
+WSD="$(at_peak lm_wsd)" budgets lm --budgets=1,2,4,8 \
+    --decay_fraction=0.2 --compare_study=docs/studies/cosine_budgets_lm \
     --compare_name="warmup + cosine, a run per budget"
 
 # 3. Straight to zero (Bergsma et al. 2025): linear to zero against cosine
-#    to 10%, paired, at the default length (both are methods_lm's runs,
-#    reused) and at 4x the tokens (16 epochs, the same 100-step warmup).
-study straight_to_zero_lm --baseline=config=configs/lm_cosine_10.py \
-    --vary=config=configs/lm_cosine_10.py,configs/lm_linear.py $(reuse methods_lm)
-study straight_to_zero_lm_4x --baseline="$(v lm_cosine_10:epochs=16)" \
-    --vary="$(v lm_cosine_10:epochs=16 lm_linear:epochs=16)"
+#    to 10%, paired, at the default length and at 4x the tokens (16 epochs,
+#    the same 100-step warmup).
+study straight_to_zero_lm --baseline="config=$(at_peak lm_cosine_10)" \
+    --vary="config=$(at_peak lm_cosine_10 lm_linear)" $(reuse methods_lm)
+study straight_to_zero_lm_4x \
+    --baseline="config=$(at_peak lm_cosine_10:epochs=16)" \
+    --vary="config=$(at_peak lm_cosine_10:epochs=16 lm_linear:epochs=16)"
 
 # 5. Warmup x length x beta2: warmup 0, 1, 2.5, 5, 10 and 25% of the run,
 #    at 2 and 4 epochs (trimmed from 4 and 8: the same question at half the
@@ -131,7 +158,9 @@ for b2 in 0.95 0.999; do
     for share in 0 0.01 0.025 0.05 0.1 0.25; do
       specs+=("lm:warmup=$share:epochs=$epochs:b2=$b2")
     done
-    BASE="configs/lm_variant.py:lm:b2=$b2" study "warmup_lm_b2_${b2}_${epochs}ep" \
-        --baseline="$(v "${specs[0]}")" --vary="$(v "${specs[@]}")" $(reuse methods_lm)
+    BASE="$(at_peak "lm:b2=$b2")" study "warmup_lm_b2_${b2}_${epochs}ep" \
+        --baseline="config=$(at_peak "${specs[0]}")" \
+        --vary="config=$(at_peak "${specs[@]}")" \
+        $(reuse methods_lm "$peak_study")
   done
 done
