@@ -243,11 +243,8 @@ def lm_peaks_table(studies_dir, method=None,
   except errors.WorkdirError:
     return '\n'.join(lines) + (f'\n| all | not run yet (docs/studies/'
                                f'{LM_STUDY[1]}/) | |\n')
-  variant = 'configs/lm_variant.py:{}:peak={}'
-  pairs = {'1': (LM_STUDY[1], f'configs/{best}.py', 'configs/lm.py')}
-  for factor in factors:
-    pairs[factor] = (f'peaks_lm_x{factor}', variant.format(best, factor),
-                     variant.format('lm', factor))
+  pairs = {factor: (LM_COSINE_PEAK_STUDIES[factor], lm_config(best, factor),
+                    lm_config('lm', factor)) for factor in ('1', *factors)}
   results = {}
   for factor, (study, point, reference) in pairs.items():
     csv_path = studies_dir / study / 'study.csv'
