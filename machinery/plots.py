@@ -214,8 +214,14 @@ def plot_study(curves: dict, target, output, heatmap=None,
     if values.size:
       ax.set_ylim(values.min() * 0.98, np.percentile(values, 90) * 1.02)
   ax.set_xlabel('epoch')
-  ax.set_ylabel(f'{_metric_label(metric)}, mean and 95% interval over seeds')
-  ax.legend(loc='lower right', fontsize=8 if len(curves) <= 8 else 6,
+  # The band's meaning in the title: beside the metric's name, the label
+  # outgrows a 5-inch axis and is cut off.
+  ax.set_ylabel(_metric_label(metric))
+  ax.set_title('mean and 95% interval over seeds', fontsize=10)
+  # Curves end where the comparison is read: bottom right for a loss, top
+  # right for an accuracy; the legend goes where they leave room.
+  ax.legend(loc='lower right' if metric.higher_is_better else 'best',
+            fontsize=8 if len(curves) <= 8 else 6,
             ncol=1 if len(curves) <= 8 else 2)
   if heatmap:
     _plot_heatmap(axes[0, 1], *heatmap, metric=metric)
