@@ -186,8 +186,14 @@ def findings(studies_dir) -> list[str]:
       continue
     where = ('the language model and not the CNN' if lm_shown else
              'the CNN and not the language model')
-    outcomes = '; '.join(_outcome_text(c, r)
-                         for c, r in groups[True] + groups[False])
+    # Rows of one dataset with one outcome (the same claim at several
+    # peaks) are said once, with their count.
+    counts = {}
+    for c, r in groups[True] + groups[False]:
+      text_of = _outcome_text(c, r)
+      counts[text_of] = counts.get(text_of, 0) + 1
+    outcomes = '; '.join(f'{o}, in {n} comparisons' if n > 1 else o
+                         for o, n in counts.items())
     sentences.append(f'"{text}" holds here for {where} ({outcomes}).')
   return sentences
 
