@@ -122,7 +122,10 @@ multiple of the default peak that a study of docs/studies/run_lm.sh trains
 it at (x1: `methods_lm`; x0.5, x2: the peak studies; x4, x8: the
 large-peak studies, with the default warmup), each paired by seed against
 x1 (the same initial parameters and data order in every study). The
-comparisons are one family. Every other language-model study runs at x1.
+comparisons are one family. The lowest, among the multiples where every
+seed trained, is where the straight-to-zero, warmup x beta2 and budget
+studies train (`tools/claims.py --lm_study_peak`, a rule fixed before their
+numbers); the methods and cooldown studies ran at x1.
 
 """
 WARMUP = """
