@@ -4,6 +4,8 @@ docs/claims.md with its findings: where a claim holds for one model and
 not the other.
 """
 
+import collections
+
 from claims.pairing import adjust_family
 from claims.pairing import check
 from claims.pairing import Claim
@@ -188,10 +190,8 @@ def findings(studies_dir) -> list[str]:
              'the CNN and not the language model')
     # Rows of one dataset with one outcome (the same claim at several
     # peaks) are said once, with their count.
-    counts = {}
-    for c, r in groups[True] + groups[False]:
-      text_of = _outcome_text(c, r)
-      counts[text_of] = counts.get(text_of, 0) + 1
+    counts = collections.Counter(_outcome_text(c, r)
+                                 for c, r in groups[True] + groups[False])
     outcomes = '; '.join(f'{o}, in {n} comparisons' if n > 1 else o
                          for o, n in counts.items())
     sentences.append(f'"{text}" holds here for {where} ({outcomes}).')

@@ -65,6 +65,10 @@ class Comparison:
                        f'{row.get("decay_fraction", "")}'} for row in rows]
 
 
+# How a changed LM method is named (configs/lm_variant.py's argument).
+LM_VARIANT = 'configs/lm_variant.py:'
+
+
 def lm_config(method, factor='1', changes='') -> str:
   """The --config of LM method `method` (a configs/ name: lm, lm_linear)
   with configs/lm_variant.py's `changes` ('epochs=16', ...) at `factor` x
@@ -74,7 +78,7 @@ def lm_config(method, factor='1', changes='') -> str:
       [] if factor == '1' else [f'peak={factor}'])
   if len(parts) == 1:
     return f'configs/{method}.py'
-  return 'configs/lm_variant.py:' + ':'.join(parts)
+  return LM_VARIANT + ':'.join(parts)
 
 
 def config_at_default_peak(config: str) -> str:
@@ -83,9 +87,9 @@ def config_at_default_peak(config: str) -> str:
   configs/lm_variant.py:lm_linear:epochs=16, and
   configs/lm_variant.py:lm_linear:peak=4 -> configs/lm_linear.py."""
   spec = re.sub(r':peak=[^:]*', '', config)
-  variant = 'configs/lm_variant.py:'
-  if spec.startswith(variant) and ':' not in spec[len(variant):]:
-    return f'configs/{spec[len(variant):]}.py'
+  method = spec.removeprefix(LM_VARIANT)
+  if method != spec and ':' not in method:
+    return f'configs/{method}.py'
   return spec
 
 
