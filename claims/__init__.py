@@ -28,7 +28,7 @@ from claims.pairing import check
 from claims.pairing import Claim
 from claims.pairing import claim_cell
 from claims.pairing import Comparison
-from claims.pairing import config_at_default_peak
+from claims.pairing import config_at_reference_peak
 from claims.pairing import COSINE
 from claims.pairing import lm_config
 from claims.pairing import LM_MARGIN_BITS
@@ -74,7 +74,7 @@ __all__ = [
     'Claim',
     'claim_cell',
     'Comparison',
-    'config_at_default_peak',
+    'config_at_reference_peak',
     'COSINE',
     'lm_config',
     'LM_MARGIN_BITS',

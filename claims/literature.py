@@ -140,7 +140,7 @@ def markdown(studies_dir) -> str:
     measured = (f'final validation loss ({comparison.metric.unit})'
                 if comparison.metric is not None else claim.metric)
     peak = (f', at x{" and x".join(peaks_of(studies_dir, comparison))} '
-            'the default peak' if comparison.at_study_peak
+            'the reference peak 2e-3' if comparison.at_study_peak
             and result['status'] == 'checked' else '')
     what = (f'`{describe(comparison.point)}` vs '
             f'`{describe(comparison.reference)}`, {measured}{peak}'

@@ -37,7 +37,7 @@ class Comparison:
   budgets: bool = False
   # True: `study` trains at the peak run_lm.sh chose for it (claims.
   # lm_study_peak), unknown until the peak studies are published: its
-  # configs are matched as written at x1 (config_at_default_peak).
+  # configs are matched as written at x1 (config_at_reference_peak).
   at_study_peak: bool = False
 
   @property
@@ -55,7 +55,7 @@ class Comparison:
     members (a branch is written only when it has finished)."""
     rows = studies.read_csv(self.rows_path(studies_dir))
     if self.at_study_peak:
-      return [{**row, 'config': config_at_default_peak(row['config'])}
+      return [{**row, 'config': config_at_reference_peak(row['config'])}
               for row in rows]
     if not self.budgets:
       return rows
@@ -81,8 +81,8 @@ def lm_config(method, factor='1', changes='') -> str:
   return LM_VARIANT + ':'.join(parts)
 
 
-def config_at_default_peak(config: str) -> str:
-  """An LM study member's config as written at x1 the default peak:
+def config_at_reference_peak(config: str) -> str:
+  """An LM study member's config as written at x1 the reference peak:
   configs/lm_variant.py:lm_linear:epochs=16:peak=4 ->
   configs/lm_variant.py:lm_linear:epochs=16, and
   configs/lm_variant.py:lm_linear:peak=4 -> configs/lm_linear.py."""
@@ -94,7 +94,7 @@ def config_at_default_peak(config: str) -> str:
 
 
 def peaks_of(studies_dir, comparison) -> list[str]:
-  """The multiples of the default peak (configs/lm_variant.py's peak=F,
+  """The multiples of the reference peak (configs/lm_variant.py's peak=F,
   '1' where none) at which the members of `comparison`'s study trained."""
   rows = studies.read_csv(comparison.rows_path(studies_dir))
   return sorted({(re.findall(r':peak=([^:]*)', row.get('config', ''))

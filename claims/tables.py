@@ -235,7 +235,7 @@ def lm_peaks_table(studies_dir, method=None,
   comparisons are one family."""
   studies_dir = pathlib.Path(studies_dir)
   metric = tasks.BITS_PER_BYTE
-  lines = [f'| peak (x the default) | {method or "best other method"} vs '
+  lines = [f'| peak (x 2e-3) | {method or "best other method"} vs '
            f'warmup + cosine ({metric.difference_unit}) [95% CI], Holm p | '
            'verdict |', '|---|---|---|']
   try:
@@ -261,7 +261,7 @@ def lm_peaks_table(studies_dir, method=None,
       best, metric)) + '\n'
 
 
-# Warmup + cosine to zero at each multiple of the default peak a study of
+# Warmup + cosine to zero at each multiple of the reference peak a study of
 # run_lm.sh trains it at: x1 is methods_lm's baseline, x0.5 and x2 the peak
 # studies', x4 and x8 the large-peak studies' (with the default warmup).
 LM_COSINE_PEAK_STUDIES = {'0.5': 'peaks_lm_x0.5', '1': LM_STUDY[1],
@@ -271,7 +271,7 @@ LM_COSINE_PEAK_STUDIES = {'0.5': 'peaks_lm_x0.5', '1': LM_STUDY[1],
 
 def lm_cosine_peak_values(studies_dir) -> dict:
   """{factor: {seed: final loss, None where it did not train}} of warmup +
-  cosine to zero at each multiple of the default peak whose study is
+  cosine to zero at each multiple of the reference peak whose study is
   published."""
   values = {}
   for factor, study in LM_COSINE_PEAK_STUDIES.items():
@@ -285,11 +285,11 @@ def lm_cosine_peak_values(studies_dir) -> dict:
 
 
 def lm_study_peak(studies_dir) -> str:
-  """The multiple of the default peak at which run_lm.sh's studies 3, 5
+  """The multiple of the reference peak at which run_lm.sh's studies 3, 5
   and 7 train: where warmup + cosine to zero ended lowest (its mean final
   loss) among x0.5 to x8, of the multiples where every seed trained. Those
-  studies test claims made at tuned peaks, and the default peak (x1) is not
-  one for cosine (the peak studies say by how much); chosen by this rule,
+  studies test claims made at tuned peaks, and the reference peak (x1,
+  the default then) is not one for cosine (the peak studies say by how much); chosen by this rule,
   fixed before their numbers, not by hand.
 
   Raises:
@@ -314,12 +314,12 @@ def lm_study_peak(studies_dir) -> str:
 
 def lm_cosine_peaks_table(studies_dir) -> str:
   """Where is warmup + cosine to zero's best peak on the language model?
-  Its final loss at every multiple of the default peak, each paired by seed
+  Its final loss at every multiple of the reference peak, each paired by seed
   (the same initial parameters and data order in every study) against x1;
   the comparisons are one family. The lowest is where studies 3, 5 and 7
   train (lm_study_peak)."""
   metric = tasks.BITS_PER_BYTE
-  default = lm_defaults.get_config().learning_rate
+  default = lm_defaults.REFERENCE_PEAK
   values = lm_cosine_peak_values(studies_dir)
   results = {factor: {'status': f'not run yet (docs/studies/{study}/)'}
              for factor, study in LM_COSINE_PEAK_STUDIES.items()
@@ -331,7 +331,7 @@ def lm_cosine_peaks_table(studies_dir) -> str:
                          {'status': f'x1 not run yet (docs/studies/'
                                     f'{LM_STUDY[1]}/)'})
   adjust_family(list(results.values()))  # x1 is the reference, not in it
-  lines = [f'| peak (x the default) | warmup + cosine to zero: final '
+  lines = [f'| peak (x 2e-3) | warmup + cosine to zero: final '
            f'{metric.name} ({metric.unit}) [95% CI] | vs x1 '
            f'({metric.difference_unit}) '
            '[95% CI], Holm p |', '|---|---|---|']

@@ -1,6 +1,6 @@
 """Linear decay from the peak straight to zero after the warmup: Bergsma et
 al. (arXiv 2502.15938) found it beats cosine for LLMs. The same 100-step
-warmup and peak 2e-3 as configs/lm.py."""
+warmup and peak 4e-3 as configs/lm.py."""
 
 from configs import lm
 

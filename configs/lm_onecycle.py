@@ -1,6 +1,6 @@
 """optax's cosine one-cycle (PyTorch's OneCycleLR): a rise from peak / 25
 over the first 30% of the run (1.2 of 4 epochs, its default pct_start),
-then a cosine fall to peak / (25 x 1e4). Peak 2e-3, as configs/lm.py."""
+then a cosine fall to peak / (25 x 1e4). Peak 4e-3, as configs/lm.py."""
 
 from configs import lm
 

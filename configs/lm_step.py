@@ -1,5 +1,5 @@
 """Two drops of 10x at half and three quarters of the run (epochs 2 and 3
-of 4), after the same 100-step warmup and peak 2e-3 as configs/lm.py: the
+of 4), after the same 100-step warmup and peak 4e-3 as configs/lm.py: the
 step schedule of He et al. (2016), as configs/step.py for the CNN."""
 
 from configs import lm

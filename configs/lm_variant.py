@@ -8,9 +8,12 @@ length, Adam's beta2.
 The first part names a config of configs/ (`lm`, `lm_wsd`, ...); each
 further `key=value` changes it:
 
-- `peak=F`: learning_rate, min_learning_rate and warmup_init_lr times F.
-  lm_cosine_10's floor is an absolute 2e-4 (10% of its peak); scaled with
-  the peak it stays 10%, as the peaks study means (a verdict must not hinge
+- `peak=F`: the peak is F x configs/lm.py's REFERENCE_PEAK (2e-3, the
+  default until the peak studies; the default 4e-3 is peak=2), and
+  min_learning_rate and warmup_init_lr scale with it. Of the reference,
+  not of the default, so that every study's `peak=F` names the runs it
+  named when it trained (tests/test_lm_records.py). lm_cosine_10's floor
+  stays 10% of the peak, as the peaks study means (a verdict must not hinge
   on one peak, and the method is "cosine to 10% of the peak").
 - `warmup=S`: the warmup is the share S of the run (0.025 = 2.5%), so that
   "2.5% warmup" means the same at every length.
@@ -27,6 +30,8 @@ of another study with the same fields (configs/lm.py itself is
 """
 
 import importlib
+
+from configs import lm
 
 KEYS = ('peak', 'warmup', 'epochs', 'b2')
 
@@ -46,8 +51,11 @@ def get_config(argument=None):
                        f'{", ".join(KEYS)}')
     values[key] = float(value)
   if 'peak' in values:
+    # A power-of-two F scales every field exactly: the same floats as when
+    # F multiplied the reference peak itself.
+    scale = values['peak'] * lm.REFERENCE_PEAK / config.learning_rate
     for field in ('learning_rate', 'min_learning_rate', 'warmup_init_lr'):
-      config[field] = config[field] * values['peak']
+      config[field] = config[field] * scale
   if 'epochs' in values:
     config.num_epochs = int(values['epochs'])
   if 'warmup' in values:

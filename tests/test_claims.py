@@ -559,7 +559,7 @@ def test_a_constant_rate_is_checked_against_cosine_at_twice_the_peak(
   assert claims.LM_CONSTANT_PEAK_FACTORS == ('2',)
   lines = claims.lm_peaks_table(tmp_path, 'lm_constant',
                                 claims.LM_CONSTANT_PEAK_FACTORS).splitlines()
-  assert lines[0].startswith('| peak (x the default) | lm_constant vs ')
+  assert lines[0].startswith('| peak (x 2e-3) | lm_constant vs ')
   x1, x2 = lines[2:]
   assert x1.startswith(f'| x1 | `lm_constant`: {-0.01 / math.log(2):+.3f} [')
   assert x1.endswith('| better |')
@@ -662,7 +662,7 @@ def test_cosines_own_peaks_are_paired_against_the_default_one(tmp_path):
                        '' if seed < 3 else 1.25 + 0.001 * seed, 1,
                        int(seed < 3)))
   rows = claims.lm_cosine_peaks_table(tmp_path).splitlines()
-  assert rows[0].startswith('| peak (x the default) | warmup + cosine to '
+  assert rows[0].startswith('| peak (x 2e-3) | warmup + cosine to '
                             'zero: final validation loss (bits per byte)')
   assert rows[2] == ('| x0.5 (0.001) | not run yet '
                      '(docs/studies/peaks_lm_x0.5/) | |')
@@ -730,7 +730,7 @@ def test_run_lm_writes_the_studies_configs_as_the_claims_read_them(peak):
 
 def test_straight_to_zero_is_read_at_the_peak_its_studies_trained_at(
     tmp_path):
-  """Bergsma et al.'s rows at x4 the default peak: linear to zero 0.01
+  """Bergsma et al.'s rows at x4 the reference peak: linear to zero 0.01
   nats below cosine to 10% on every seed, at both lengths, is 'better',
   and the table says at which peak."""
   [claim] = [c for c in claims.CLAIMS if 'cosine to 10%' in c.text]
@@ -746,8 +746,8 @@ def test_straight_to_zero_is_read_at_the_peak_its_studies_trained_at(
   rows = [line for line in claims.markdown(tmp_path).splitlines()
           if 'cosine to 10%' in line.split('|')[1]]
   assert len(rows) == 2
-  assert all(', at x4 the default peak |' in row for row in rows), rows
-  assert claims.config_at_default_peak(
+  assert all(', at x4 the reference peak 2e-3 |' in row for row in rows), rows
+  assert claims.config_at_reference_peak(
       'configs/lm_variant.py:lm_linear:peak=4') == 'configs/lm_linear.py'
 
 

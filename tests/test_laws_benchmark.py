@@ -63,21 +63,30 @@ def test_every_benchmark_schedule_is_a_valid_config_of_its_length():
     ('one_cycle', 'lm_onecycle'), ('sgdr', 'lm_sgdr'),
     ('wsd_1sqrt_20', 'lm_wsd')])
 def test_the_lm_benchmark_reuses_the_methods_studys_runs(name, method):
-  """Field for field the methods_lm configs: --reuse takes their runs."""
-  import importlib  # pylint: disable=g-import-not-at-top
+  """Field for field methods_lm's recorded runs of that method (at the
+  reference peak 2e-3, the default's then): --reuse takes them."""
   from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  import studies  # pylint: disable=g-import-not-at-top
+  from studies import records  # pylint: disable=g-import-not-at-top
   mine = laws_benchmark.get_config(f'language_model:{name}')
-  theirs = importlib.import_module(f'configs.{method}').get_config()
-  assert mine.to_dict() == theirs.to_dict()
+  assert mine.learning_rate == 2e-3
+  for seed in range(5):
+    folder = studies.member_folder_name({'config': f'configs/{method}.py'},
+                                        seed)
+    recorded = json.loads((PROJECT_DIR / 'docs' / 'studies' / 'methods_lm' /
+                           'members' / folder / 'config.json').read_text())
+    mine.seed = seed
+    assert records.is_same_run(recorded, mine), (name, seed)
 
 
 def test_the_lm_benchmark_reuses_the_cosine_budget_studys_8_epoch_runs():
   """cosine_2x is cosine_budgets_lm's num_epochs=8 member field for field
-  where that study trains at x1 the peak (docs/laws/run_benchmark.sh takes
-  it with --reuse)."""
+  where that study trains at x1 the reference peak (docs/laws/
+  run_benchmark.sh takes it with --reuse; run_lm.sh says when it does
+  not)."""
   from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
-  from configs import lm  # pylint: disable=g-import-not-at-top
-  theirs = lm.get_config()
+  from configs import lm_variant  # pylint: disable=g-import-not-at-top
+  theirs = lm_variant.get_config('lm:peak=1')
   theirs.num_epochs = 8
   mine = laws_benchmark.get_config('language_model:cosine_2x')
   assert mine.to_dict() == theirs.to_dict()
@@ -114,3 +123,24 @@ def test_the_benchmark_reads_runs_from_workdirs_and_carried_records(
       f'{out}/laws_lm', 'docs/studies/progress/laws_lm',
       'docs/studies/progress/methods_lm']
   assert '--runs=language_model="$(runs_of laws_lm ' in script
+
+
+def test_the_lm_ground_truth_study_trains_the_benchmarks_configs():
+  """docs/laws/run_benchmark.sh's laws_lm: each member, built on the
+  study's --config as tools/study.py builds it, is its benchmark config at
+  the reference peak 2e-3, whatever configs/lm.py's default peak."""
+  from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  from machinery import cli  # pylint: disable=g-import-not-at-top
+  import studies  # pylint: disable=g-import-not-at-top
+  script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
+  [base] = re.findall(r'^study laws_lm (\S+) language_model', script, re.M)
+  names = [n for n in laws_benchmark.entries() if not n.startswith('wsd_')]
+  points = [{'config': f'configs/laws_benchmark.py:language_model:{n}'}
+            for n in names]
+  members = studies.members(cli.load_config_file(str(PROJECT_DIR / base)),
+                            points, 1, '/nowhere')
+  for name, member in zip(names, members):
+    mine = laws_benchmark.get_config(f'language_model:{name}')
+    mine.seed, mine.progress_bar = 0, 'never'
+    assert member.config.to_dict() == mine.to_dict(), name
+    assert member.config.learning_rate == 2e-3

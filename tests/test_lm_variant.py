@@ -23,6 +23,21 @@ def test_the_default_variant_is_configs_lm():
   assert same.to_dict() == lm.get_config().to_dict()  # --reuse finds lm.py
 
 
+def test_peak_is_a_multiple_of_the_reference_not_of_the_default():
+  """peak=F is F x 2e-3 (the studies' reference), exactly, whatever
+  configs/lm.py's default: x2 is the default 4e-3 itself, and each study's
+  peak=F names the runs it named when it trained."""
+  assert lm.REFERENCE_PEAK == 2e-3 and lm.get_config().learning_rate == 4e-3
+  assert (lm_variant.get_config('lm:peak=2').to_dict()
+          == lm.get_config().to_dict())
+  for factor in (0.5, 1, 4, 8):
+    for method in ('lm', 'lm_cosine_10', 'lm_onecycle'):
+      config = lm_variant.get_config(f'{method}:peak={factor}')
+      assert config.learning_rate == factor * 2e-3, (method, factor)
+  floor = lm_variant.get_config('lm_cosine_10:peak=1').min_learning_rate
+  assert floor == 0.1 * 2e-3  # the float methods_lm recorded
+
+
 def test_peak_scales_the_floor_with_it():
   config = lm_variant.get_config('lm_cosine_10:peak=2')
   assert config.learning_rate == pytest.approx(4e-3)

@@ -179,9 +179,9 @@ def test_optimize_writes_a_trainable_schedule_no_worse_than_cosine(
   # up linearly from one-cycle's first rate, as it was optimised to.
   onecycle = config_of(schedule='onecycle', warmup_epochs=1.2)
   _, rising = prediction.optimize(law_fit, onecycle, runs)
-  assert rising.warmup_init_lr == pytest.approx(2e-3 / 25)
-  assert prediction.schedule_rates(rising, runs)[0] == pytest.approx(8e-5,
-                                                                    rel=1e-5)
+  assert rising.warmup_init_lr == pytest.approx(onecycle.learning_rate / 25)
+  assert prediction.schedule_rates(rising, runs)[0] == pytest.approx(
+      onecycle.learning_rate / 25, rel=1e-5)
   path = tmp_path / 'found.json'
   path.write_text(found.to_json_best_effort())
   from configs import recorded  # pylint: disable=g-import-not-at-top
@@ -197,7 +197,7 @@ def test_one_seed_gives_a_prediction_without_an_interval(fit_runs):
 
 
 @pytest.mark.parametrize('fields,message', [
-    ({'learning_rate': 4e-3}, '--fit runs differ in learning_rate: '),
+    ({'learning_rate': 1e-3}, '--fit runs differ in learning_rate: '),
     ({'batch_size': 64}, '--fit runs differ in batch_size: '),
     ({'task': 'image_classification', 'dataset': 'mnist'},
      '--fit runs differ in task: '),
@@ -253,7 +253,7 @@ def test_a_run_a_law_cannot_read_is_refused(tmp_path, fields, message):
      'runs have 32'),
     ({'optimizer': 'schedule_free_adamw', 'schedule': 'constant'},
      "config.optimizer='schedule_free_adamw' is invalid here"),
-    ({'learning_rate': 4e-3}, 'config.learning_rate=0.004 is invalid here'),
+    ({'learning_rate': 1e-3}, 'config.learning_rate=0.001 is invalid here'),
 ])
 def test_a_schedule_the_law_was_not_fitted_for_is_refused(fit_runs, fields,
                                                           message):
@@ -266,7 +266,8 @@ def test_a_published_run_with_compressed_records_is_read(tmp_path):
   """docs/lm_run holds train_steps.csv.gz: the default LM run, committed."""
   run = prediction.load_run(PROJECT_DIR / 'docs' / 'lm_run')
   assert run.steps == 1000 and run.steps_per_epoch == 250
-  assert run.rates.max() == pytest.approx(2e-3, rel=1e-6)
+  assert run.rates.max() == pytest.approx(lm.get_config().learning_rate,
+                                          rel=1e-6)
 
 
 def test_the_example_in_docs_laws_is_what_the_tool_says(tmp_path):

@@ -87,6 +87,18 @@ def test_the_language_model_numbers_are_the_committed_run():
   assert len(lm_epoch_lines(lm_page)) == len(epochs['epoch'])
 
 
+def test_the_committed_language_model_run_is_the_default_run():
+  """docs/lm_run (the README's log lines and picture) is the run of
+  configs/lm.py as it is now, field for field: a changed default (its
+  peak became 4e-3) needs a new committed run."""
+  import json  # pylint: disable=g-import-not-at-top
+  from configs import lm  # pylint: disable=g-import-not-at-top
+  from studies import records  # pylint: disable=g-import-not-at-top
+  recorded = json.loads(
+      (PROJECT_DIR / 'docs' / 'lm_run' / 'config.json').read_text())
+  assert records.is_same_run(recorded, lm.get_config())
+
+
 def test_the_language_model_size_is_the_model_of_configs_lm():
   import jax  # pylint: disable=g-import-not-at-top
   from configs import lm  # pylint: disable=g-import-not-at-top

@@ -15,8 +15,8 @@ the rates x0.5 and x2 that file's peak, comma-separated: the grid of
 docs/studies/run_all.sh's step 2b (does the ranking hold at other peaks?).
 --best_lm_method prints the config name of methods_lm's best other method
 (lowest mean final bits per byte), for docs/studies/run_lm.sh's study 2,
-and --lm_study_peak the multiple of the default peak at which its studies
-3, 5 and 7 train (where warmup + cosine to zero ended lowest).
+and --lm_study_peak the multiple of the reference peak 2e-3 (configs/lm.py's
+REFERENCE_PEAK) at which its studies 3, 5 and 7 train (where warmup + cosine to zero ended lowest).
 """
 
 import pathlib
@@ -40,7 +40,7 @@ flags.DEFINE_bool('best_method', False, 'Only print the best method other '
 flags.DEFINE_bool('best_lm_method', False, 'Only print the config name of '
                   'the best method other than warmup + cosine in methods_lm.')
 flags.DEFINE_bool('lm_study_peak', False, 'Only print the multiple of the '
-                  'default peak at which run_lm.sh\'s studies 3, 5 and 7 '
+                  'reference peak 2e-3 at which run_lm.sh\'s studies 3, 5 and 7 '
                   'train.')
 flags.DEFINE_string('peaks_of', None, 'Only print the rates x0.5 and x2 the '
                     'peak of this config file.')
@@ -104,28 +104,29 @@ LM_PEAKS = """
 
 methods_lm's best method other than warmup + cosine to zero (lowest mean
 final bits per byte), against warmup + cosine to zero, each at x0.5, x1
-and x2 the default peak (and floor), seeds 0-4 (studies `methods_lm`,
+and x2 the reference peak 2e-3 (and floor; x2 is the default, 4e-3), seeds 0-4 (studies `methods_lm`,
 `peaks_lm_x0.5` and `peaks_lm_x2` of docs/studies/run_lm.sh; lower is
 better). The three comparisons are one family.
 
 """
 LM_CONSTANT_PEAKS = """
 A constant rate (no warmup, no decay) against warmup + cosine to zero at
-the default peak (methods_lm) and at x2 the peak (`peaks_lm_x2` trains it
-too), so that this verdict does not rest on one peak either. The two
+the reference peak 2e-3 (methods_lm) and at x2 it, the default 4e-3
+(`peaks_lm_x2` trains it too), so that this verdict does not rest on one peak either. The two
 comparisons are one family.
 
 """
 LM_COSINE_PEAKS = """
 Where is warmup + cosine to zero's own best peak? Its final loss at each
-multiple of the default peak that a study of docs/studies/run_lm.sh trains
+multiple of the reference peak 2e-3 that a study of docs/studies/run_lm.sh trains
 it at (x1: `methods_lm`; x0.5, x2: the peak studies; x4, x8: the
 large-peak studies, with the default warmup), each paired by seed against
 x1 (the same initial parameters and data order in every study). The
 comparisons are one family. The lowest, among the multiples where every
 seed trained, is where the straight-to-zero, warmup x beta2 and budget
 studies train (`tools/claims.py --lm_study_peak`, a rule fixed before their
-numbers); the methods and cooldown studies ran at x1.
+numbers), and it became configs/lm.py's default peak; the methods and
+cooldown studies ran at x1.
 
 """
 WARMUP = """

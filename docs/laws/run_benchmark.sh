@@ -53,7 +53,7 @@ study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
 source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
 # budgets wsd_cooldowns_lm): not trained again here.
-study laws_lm configs/lm.py language_model 'wsd_*' --config.data_dir="$sotu" \
+study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_*' --config.data_dir="$sotu" \
     --config.allow_download=false $(reuse methods_lm cosine_budgets_lm)
 study laws_fashion configs/default.py fashion_mnist '' \
     --config.dataset=fashion_mnist --config.data_source=idx \

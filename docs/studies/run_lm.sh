@@ -45,6 +45,11 @@ study() {  # NAME ARGS...
       --config.allow_download=false "$@"
 }
 
+# Studies 1 and 4 trained when configs/lm.py's peak was 2e-3 (now its
+# REFERENCE_PEAK; the default became 4e-3 after the peak studies): their
+# configs/lm_*.py are today configs/lm_variant.py:lm_*:peak=1, field for
+# field (tests/test_lm_records.py). Published, they are not trained again.
+#
 # 1. methods_lm: every method at the default size and length, paired
 #    against warmup + cosine to zero (configs/lm.py).
 methods="config=$c/lm.py,$c/lm_cosine_10.py,$c/lm_constant.py,$c/lm_wsd.py,$c/lm_linear.py,$c/lm_step.py,$c/lm_onecycle.py,$c/lm_sgdr.py,$c/lm_schedule_free.py"
@@ -77,12 +82,12 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
 #    constant rate too: that verdict must not hinge on one peak either
 #    (claims.LM_CONSTANT_PEAK_FACTORS).
 # 6. Warmup at large peaks (Goyal et al. 2017; Kalra & Barkeshli 2024): x4
-#    and x8 the default peak, with the default warmup (10%) and none; the
+#    and x8 the reference peak 2e-3, with the default warmup (10%) and none; the
 #    report counts the seeds that train and averages only those.
 # Both before the other studies, x2 first, then x4 and x8, then x0.5: every
-# other study runs at the default peak, and methods_lm found even a constant
-# rate beating cosine to zero there, a sign the default peak is low for
-# cosine. Warmup + cosine at x1 (methods_lm), x2, x4 and x8 tell where its
+# other study ran at the reference peak 2e-3 (then the default), and
+# methods_lm found even a constant rate beating cosine to zero there, a sign
+# that peak is low for cosine. Warmup + cosine at x1 (methods_lm), x2, x4 and x8 tell where its
 # best peak is before hours go into studies at the default one.
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
@@ -103,18 +108,19 @@ large_peaks 4
 large_peaks 8
 peaks 0.5
 
-# Studies 7, 3 and 5 test claims made at tuned peaks, and the default peak
+# Studies 7, 3 and 5 test claims made at tuned peaks, and the reference peak
 # is not one for warmup + cosine (at x2 it ended 0.14 bits per byte lower):
-# they train at the multiple of the default peak where warmup + cosine to
+# they train at the multiple of the reference peak where warmup + cosine to
 # zero ended lowest among x0.5 to x8 with every seed trained (claims.
 # lm_study_peak: a rule fixed before their numbers). The peak study there
 # holds runs to reuse.
 peak=$("$python" tools/claims.py --lm_study_peak)
 peak_study=$("$python" -c "import claims; print(claims.LM_COSINE_PEAK_STUDIES['$peak'])")
-echo "studies 7, 3 and 5: at x$peak the default peak ($peak_study)"
+echo "studies 7, 3 and 5: at x$peak the reference peak 2e-3 ($peak_study)"
 # at_peak SPEC...: their configs at that peak, comma-separated, written as
-# claims.lm_config writes them (configs/lm_linear.py at x1,
-# configs/lm_variant.py:lm_linear:epochs=16:peak=4 ...).
+# claims.lm_config writes them (configs/lm_linear.py at x1, as methods_lm
+# wrote it when that was 2e-3; configs/lm_variant.py:lm_linear:epochs=16:
+# peak=4 ...). The rule chose x2 (published: docs/claims.md).
 at_peak() {
   local list=() spec
   for spec; do
