@@ -104,16 +104,17 @@ LM_PEAKS = """
 
 methods_lm's best method other than warmup + cosine to zero (lowest mean
 final bits per byte), against warmup + cosine to zero, each at x0.5, x1
-and x2 the reference peak 2e-3 (and floor; x2 is the default, 4e-3), seeds 0-4 (studies `methods_lm`,
-`peaks_lm_x0.5` and `peaks_lm_x2` of docs/studies/run_lm.sh; lower is
-better). The three comparisons are one family.
+and x2 the reference peak 2e-3 (and floor; x2 is the default, 4e-3),
+seeds 0-4 (studies `methods_lm`, `peaks_lm_x0.5` and `peaks_lm_x2` of
+docs/studies/run_lm.sh; lower is better). The three comparisons are one
+family.
 
 """
 LM_CONSTANT_PEAKS = """
 A constant rate (no warmup, no decay) against warmup + cosine to zero at
 the reference peak 2e-3 (methods_lm) and at x2 it, the default 4e-3
-(`peaks_lm_x2` trains it too), so that this verdict does not rest on one peak either. The two
-comparisons are one family.
+(`peaks_lm_x2` trains it too), so that this verdict does not rest on one
+peak either. The two comparisons are one family.
 
 """
 LM_COSINE_PEAKS = """
