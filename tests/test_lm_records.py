@@ -18,6 +18,7 @@ import re
 import pytest
 
 import budgets
+from configs import laws_benchmark
 import studies
 from conftest import PROJECT_DIR
 from machinery import cli
@@ -32,21 +33,40 @@ PROGRESS = STUDIES / 'progress'
 # today as configs/lm_variant.py:METHOD:peak=1 (docs/lm.md says so).
 AT_THE_OLD_DEFAULT = ('methods_lm', 'budgets_wsd_cooldowns_lm')
 
-# Studies docs/studies/run_lm.sh is training, not published yet: their
-# --config and --vary as run_lm.sh writes them (at its chosen peak, x2).
+# Studies docs/studies/run_lm.sh and docs/laws/run_benchmark.sh train
+# after the published ones: their --config and --vary as those scripts
+# write them (run_lm.sh's at its chosen peak, x2; the laws benchmark's at
+# the reference peak), so that their carried members are checked too.
+V = 'configs/lm_variant.py:'
+LAWS = 'configs/laws_benchmark.py:language_model:'
+OPTIMIZED = 'configs/recorded.py:docs/laws/language_model_optimized.schedule.json'
+
+
+def _warmup_study(b2, epochs):
+  return (f'{V}lm:b2={b2}:peak=2', [['config', [
+      f'{V}lm:warmup={share}:epochs={epochs}:b2={b2}:peak=2'
+      for share in ('0', '0.01', '0.025', '0.05', '0.1', '0.25')]]])
+
+
 IN_FLIGHT_STUDIES = {
-    'cosine_budgets_lm': ('configs/lm_variant.py:lm:peak=2',
-                          [['num_epochs', [1, 2, 4, 8]]]),
-    'straight_to_zero_lm': (
-        'configs/lm.py',
-        [['config', ['configs/lm_variant.py:lm_cosine_10:peak=2',
-                     'configs/lm_variant.py:lm_linear:peak=2']]]),
+    'straight_to_zero_lm': ('configs/lm.py', [['config', [
+        f'{V}lm_cosine_10:peak=2', f'{V}lm_linear:peak=2']]]),
+    'straight_to_zero_lm_4x': ('configs/lm.py', [['config', [
+        f'{V}lm_cosine_10:epochs=16:peak=2',
+        f'{V}lm_linear:epochs=16:peak=2']]]),
+    **{f'warmup_lm_b2_{b2}_{epochs}ep': _warmup_study(b2, epochs)
+       for b2 in ('0.95', '0.999') for epochs in (2, 4)},
+    'laws_lm': (f'{V}lm:peak=1', [['config', [
+        LAWS + name for name in laws_benchmark.entries()
+        if not name.startswith('wsd_')]]]),
 }
-# Budget sweeps in flight: (--config, budgets, [(fraction, shape)]).
-IN_FLIGHT_BUDGETS = {
-    'budgets_lm': ('configs/lm_variant.py:lm_wsd:peak=2', [1, 2, 4, 8],
-                   [(0.2, '1-sqrt')]),
-}
+if (PROJECT_DIR / OPTIMIZED.partition(':')[2]).is_file():
+  IN_FLIGHT_STUDIES['laws_optimized_lm'] = (f'{V}lm:peak=1', [['config', [
+      OPTIMIZED, LAWS + 'cosine_to_zero', LAWS + 'wsd_1sqrt_20',
+      LAWS + 'linear_to_zero']]])
+# Budget sweeps in flight: (--config, budgets, [(fraction, shape)] or one
+# fraction of the config's shape), as budgets.json's spec says them.
+IN_FLIGHT_BUDGETS = {}
 
 
 def restated(name, spec: str) -> str:
@@ -126,10 +146,11 @@ def budget_sweeps() -> dict:
   for path in sorted(BUDGETS.glob('*/budgets.json')):
     spec = json.loads(path.read_text())['spec']
     if spec.get('task') == 'language_model':
-      cooldowns = spec['decay_fraction']
+      cooldowns = spec['decay_fraction']  # one fraction, or the sweep's
       out[f'budgets_{path.parent.name}'] = (
           config_flag(spec['command']), spec['budgets'],
-          [tuple(c) for c in cooldowns])
+          [tuple(c) for c in cooldowns] if isinstance(cooldowns, list)
+          else cooldowns)
   return out
 
 
@@ -145,8 +166,10 @@ def test_each_lm_budget_branch_record_is_its_spec_today(name):
   config_path, budget_list, cooldowns = budget_sweeps()[name]
   config = cli.load_config_file(str(PROJECT_DIR / restated(name,
                                                            config_path)))
-  branches = budgets.branches_of(
-      budget_list, tuple(budgets.Cooldown(f, s) for f, s in cooldowns))
+  if isinstance(cooldowns, list):
+    cooldowns = tuple(budgets.Cooldown(f, shape) for f, shape in cooldowns)
+  branches = budgets.branches_of(budget_list,
+                                 budgets.cooldowns_of(config, cooldowns))
   checked = 0
   for seed_dir in sorted((PROGRESS / name).glob('seed*')):
     seed = int(seed_dir.name.removeprefix('seed'))

@@ -93,7 +93,7 @@ optimized() {  # NAME BASE_CONFIG TASK ARGS...
       --baseline=config="$found" \
       --vary=config="$found,$b:cosine_to_zero,$b:wsd_1sqrt_20,$b:linear_to_zero" "$@"
 }
-optimized laws_optimized_lm configs/lm.py language_model \
+optimized laws_optimized_lm configs/lm_variant.py:lm:peak=1 language_model \
     --config.data_dir="$sotu" --config.allow_download=false \
     $(reuse methods_lm laws_lm)
 optimized laws_optimized_fashion configs/default.py fashion_mnist \
