@@ -289,8 +289,8 @@ def lm_study_peak(studies_dir) -> str:
   and 7 train: where warmup + cosine to zero ended lowest (its mean final
   loss) among x0.5 to x8, of the multiples where every seed trained. Those
   studies test claims made at tuned peaks, and the reference peak (x1,
-  the default then) is not one for cosine (the peak studies say by how much); chosen by this rule,
-  fixed before their numbers, not by hand.
+  the default then) is not one for cosine (the peak studies say by how
+  much); chosen by this rule, fixed before their numbers, not by hand.
 
   Raises:
     WorkdirError: a peak study is not published yet.
@@ -314,12 +314,12 @@ def lm_study_peak(studies_dir) -> str:
 
 def lm_cosine_peaks_table(studies_dir) -> str:
   """Where is warmup + cosine to zero's best peak on the language model?
-  Its final loss at every multiple of the reference peak, each paired by seed
-  (the same initial parameters and data order in every study) against x1;
+  Its final loss at every multiple of the reference peak, each paired by
+  seed (the same initial parameters and data order in every study) against x1;
   the comparisons are one family. The lowest is where studies 3, 5 and 7
   train (lm_study_peak)."""
   metric = tasks.BITS_PER_BYTE
-  default = lm_defaults.REFERENCE_PEAK
+  reference = lm_defaults.REFERENCE_PEAK
   values = lm_cosine_peak_values(studies_dir)
   results = {factor: {'status': f'not run yet (docs/studies/{study}/)'}
              for factor, study in LM_COSINE_PEAK_STUDIES.items()
@@ -336,7 +336,7 @@ def lm_cosine_peaks_table(studies_dir) -> str:
            f'({metric.difference_unit}) '
            '[95% CI], Holm p |', '|---|---|---|']
   for factor in LM_COSINE_PEAK_STUDIES:
-    label = f'x{factor} ({float(factor) * default:g})'
+    label = f'x{factor} ({float(factor) * reference:g})'
     if factor not in values:
       lines.append(f'| {label} | {results[factor]["status"]} | |')
       continue

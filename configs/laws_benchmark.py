@@ -6,9 +6,9 @@ as a config, so that tools/study.py trains its ground truth:
 
 `get_config('TASK:NAME')` is the task's own config (configs/lm.py at the
 studies' reference peak 2e-3 — its peak when the benchmark was frozen, and
-methods_lm's — or configs/default.py on Fashion-MNIST) with NAME's schedule: lengths and
-positions in the JSON are fractions of the task's default length L (its
-num_epochs), rates fractions of its peak. Every schedule keeps the task's
+methods_lm's — or configs/default.py on Fashion-MNIST) with NAME's
+schedule: lengths and positions in the JSON are fractions of the task's
+default length L (its num_epochs), rates fractions of its peak. Every schedule keeps the task's
 default warmup, but one-cycle, whose rise over the first 30% is its warmup
 (as configs/onecycle.py and configs/lm_onecycle.py): so the benchmark's
 one-cycle, SGDR, step, linear and cosine-to-10% runs are the methods

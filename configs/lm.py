@@ -21,8 +21,8 @@ Why these values:
   an epoch (100 steps, 10% of the run), cosine to zero.
 - Peak 4e-3: where warmup + cosine to zero ended lowest among 1e-3 to
   1.6e-2 (5 paired seeds each; docs/lm.md, "Results"), and where a
-  constant rate ends detectably worse than it (+0.26 bits per byte), as a
-  default that shows what a schedule does must. It was 2e-3 until the peak
+  constant rate ends detectably worse than it (+0.26 bits per byte): a
+  default that shows what a schedule does. It was 2e-3 until the peak
   studies measured it: REFERENCE_PEAK below.
 """
 

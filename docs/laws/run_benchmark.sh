@@ -53,8 +53,10 @@ study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
 source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
 # budgets wsd_cooldowns_lm): not trained again here.
-study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_*' --config.data_dir="$sotu" \
-    --config.allow_download=false $(reuse methods_lm cosine_budgets_lm)
+# The LM at the reference peak 2e-3 (configs/laws_benchmark.py says why).
+study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_*' \
+    --config.data_dir="$sotu" --config.allow_download=false \
+    $(reuse methods_lm cosine_budgets_lm)
 study laws_fashion configs/default.py fashion_mnist '' \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false

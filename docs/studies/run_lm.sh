@@ -87,8 +87,8 @@ v() {  # SPEC... -> config=configs/lm_variant.py:SPEC,...
 # Both before the other studies, x2 first, then x4 and x8, then x0.5: every
 # other study ran at the reference peak 2e-3 (then the default), and
 # methods_lm found even a constant rate beating cosine to zero there, a sign
-# that peak is low for cosine. Warmup + cosine at x1 (methods_lm), x2, x4 and x8 tell where its
-# best peak is before hours go into studies at the default one.
+# that peak is low for cosine. Warmup + cosine at x1 (methods_lm), x2, x4
+# and x8 tell where its best peak is before hours go into studies at x1.
 best=$("$python" tools/claims.py --best_lm_method)
 echo "peaks: methods_lm's best other method is $best"
 peaks() {  # FACTOR
