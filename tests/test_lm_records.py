@@ -18,6 +18,8 @@ import re
 import pytest
 
 import budgets
+import claims
+from claims.pairing import LM_VARIANT
 from configs import laws_benchmark
 import studies
 from conftest import PROJECT_DIR
@@ -37,36 +39,31 @@ AT_THE_OLD_DEFAULT = ('methods_lm', 'budgets_wsd_cooldowns_lm')
 # after the published ones: their --config and --vary as those scripts
 # write them (run_lm.sh's at its chosen peak, x2; the laws benchmark's at
 # the reference peak), so that their carried members are checked too.
-V = 'configs/lm_variant.py:'
 LAWS = 'configs/laws_benchmark.py:language_model:'
 OPTIMIZED = 'configs/recorded.py:docs/laws/language_model_optimized.schedule.json'
 
 
 def _warmup_study(b2, epochs):
-  return (f'{V}lm:b2={b2}:peak=2', [['config', [
-      f'{V}lm:warmup={share}:epochs={epochs}:b2={b2}:peak=2'
+  return (claims.lm_config('lm', '2', f'b2={b2}'), [['config', [
+      claims.lm_config('lm', '2', f'warmup={share}:epochs={epochs}:b2={b2}')
       for share in ('0', '0.01', '0.025', '0.05', '0.1', '0.25')]]])
 
 
 IN_FLIGHT_STUDIES = {
-    'straight_to_zero_lm': ('configs/lm.py', [['config', [
-        f'{V}lm_cosine_10:peak=2', f'{V}lm_linear:peak=2']]]),
     'straight_to_zero_lm_4x': ('configs/lm.py', [['config', [
-        f'{V}lm_cosine_10:epochs=16:peak=2',
-        f'{V}lm_linear:epochs=16:peak=2']]]),
+        claims.lm_config('lm_cosine_10', '2', 'epochs=16'),
+        claims.lm_config('lm_linear', '2', 'epochs=16')]]]),
     **{f'warmup_lm_b2_{b2}_{epochs}ep': _warmup_study(b2, epochs)
        for b2 in ('0.95', '0.999') for epochs in (2, 4)},
-    'laws_lm': (f'{V}lm:peak=1', [['config', [
+    'laws_lm': (LM_VARIANT + 'lm:peak=1', [['config', [
         LAWS + name for name in laws_benchmark.entries()
         if not name.startswith('wsd_')]]]),
 }
 if (PROJECT_DIR / OPTIMIZED.partition(':')[2]).is_file():
-  IN_FLIGHT_STUDIES['laws_optimized_lm'] = (f'{V}lm:peak=1', [['config', [
-      OPTIMIZED, LAWS + 'cosine_to_zero', LAWS + 'wsd_1sqrt_20',
-      LAWS + 'linear_to_zero']]])
-# Budget sweeps in flight: (--config, budgets, [(fraction, shape)] or one
-# fraction of the config's shape), as budgets.json's spec says them.
-IN_FLIGHT_BUDGETS = {}
+  IN_FLIGHT_STUDIES['laws_optimized_lm'] = (
+      LM_VARIANT + 'lm:peak=1', [['config', [
+          OPTIMIZED, LAWS + 'cosine_to_zero', LAWS + 'wsd_1sqrt_20',
+          LAWS + 'linear_to_zero']]])
 
 
 def restated(name, spec: str) -> str:
@@ -75,7 +72,7 @@ def restated(name, spec: str) -> str:
     return spec
   method = re.fullmatch(r'configs/(lm\w*)\.py', spec)
   assert method, spec
-  return f'configs/lm_variant.py:{method[1]}:peak=1'
+  return f'{LM_VARIANT}{method[1]}:peak=1'
 
 
 def config_flag(command: str) -> str:
@@ -101,9 +98,9 @@ def member_configs(name, config_path, vary) -> dict:
   today = [[field, [restated(name, v) if field == 'config' else v
                     for v in values]] for field, values in vary]
   members = studies.members(base, studies.grid(today), 5, '/nowhere')
-  names = [studies.member_folder_name(point, seed)
-           for point in studies.grid(vary) for seed in range(5)]
-  return {name: member.config for name, member in zip(names, members)}
+  folders = [studies.member_folder_name(point, seed)
+             for point in studies.grid(vary) for seed in range(5)]
+  return {folder: member.config for folder, member in zip(folders, members)}
 
 
 def published_or_in_flight() -> dict:
@@ -142,7 +139,7 @@ def test_each_lm_members_record_is_its_spec_today(name):
 
 def budget_sweeps() -> dict:
   """{carried folder name: (--config, budgets, cooldowns)} of LM sweeps."""
-  out = dict(IN_FLIGHT_BUDGETS)
+  out = {}
   for path in sorted(BUDGETS.glob('*/budgets.json')):
     spec = json.loads(path.read_text())['spec']
     if spec.get('task') == 'language_model':
@@ -155,8 +152,7 @@ def budget_sweeps() -> dict:
 
 
 def test_every_carried_lm_budget_sweep_is_checked():
-  carried = {p.name for p in PROGRESS.glob('budgets_*_lm')} | {
-      p.name for p in PROGRESS.glob('budgets_lm')}
+  carried = {p.name for p in PROGRESS.glob('budgets_*lm')}
   assert 'budgets_wsd_cooldowns_lm' in carried
   assert carried <= set(budget_sweeps())
 
@@ -180,5 +176,4 @@ def test_each_lm_budget_branch_record_is_its_spec_today(name):
             json.loads(recorded.read_text()),
             budgets.branch_config(config, branch, seed)), recorded
         checked += 1
-  if name not in IN_FLIGHT_BUDGETS:
-    assert checked == 5 * len(branches), name
+  assert checked == 5 * len(branches), name  # published: every branch
