@@ -19,7 +19,8 @@ that on restore two cases are told apart:
   are good, only not for this code.
 
 If every checkpoint was damaged the run stops rather than silently starting
-over from step 0.
+over from step 0. `read_state` reads a run's checkpoint without touching
+anything (tools/sample.py, possibly while the run trains).
 """
 
 import dataclasses
@@ -247,6 +248,63 @@ class CheckpointStore:
 
   def close(self):
     self._manager.close()
+
+
+def read_state(workdir, template_state, step=None):
+  """(state, step) of the newest intact checkpoint in `workdir` (`step`:
+  that one), read only: nothing there is created, moved or removed, so a
+  run can be read (tools/sample.py) while it trains and writes its next
+  checkpoint. A checkpoint that fails to load or to match its checksums is
+  passed over (the run itself sets it aside when it resumes).
+
+  Raises:
+    ResumeError: no checkpoint (of `step`) there, none intact, or one of
+      another state structure than `template_state`.
+  """
+  directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+  if not directory.is_dir() or directory.is_symlink():
+    raise ResumeError(f'{workdir} holds no {CHECKPOINT_DIR}/ folder: name a '
+                      'run\'s own workdir (a published study member keeps '
+                      'its records, not its checkpoints).')
+  quiet = _QuietLoggers()  # orbax warns that read only means read only
+  try:
+    manager = ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(
+            read_only=True, create=False, save_interval_steps=0,
+            max_to_keep=None, cleanup_tmp_directories=False),
+        item_names=('state', 'meta'))
+  finally:
+    quiet.restore()
+  try:
+    steps = sorted(manager.all_steps(), reverse=True)
+    if step is not None:
+      if step not in steps:
+        raise ResumeError(
+            f'{directory} has no checkpoint of step {step}; it has '
+            f'{", ".join(map(str, sorted(steps))) or "none"}.')
+      steps = [step]
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
+    for candidate in steps:
+      quiet = _QuietLoggers()
+      try:
+        meta = manager.restore(candidate, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore()))['meta']
+        _check_same_structure(meta.get('tree'), tree_signature(abstract),
+                              directory / str(candidate))
+        state = manager.restore(candidate, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract)))['state']
+      except ResumeError:
+        raise
+      except Exception:  # pylint: disable=broad-except
+        continue  # damaged: the one before
+      finally:
+        quiet.restore()
+      if tree_checksums(state) == meta.get('checksums', tree_checksums(state)):
+        return state, candidate
+  finally:
+    manager.close()
+  raise ResumeError(f'{directory} holds no intact checkpoint'
+                    + (f' of step {step}.' if step is not None else '.'))
 
 
 def is_out_of_space(error) -> bool:
