@@ -10,6 +10,7 @@ from conftest import PROJECT_DIR
 from conftest import small_config
 import budgets as budgets_lib
 from machinery import errors
+from machinery import plots
 from machinery import run_logs
 from runs import assert_same_params
 from runs import final_params
@@ -511,9 +512,9 @@ def test_one_budgets_cooldowns_are_drawn_against_their_length(
   cooldown's share of the run, a line per shape, the comparison a level
   (not every point stacked at one budget)."""
   drawn = {}
-  monkeypatch.setattr(budgets_lib.plots, 'plot_cooldowns',
+  monkeypatch.setattr(plots, 'plot_cooldowns',
                       lambda *args, **_: drawn.setdefault('args', args))
-  monkeypatch.setattr(budgets_lib.plots, 'plot_budgets',
+  monkeypatch.setattr(plots, 'plot_budgets',
                       lambda *args, **_: pytest.fail('one budget, not a curve'))
   rows = [{'budget': 2, 'seed': seed, 'decay_shape': c.shape,
            'decay_fraction': c.fraction,

@@ -330,7 +330,7 @@ def test_config_json_records_what_else_shapes_the_numbers(idx_dir, tmp_path):
 def test_pausing_at_steps_then_finishing_is_the_uninterrupted_run(
     idx_dir, tmp_path, reference):
   """train_and_evaluate(..., until_step=S) stops at S with a checkpoint
-  there; the same call without it finishes the very run (budgets.py's
+  there; the same call without it finishes the very run (budgets/sweep.py's
   trunks rest on this)."""
   config = run_config(idx_dir)
   # Mid-epoch, the same step again, an epoch's end, mid-epoch again.
