@@ -186,10 +186,26 @@ def _unpack(law: Law, theta):
   return params
 
 
+# A fit can end on a boundary, a log-fitted parameter underflowing to 0 or
+# a fraction to 0 or 1 (on the language model's short runs L0 and gamma
+# did); a fit started there (the per-seed refits start from the pooled fit)
+# would begin at log(0) = -inf, a NaN objective, and stop at once. From
+# just inside the boundary it can move.
+PACK_FLOOR = 1e-12
+
+
+def _on_boundary(law: Law, params: dict) -> bool:
+  return (any(params[n] < PACK_FLOOR for n in law.positive)
+          or any(not PACK_FLOOR < params[n] < 1 - PACK_FLOOR
+                 for n in law.fractions))
+
+
 def _pack(law: Law, params: dict) -> np.ndarray:
-  return np.array([np.log(params[n]) for n in law.positive]
-                  + [np.log(params[n] / (1 - params[n]))
-                     for n in law.fractions])
+  positive = [max(params[n], PACK_FLOOR) for n in law.positive]
+  fractions = [min(max(params[n], PACK_FLOOR), 1 - PACK_FLOOR)
+               for n in law.fractions]
+  return np.array([np.log(p) for p in positive]
+                  + [np.log(f / (1 - f)) for f in fractions])
 
 
 def predict(law_name: str, params: dict, rates, steps=None,
@@ -264,8 +280,11 @@ def starts(law: Law, curves) -> list:
 
 def fit(law_name: str, curves: list, start: dict | None = None) -> Fit:
   """The law's parameters that best fit every curve at once (the runs of
-  one task and peak), by L-BFGS-B from each of `starts` (or from `start`
-  alone, e.g. a fit on more runs of the same task); the best wins."""
+  one task and peak), by L-BFGS-B from each of `starts` (or from `start`,
+  e.g. a fit on more runs of the same task); the best wins. A `start` on a
+  boundary (a parameter at 0, or a fraction at 0 or 1, where the gradient
+  of its log or logit vanishes) would hold the fit there: the default
+  starts then run too."""
   law = LAWS[law_name]
   best = None
   with jax.enable_x64(True):
@@ -278,7 +297,10 @@ def fit(law_name: str, curves: list, start: dict | None = None) -> Fit:
         return 1e3, np.zeros_like(theta)
       return value, grad
 
-    for params in [start] if start else starts(law, curves):
+    tried = [start] if start else starts(law, curves)
+    if start and _on_boundary(law, start):
+      tried += starts(law, curves)
+    for params in tried:
       result = scipy.optimize.minimize(value_and_grad, _pack(law, params),
                                        jac=True, method='L-BFGS-B',
                                        options={'maxiter': 3000, 'ftol': 1e-12,

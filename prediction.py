@@ -213,6 +213,12 @@ class LawFit:
       return out
     each = [mean(f) for f in self.per_seed.values()]
     n = len(each)
+    failed = sum(not math.isfinite(v) for v in each)
+    if failed:  # no interval, rather than a NaN one
+      out['per_seed_final_loss'] = each
+      out['interval_note'] = (f'no interval: the refit on {failed} of {n} '
+                              'seeds\' runs alone predicts no finite loss')
+      return out
     half = (scipy.stats.t.ppf(0.975, n - 1) * np.std(each, ddof=1)
             * math.sqrt(2 / n))
     out['interval'] = [value - half, value + half]

@@ -142,3 +142,17 @@ def test_bins_average_the_per_step_loss():
   assert c.steps.shape == (4, laws.POINTS_PER_BIN)
   np.testing.assert_array_equal(c.steps[:, 0], [1, 51, 101, 151])
   np.testing.assert_array_equal(c.steps[:, -1], [50, 100, 150, 200])
+
+
+def test_a_refit_from_a_fit_on_its_boundary_is_still_a_fit(mpl_fit):
+  """A pooled fit can end where a parameter fitted as a log underflows to
+  exactly 0 (L0 and gamma did on the language model's runs); the per-seed
+  refits start there and must still fit, not stop at once on a NaN
+  objective and predict NaN."""
+  start = {**TRUE_MPL, 'L0': 0.0, 'gamma': 0.0}
+  refit = laws.fit('multi_power', noisy_fit_set(), start=start)
+  assert np.all(np.isfinite(refit.predict(schedule('wsd'))))
+  assert all(np.isfinite(v) for v in refit.params.values())
+  # It left its start and fits as well as a fit from the default starts.
+  assert refit.params['L0'] > 0.1
+  assert refit.objective <= mpl_fit.objective * (1 + 1e-6)

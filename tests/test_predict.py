@@ -196,6 +196,18 @@ def test_one_seed_gives_a_prediction_without_an_interval(fit_runs):
   assert out['interval'] is None and 'one seed' in out['interval_note']
 
 
+def test_a_failed_refit_gives_no_interval_rather_than_a_nan_one(fit_runs):
+  runs = [prediction.load_run(p) for p in fit_runs]
+  law_fit = prediction.fit_runs('s1_power', runs)
+  broken = laws.Fit('s1_power', {**law_fit.pooled.params, 'L0': np.nan},
+                    1.0)
+  law_fit = prediction.LawFit(law_fit.pooled, {**law_fit.per_seed, 1: broken},
+                              law_fit.peak)
+  out = law_fit.final(prediction.schedule_rates(config_of(**WSD), runs))
+  assert np.isfinite(out['final_loss']) and out['interval'] is None
+  assert 'the refit on 1 of 2 seeds' in out['interval_note']
+
+
 @pytest.mark.parametrize('fields,message', [
     ({'learning_rate': 1e-3}, '--fit runs differ in learning_rate: '),
     ({'batch_size': 64}, '--fit runs differ in batch_size: '),

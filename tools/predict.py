@@ -90,6 +90,10 @@ def predict(config, fit_paths, law_name, measured_paths=(), plot='',
   law_fit = prediction.fit_runs(law_name, runs)
   steps = np.arange(1, len(rates) + 1)
   curve = law_fit.predict(rates, steps)
+  if not np.all(np.isfinite(curve)):
+    raise errors.DataError(
+        f'{law_name} fitted on these runs predicts no finite loss for this '
+        f'schedule (parameters {law_fit.pooled.params}): try another --law')
   result = {
       'law': law_name, 'law_form': laws.LAWS[law_name].summary,
       'schedule': config.schedule, 'steps': len(rates),
@@ -129,8 +133,12 @@ def predict(config, fit_paths, law_name, measured_paths=(), plot='',
 
 def _line(result) -> str:
   interval = result['interval']
-  around = (f' [{interval[0]:.4f}, {interval[1]:.4f}]' if interval
-            else ' (no interval: one seed)')
+  if interval:
+    around = f' [{interval[0]:.4f}, {interval[1]:.4f}]'
+  elif len(result['fit_seeds']) < 2:
+    around = ' (no interval: one seed)'
+  else:
+    around = f' ({result["interval_note"]})'
   return (f'{result["law"]} predicts a final training loss of '
           f'{result["final_loss"]:.4f}{around} for {result["schedule"]} '
           f'({result["steps"]} steps), fitted on '
