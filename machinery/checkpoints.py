@@ -299,7 +299,8 @@ def read_state(workdir, template_state, step=None):
         continue  # damaged: the one before
       finally:
         quiet.restore()
-      if tree_checksums(state) == meta.get('checksums', tree_checksums(state)):
+      saved = meta.get('checksums')
+      if saved is None or tree_checksums(state) == saved:
         return state, candidate
   finally:
     manager.close()
