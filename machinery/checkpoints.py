@@ -277,11 +277,14 @@ def read_state(workdir, template_state, step=None):
     quiet.restore()
   try:
     steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
+      raise ResumeError(f'{directory} holds no checkpoint yet: a run saves '
+                        'one every checkpoint_every_epochs epochs.')
     if step is not None:
       if step not in steps:
         raise ResumeError(
             f'{directory} has no checkpoint of step {step}; it has '
-            f'{", ".join(map(str, sorted(steps))) or "none"}.')
+            f'{", ".join(map(str, sorted(steps)))}.')
       steps = [step]
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
     for candidate in steps:

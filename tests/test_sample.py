@@ -165,3 +165,7 @@ def test_a_run_without_checkpoints_is_one_line(lm_run, tmp_path):
   result = sample_cli(f'--workdir={records}')
   assert result.returncode != 0
   assert 'holds no checkpoints/ folder' in result.stderr.splitlines()[-1]
+  (records / checkpoints.CHECKPOINT_DIR).mkdir()  # a run before its first
+  result = sample_cli(f'--workdir={records}')
+  assert result.returncode != 0
+  assert 'holds no checkpoint yet' in result.stderr.splitlines()[-1]
