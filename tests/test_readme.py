@@ -87,6 +87,23 @@ def test_the_language_model_numbers_are_the_committed_run():
   assert len(lm_epoch_lines(lm_page)) == len(epochs['epoch'])
 
 
+def test_the_samples_state_the_committed_runs_bits_at_their_steps():
+  """docs/lm.md's samples of the default run (tools/sample.py at its last
+  checkpoint and at --step=500): the bits per byte the section gives for
+  them are docs/lm_run's at those steps."""
+  import math  # pylint: disable=g-import-not-at-top
+  from machinery import run_logs  # pylint: disable=g-import-not-at-top
+  epochs = run_logs.read_epochs(PROJECT_DIR / 'docs' / 'lm_run')
+  bits = {int(step): loss / math.log(2)
+          for step, loss in zip(epochs['step'], epochs['test_loss'])}
+  page = (PROJECT_DIR / 'docs' / 'lm.md').read_text()
+  section = page.split('## What it writes')[1].split('\n## ')[0]
+  assert f'--step=500`, at the end of epoch 2 ({bits[500]:.2f} bits per' in (
+      ' '.join(section.split()))
+  assert f'At {bits[1000]:.2f} bits per byte' in ' '.join(section.split())
+  assert max(bits) == 1000
+
+
 def test_the_committed_language_model_run_is_the_default_run():
   """docs/lm_run (the README's log lines and picture) is the run of
   configs/lm.py as it is now, field for field: a changed default (its
