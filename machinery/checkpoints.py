@@ -180,29 +180,22 @@ class CheckpointStore:
         for a state of another structure; or every checkpoint was damaged.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
-    damaged = []
-    for step in reversed(self.steps()):
-      if at_most is not None and step > at_most:
-        continue
-      where = self.directory / str(step)
-      meta = self._load(step, meta=ocp.args.JsonRestore())
-      if isinstance(meta, Exception):
-        damaged.append(self._set_aside(step, meta))
-        continue
-      meta = meta['meta']
+
+    def same_run(meta, where):
       _check_same_run(meta['config'], trajectory_fields(config),
                       f'The checkpoint in {where}')
       _check_same_data(meta.get('data_fingerprint'), self._fingerprint, where)
       _check_same_structure(meta.get('tree'), tree_signature(abstract), where)
-      restored = self._load(step, state=ocp.args.StandardRestore(abstract))
-      if isinstance(restored, Exception):
-        damaged.append(self._set_aside(step, restored))
+
+    damaged = []
+    for step in reversed(self.steps()):
+      if at_most is not None and step > at_most:
         continue
-      state = restored['state']
-      if 'checksums' in meta and tree_checksums(state) != meta['checksums']:
-        damaged.append(self._set_aside(
-            step, 'its arrays do not match the checksums saved with them'))
+      found = _read_checkpoint(self._manager, step, abstract, same_run)
+      if isinstance(found, str):
+        damaged.append(self._set_aside(step, found))
         continue
+      state, meta = found
       rng = jax.random.wrap_key_data(
           jax.numpy.asarray(meta['data_rng'], jax.numpy.uint32))
       return Restored(state, rng, meta['step'], meta['epoch'])
@@ -213,25 +206,8 @@ class CheckpointStore:
           'from step 0, or put a good checkpoint back.')
     return None
 
-  def _load(self, step, **items):
-    """The named items of checkpoint `step`, or the exception loading raised.
-
-    Orbax logs a failed read at length (and its event loop may add more);
-    one warning line from _set_aside says it all, so it is kept quiet here.
-    """
-    quiet = _QuietLoggers()
-    try:
-      return self._manager.restore(step, args=ocp.args.Composite(**items))
-    except Exception as e:  # pylint: disable=broad-except
-      return e
-    finally:
-      quiet.restore()
-
-  def _set_aside(self, step, error) -> pathlib.Path:
+  def _set_aside(self, step, reason: str) -> pathlib.Path:
     damaged = self._workdir / DAMAGED_DIR / str(step)
-    reason = error if isinstance(error, str) else (
-        f'{type(error).__name__}: '
-        f'{str(error).splitlines()[0][:200] if str(error) else ""}')
     logging.warning(
         'Checkpoint at step %d is damaged and cannot be loaded (%s); moved it '
         'to %s and trying '
@@ -287,28 +263,60 @@ def read_state(workdir, template_state, step=None):
             f'{", ".join(map(str, sorted(steps)))}.')
       steps = [step]
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
-    for candidate in steps:
-      quiet = _QuietLoggers()
-      try:
-        meta = manager.restore(candidate, args=ocp.args.Composite(
-            meta=ocp.args.JsonRestore()))['meta']
-        _check_same_structure(meta.get('tree'), tree_signature(abstract),
-                              directory / str(candidate))
-        state = manager.restore(candidate, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract)))['state']
-      except ResumeError:
-        raise
-      except Exception:  # pylint: disable=broad-except
-        continue  # damaged: the one before
-      finally:
-        quiet.restore()
-      saved = meta.get('checksums')
-      if saved is None or tree_checksums(state) == saved:
-        return state, candidate
+
+    def same_structure(meta, where):
+      _check_same_structure(meta.get('tree'), tree_signature(abstract), where)
+
+    for candidate in steps:  # a damaged one is passed over
+      found = _read_checkpoint(manager, candidate, abstract, same_structure)
+      if not isinstance(found, str):
+        return found[0], candidate
   finally:
     manager.close()
   raise ResumeError(f'{directory} holds no intact checkpoint'
                     + (f' of step {step}.' if step is not None else '.'))
+
+
+def _read_checkpoint(manager, step, abstract, check_meta):
+  """(state, meta) of checkpoint `step`, or why it is damaged (a sentence).
+
+  `check_meta(meta, where)` raises ResumeError for an intact checkpoint of
+  another run (config, data, structure): that is the user's to resolve, so
+  it is raised, where a damaged checkpoint is the caller's to pass over or
+  set aside (CheckpointStore.restore_latest and read_state share this).
+  """
+  meta = _load(manager, step, meta=ocp.args.JsonRestore())
+  if isinstance(meta, Exception):
+    return _reason(meta)
+  meta = meta['meta']
+  check_meta(meta, pathlib.Path(manager.directory) / str(step))
+  restored = _load(manager, step, state=ocp.args.StandardRestore(abstract))
+  if isinstance(restored, Exception):
+    return _reason(restored)
+  state = restored['state']
+  if 'checksums' in meta and tree_checksums(state) != meta['checksums']:
+    return 'its arrays do not match the checksums saved with them'
+  return state, meta
+
+
+def _load(manager, step, **items):
+  """The named items of checkpoint `step`, or the exception loading raised.
+
+  Orbax logs a failed read at length (and its event loop may add more);
+  one line from the caller says it all, so it is kept quiet here.
+  """
+  quiet = _QuietLoggers()
+  try:
+    return manager.restore(step, args=ocp.args.Composite(**items))
+  except Exception as e:  # pylint: disable=broad-except
+    return e
+  finally:
+    quiet.restore()
+
+
+def _reason(error: Exception) -> str:
+  first = str(error).splitlines()[0][:200] if str(error) else ''
+  return f'{type(error).__name__}: {first}'
 
 
 def is_out_of_space(error) -> bool:

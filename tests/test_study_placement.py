@@ -31,6 +31,7 @@ from test_studies import assert_follows_single_run
 pytestmark = pytest.mark.xdist_group('test_study_placement')
 
 FOUR_DEVICES = '--xla_force_host_platform_device_count=4'
+RENDEZVOUS_ABORT = 'Exiting to ensure a consistent program state'
 
 
 def test_programs_and_slots_leave_no_member_out():
@@ -73,10 +74,18 @@ def mesh_runs(idx_dir, tmp_path_factory):
   env = dict(os.environ, XLA_FLAGS=FOUR_DEVICES,
              PYTHONPATH=os.pathsep.join([str(PROJECT_DIR),
                                          str(PROJECT_DIR / 'tests')]))
-  result = subprocess.run(
-      [sys.executable, str(PROJECT_DIR / 'tests' / 'stacked_mesh_worker.py'),
-       str(idx_dir), str(workdir)], capture_output=True, text=True,
-      timeout=600, env=env)
+  for _ in range(2):
+    shutil.rmtree(workdir, ignore_errors=True)
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / 'tests' / 'stacked_mesh_worker.py'),
+         str(idx_dir), str(workdir)], capture_output=True, text=True,
+        timeout=600, env=env)
+    # XLA:CPU runs the 4 forced devices on threads; on 2 cores shared with
+    # other work one of them has, rarely, never joined a collective, and
+    # XLA aborts after 40 s (a longer timeout only hung longer). That is
+    # XLA's, not the stacking's: such a run is tried once more.
+    if RENDEZVOUS_ABORT not in result.stderr:
+      break
   assert result.returncode == 0, result.stderr[-3000:]
   return workdir
 
