@@ -21,6 +21,7 @@ listed as such, never guessed.
 # pylint: disable=g-importing-member
 from claims.literature import CLAIMS
 from claims.literature import findings
+from claims.literature import growth
 from claims.literature import LM
 from claims.literature import markdown
 from claims.literature import untestable
@@ -67,6 +68,7 @@ from claims.tables import WarmupGrid
 __all__ = [
     'CLAIMS',
     'findings',
+    'growth',
     'LM',
     'markdown',
     'untestable',

@@ -12,9 +12,12 @@ from claims.pairing import Claim
 from claims.pairing import claim_cell
 from claims.pairing import Comparison
 from claims.pairing import COSINE
+from claims.pairing import _higher_is_better  # pylint: disable=protected-access
 from claims.pairing import describe
+from claims.pairing import detectable_text
 from claims.pairing import lm_config
 from claims.pairing import peaks_of
+from claims.pairing import per_seed
 from claims.pairing import with_verdict
 from machinery import stats
 import tasks
@@ -98,7 +101,7 @@ CLAIMS = (
           'the common cosine to 10%)', 'final_test_accuracy',
           (_lm_at_study_peak(LM, 'straight_to_zero_lm'),
            _lm_at_study_peak(LM + ', 4x the tokens', 'straight_to_zero_lm_4x',
-                             'epochs=16'))),
+                             'epochs=16')), grows='with 4x the tokens'),
     Claim('Schedule-free SGD matches a tuned decaying schedule',
           'Defazio et al. 2024, arXiv 2405.15682 (image and language '
           'benchmarks, the decaying schedule tuned)', 'final_test_accuracy',
@@ -196,6 +199,60 @@ def findings(studies_dir) -> list[str]:
                          for o, n in counts.items())
     sentences.append(f'"{text}" holds here for {where} ({outcomes}).')
   return sentences
+
+
+def _effects(claim, comparison, studies_dir) -> dict:
+  """{seed: point - reference} of one comparison, over the seeds where
+  both trained (the recorded unit: nats for the language model)."""
+  rows = comparison.rows(studies_dir)
+  mine, theirs = (per_seed(rows, point, claim.metric, {}, comparison.target,
+                           comparison.metric)
+                  for point in (comparison.point, comparison.reference))
+  return {seed: mine[seed] - theirs[seed] for seed in set(mine) & set(theirs)
+          if mine[seed] is not None and theirs[seed] is not None}
+
+
+def growth(studies_dir) -> list[str]:
+  """One sentence per claim whose effect is said to grow (Bergsma et al.'s
+  "more so with more tokens"): its effect in the last comparison minus in
+  the first, paired by seed (the same seeds, so the same initial
+  parameters, in both studies), a t-test of the growth itself. Each is a
+  family of one: the one question the claim's second half asks."""
+  sentences = []
+  for claim in CLAIMS:
+    if not claim.grows:
+      continue
+    first, last = claim.comparisons[0], claim.comparisons[-1]
+    if not all(c.rows_path(studies_dir).is_file() for c in (first, last)):
+      sentences.append(f'"{claim.text}": not run yet.')
+      continue
+    before, after = (_effects(claim, c, studies_dir) for c in (first, last))
+    seeds = sorted(set(before) & set(after))
+    if len(seeds) < 2:
+      sentences.append(f'"{claim.text}": {len(seeds)} paired seed(s), no '
+                       'test.')
+      continue
+    result = stats.paired_difference([after[s] for s in seeds],
+                                     [before[s] for s in seeds])
+    metric = last.metric or tasks.TEST_ACCURACY
+    verdict = stats.verdict(result, _higher_is_better(claim, last))
+    verdict = {'better': '**it grows**', 'worse': '**it shrinks**'}.get(
+        verdict, f'no detectable growth '
+        f'({detectable_text(result, metric=metric)})')
+    unit = metric.difference_unit
+    interval = metric.difference_interval(result.mean, result.ci95_low,
+                                          result.ci95_high)
+    sentences.append(
+        f'"{claim.text}": the difference {claim.grows} minus the difference '
+        f'before, per seed: {interval} {unit}, n={result.n}, '
+        f'{stats.p_text(result.p_value)}: {verdict} (from '
+        f'{metric.difference(_mean(before, seeds))} to '
+        f'{metric.difference(_mean(after, seeds))} {unit}).')
+  return sentences
+
+
+def _mean(values: dict, seeds) -> float:
+  return sum(values[s] for s in seeds) / len(seeds)
 
 
 def untestable() -> list[str]:

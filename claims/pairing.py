@@ -132,6 +132,9 @@ class Claim:
   comparisons: tuple
   higher_is_better: bool = True
   kind: str = 'superiority'
+  # The claim says its effect grows from the first comparison to the last
+  # (e.g. 'with 4x the tokens'): claims.growth tests that too.
+  grows: str = ''
 
 
 def _matches(row, point):

@@ -776,3 +776,37 @@ def test_one_datasets_rows_with_one_outcome_are_said_once(tmp_path):
       '"Warmup matters at large peak rates" holds here for the language '
       'model and not the CNN (SOTU (language model): better; MNIST: no '
       'detectable difference, in 3 comparisons).']
+
+
+def write_straight_to_zero(folder, study, changes, effect):
+  """Bergsma et al.'s study at x2 the reference peak: linear to zero
+  `effect(seed)` nats from cosine to 10%."""
+  write_lm_study(folder / study, [
+      (f'{name}{seed}', seed, claims.lm_config(method, '2', changes),
+       1.3 + 0.01 * seed + offset)
+      for seed in range(5) for name, method, offset in (
+          ('c', 'lm_cosine_10', 0.0), ('l', 'lm_linear', effect(seed)))])
+
+
+def test_a_claim_that_its_effect_grows_is_tested_for_the_growth(tmp_path):
+  """Linear to zero's gain over cosine to 10% is about 0 at the default
+  length and 0.007 nats at 4x the tokens: the per-seed change is tested
+  (not the two verdicts side by side), and an unchanged gain is 'no
+  detectable growth'."""
+  [line] = claims.growth(tmp_path)
+  assert line.endswith(': not run yet.')
+  write_straight_to_zero(tmp_path, 'straight_to_zero_lm', '',
+                         lambda seed: 0.001 * (-1) ** seed)
+  write_straight_to_zero(tmp_path, 'straight_to_zero_lm_4x', 'epochs=16',
+                         lambda seed: -0.01 + 0.0005 * seed * seed)
+  [line] = claims.growth(tmp_path)
+  # -0.0072 nats on average is -0.010 bits per byte; from +0.0002 nats.
+  assert re.search(r'with 4x the tokens minus the difference before, per '
+                   r'seed: -0\.010 \[-0\.0\d\d, -0\.00\d\] bits per byte, n=5, '
+                   r'p=0\.0\d+: \*\*it grows\*\* \(from \+0\.000 to -0\.010 '
+                   r'bits per byte\)\.$', line), line
+  shutil.rmtree(tmp_path / 'straight_to_zero_lm_4x')
+  write_straight_to_zero(tmp_path, 'straight_to_zero_lm_4x', 'epochs=16',
+                         lambda seed: 0.001 * (-1) ** (seed + seed // 2))
+  [line] = claims.growth(tmp_path)
+  assert ': no detectable growth (could detect ±0.0' in line, line

@@ -171,6 +171,15 @@ is better), in one sentence each:
 
 """
 
+GROWTH = """
+### Does the effect grow?
+
+A claim that its effect grows (with more tokens, say): its paired
+difference in the last setting minus that in the first, per seed, and a
+t-test of that change, a family of one each:
+
+"""
+
 
 def _warmup_section(studies_dir, dataset, study) -> str:
   """One dataset's warmup x epochs table, with the study's heatmap."""
@@ -243,17 +252,20 @@ def main(argv):
     found = claims.findings(studies_dir)
     findings = FINDINGS + (''.join(f'- {line}\n' for line in found) if found
                            else 'None in the published studies so far.\n')
+    growth = GROWTH + ''.join(f'- {line}\n'
+                              for line in claims.growth(studies_dir))
     untestable = ''.join(f'- {line}\n' for line in claims.untestable())
     files.write_text(output,
                      HEADER + ANSWER + answer + PEAKS + peaks + WARMUP
                      + warmup + lm_warmup + CLAIMS + table + findings
-                     + '\nNot testable here:\n\n' + untestable)
+                     + growth + '\nNot testable here:\n\n' + untestable)
   print(answer)
   print(peaks)
   print(warmup)
   print(lm_warmup)
   print(table)
   print(findings)
+  print(growth)
   print(f'Wrote {FLAGS.output}.')
 
 
