@@ -12,9 +12,9 @@ from claims.pairing import Claim
 from claims.pairing import claim_cell
 from claims.pairing import Comparison
 from claims.pairing import COSINE
-from claims.pairing import _higher_is_better  # pylint: disable=protected-access
 from claims.pairing import describe
 from claims.pairing import detectable_text
+from claims.pairing import higher_is_better
 from claims.pairing import lm_config
 from claims.pairing import peaks_of
 from claims.pairing import per_seed
@@ -235,7 +235,7 @@ def growth(studies_dir) -> list[str]:
     result = stats.paired_difference([after[s] for s in seeds],
                                      [before[s] for s in seeds])
     metric = last.metric or tasks.TEST_ACCURACY
-    verdict = stats.verdict(result, _higher_is_better(claim, last))
+    verdict = stats.verdict(result, higher_is_better(claim, last))
     verdict = {'better': '**it grows**', 'worse': '**it shrinks**'}.get(
         verdict, f'no detectable growth '
         f'({detectable_text(result, metric=metric)})')

@@ -189,7 +189,9 @@ def _compare(mine: dict, theirs: dict, metric='final_test_accuracy',
   return studies.compare(mine, theirs, primary or tasks.TEST_ACCURACY)
 
 
-def _higher_is_better(claim, comparison) -> bool:
+def higher_is_better(claim, comparison) -> bool:
+  """The comparison's direction: its metric's (a loss: lower), else the
+  claim's."""
   if comparison.metric is not None:
     return comparison.metric.higher_is_better
   return claim.higher_is_better
@@ -231,7 +233,7 @@ def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
     seeds = sorted(set(mine) & set(theirs))
     # "At least as good": not worse by the margin, in the metric's own
     # direction (a loss may not be higher by it).
-    sign = 1.0 if _higher_is_better(claim, comparison) else -1.0
+    sign = 1.0 if higher_is_better(claim, comparison) else -1.0
     checked['margin_test'] = stats.equivalence(
         [sign * mine[s] for s in seeds], [sign * theirs[s] for s in seeds],
         _margin(comparison), claim.kind)
@@ -242,7 +244,7 @@ def with_verdict(claim, checked, comparison=None) -> dict:
   """The verdict in the claim's terms (fewer epochs, a lower loss is
   better)."""
   higher = (claim.higher_is_better if comparison is None
-            else _higher_is_better(claim, comparison))
+            else higher_is_better(claim, comparison))
   verdict = stats.verdict(checked['result'], higher)
   return {**checked, 'verdict': verdict,
           'difference': checked['result'].as_dict()}
