@@ -17,7 +17,7 @@ from claims.pairing import detectable_text
 from claims.pairing import higher_is_better
 from claims.pairing import lm_config
 from claims.pairing import peaks_of
-from claims.pairing import per_seed
+from claims.pairing import point_and_reference
 from claims.pairing import with_verdict
 from machinery import stats
 import tasks
@@ -204,10 +204,8 @@ def findings(studies_dir) -> list[str]:
 def _effects(claim, comparison, studies_dir) -> dict:
   """{seed: point - reference} of one comparison, over the seeds where
   both trained (the recorded unit: nats for the language model)."""
-  rows = comparison.rows(studies_dir)
-  mine, theirs = (per_seed(rows, point, claim.metric, {}, comparison.target,
-                           comparison.metric)
-                  for point in (comparison.point, comparison.reference))
+  mine, theirs = point_and_reference(claim, comparison,
+                                     comparison.rows(studies_dir))
   return {seed: mine[seed] - theirs[seed] for seed in set(mine) & set(theirs)
           if mine[seed] is not None and theirs[seed] is not None}
 

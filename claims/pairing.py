@@ -174,6 +174,14 @@ def per_seed(rows, point, metric, epochs, target, primary=None):
   return values
 
 
+def point_and_reference(claim, comparison, rows, epochs=None):
+  """({seed: value} of the comparison's point, the same of its reference)
+  from the study's `rows`: the two sides every paired test reads."""
+  return tuple(per_seed(rows, point, claim.metric, epochs or {},
+                        comparison.target, comparison.metric)
+               for point in (comparison.point, comparison.reference))
+
+
 def _compare(mine: dict, theirs: dict, metric='final_test_accuracy',
              primary=None):
   """(result, described) over the seeds both have: studies.compare for
@@ -219,12 +227,8 @@ def check(claim: Claim, comparison: Comparison, studies_dir) -> dict:
     for r in studies.read_csv(folder / 'study_epochs.csv'):
       epochs.setdefault(r['member'], []).append(
           (int(r['epoch']), float(r['test_accuracy'])))
-  metric = comparison.metric
-  mine = per_seed(rows, comparison.point, claim.metric, epochs,
-                   comparison.target, metric)
-  theirs = per_seed(rows, comparison.reference, claim.metric, epochs,
-                     comparison.target, metric)
-  result, _ = _compare(mine, theirs, claim.metric, metric)
+  mine, theirs = point_and_reference(claim, comparison, rows, epochs)
+  result, _ = _compare(mine, theirs, claim.metric, comparison.metric)
   if result is None or result.n < 2:
     return {'status': f'{0 if result is None else result.n} paired seed(s): '
                       'no test'}
