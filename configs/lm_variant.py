@@ -19,10 +19,13 @@ further `key=value` changes it:
   "2.5% warmup" means the same at every length.
 - `epochs=N`: num_epochs (steps_per_epoch stays 250: N x 250 steps). With
   `warmup`, the share is of the new length, whatever the order.
-- `b2=X`: Adam's beta2. In a study, a method is what its file sets apart
-  from configs/default.py, and 0.999 is the default's beta2: as a --vary
-  value `b2=0.999` would leave a --config of 0.95 as it is. Give the
-  study a --config of that beta2 too (docs/studies/run_lm.sh does).
+- `b2=X`: Adam's beta2.
+
+In a study, a method is what its file sets apart from the study's
+--config file (tools/study.py): `warmup=0.25:epochs=4` is warmup_epochs
+1.0, configs/default.py's value, and still a change over configs/lm.py's
+0.4. (Until 2026-12-06 a method was read against configs/default.py, and
+such a value was silently dropped: docs/lm.md says which runs it cost.)
 
 Study members differ by these fields alone, so --reuse still finds a run
 of another study with the same fields (configs/lm.py itself is

@@ -35,11 +35,16 @@ MAX_NAME_CHARS = 80
 CONFIG_AXIS = 'config'
 
 
-def method_fields(path) -> dict:
-  """The fields the config file at `path` sets apart from configs/default.py.
+def method_fields(path, reference=None) -> dict:
+  """The fields the config file at `path` sets apart from `reference`: the
+  study's own --config file as written (default configs/default.py).
 
-  That difference is the method: configs/wsd.py is schedule, decay_epochs
-  and decay_shape; configs/default.py itself is no field at all.
+  That difference is the method: over configs/default.py, configs/wsd.py
+  is schedule, decay_epochs and decay_shape, and configs/default.py itself
+  is no field at all. Against the study's own file, not always against
+  configs/default.py: a method that sets a field back to configs/default.py's
+  value (a 25% warmup of 4 epochs is warmup_epochs=1.0, the default's) over
+  a --config that does not (configs/lm.py's 0.4) still sets it.
 
   Raises:
     ConfigError: the file cannot be loaded, or sets a field the defaults
@@ -47,13 +52,15 @@ def method_fields(path) -> dict:
   """
   where = f'--vary={CONFIG_AXIS}=...{path}'
   config = cli.load_config_file(path, where)
-  base = default.get_config()
-  unknown = sorted(set(config.keys()) - set(base.keys()))
+  defaults = default.get_config()
+  unknown = sorted(set(config.keys()) - set(defaults.keys()))
   if unknown:
     raise errors.ConfigError(f'{where} sets {unknown[0]!r}, which '
                              'configs/default.py has no field for.')
+  reference = defaults if reference is None else reference
   return {key: value for key, value in config.items()
-          if _normal(value) != _normal(base[key])}
+          if key not in reference
+          or _normal(value) != _normal(reference[key])}
 
 
 def _normal(value):
@@ -189,12 +196,15 @@ class Member:
     return files.check_no_links_below(self.study_dir, self.workdir)
 
 
-def members(base, points, seeds: int, workdir) -> list[Member]:
+def members(base, points, seeds: int, workdir,
+            reference=None) -> list[Member]:
   """Every (point, seed), each config validated before anything runs.
 
   A member's config is `base` (the study's --config and --config.X), then
-  the fields of its `config` axis file that differ from configs/default.py
-  (its method), then its other varied fields, the most specific last.
+  the fields of its `config` axis file that differ from `reference` (its
+  method: see method_fields; `reference` is the study's --config file
+  without its --config.X, default configs/default.py), then its other
+  varied fields, the most specific last.
   """
   out = []
   root = pathlib.Path(workdir) / 'members'
@@ -206,7 +216,7 @@ def members(base, points, seeds: int, workdir) -> list[Member]:
       if CONFIG_AXIS in fields:
         path = fields.pop(CONFIG_AXIS)
         if path not in methods:
-          methods[path] = method_fields(path)
+          methods[path] = method_fields(path, reference)
         fields = {**methods[path], **fields}
       with config.unlocked():
         config.update(fields)

@@ -137,8 +137,8 @@ def test_the_lm_ground_truth_study_trains_the_benchmarks_configs():
   names = [n for n in laws_benchmark.entries() if not n.startswith('wsd_')]
   points = [{'config': f'configs/laws_benchmark.py:language_model:{n}'}
             for n in names]
-  members = studies.members(cli.load_config_file(str(PROJECT_DIR / base)),
-                            points, 1, '/nowhere')
+  config = cli.load_config_file(str(PROJECT_DIR / base))
+  members = studies.members(config, points, 1, '/nowhere', reference=config)
   for name, member in zip(names, members):
     mine = laws_benchmark.get_config(f'language_model:{name}')
     mine.seed, mine.progress_bar = 0, 'never'

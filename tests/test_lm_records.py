@@ -97,7 +97,8 @@ def member_configs(name, config_path, vary) -> dict:
   base = cli.load_config_file(str(PROJECT_DIR / restated(name, config_path)))
   today = [[field, [restated(name, v) if field == 'config' else v
                     for v in values]] for field, values in vary]
-  members = studies.members(base, studies.grid(today), 5, '/nowhere')
+  members = studies.members(base, studies.grid(today), 5, '/nowhere',
+                            reference=base)
   folders = [studies.member_folder_name(point, seed)
              for point in studies.grid(vary) for seed in range(5)]
   return {folder: member.config for folder, member in zip(folders, members)}

@@ -11,9 +11,13 @@ from machinery import errors
 import studies
 
 
-def member_config(base, spec):
+def member_config(base_spec, spec):
+  """The config of a study member `spec` with --config=lm_variant.py:BASE,
+  as tools/study.py builds it (the method read against that file)."""
+  base = lm_variant.get_config(base_spec)
   [member] = studies.members(base, [{'config': 'configs/lm_variant.py:'
-                                                + spec}], 1, '/nowhere')
+                                                + spec}], 1, '/nowhere',
+                             reference=base)
   return member.config
 
 
@@ -55,10 +59,31 @@ def test_warmup_is_a_share_of_the_new_length_in_any_order():
 def test_a_beta2_study_trains_its_beta2(b2):
   """With the study's --config of the same beta2 (run_lm.sh's), every
   member trains with it, 0.999 (the defaults' value) included."""
-  base = lm_variant.get_config(f'lm:b2={b2}')
-  config = member_config(base, f'lm:warmup=0.01:epochs=2:b2={b2}')
+  config = member_config(f'lm:b2={b2}', f'lm:warmup=0.01:epochs=2:b2={b2}')
   assert (config.b2, config.num_epochs, config.warmup_epochs) == (b2, 2,
                                                                   0.02)
+
+
+def test_a_method_may_set_a_field_back_to_the_defaults_value():
+  """beta2 0.999 and a 1.0-epoch warmup are configs/default.py's values:
+  over a --config of 0.95 and configs/lm.py's 0.4 epochs they are still
+  the member's (they were dropped when a method was read against
+  configs/default.py: warmup_lm_b2_0.95_4ep's 25% trained 10%)."""
+  config = member_config('lm:b2=0.95:peak=2',
+                         'lm:warmup=0.25:epochs=4:b2=0.999:peak=2')
+  assert (config.b2, config.warmup_epochs) == (0.999, 1.0)
+
+
+@pytest.mark.parametrize('b2', ['0.95', '0.999'])
+@pytest.mark.parametrize('epochs', [2, 4])
+def test_every_warmup_of_the_grid_trains_its_share(b2, epochs):
+  """run_lm.sh's warmup x length x beta2 grid: each member warms up for
+  its share of its own run, exactly."""
+  for share in (0, 0.01, 0.025, 0.05, 0.1, 0.25):
+    config = member_config(f'lm:b2={b2}:peak=2',
+                           f'lm:warmup={share}:epochs={epochs}:b2={b2}:peak=2')
+    assert config.warmup_epochs == round(share * epochs, 6), share
+    assert (config.num_epochs, config.b2) == (epochs, float(b2))
 
 
 def test_bad_variants_are_one_line():

@@ -261,6 +261,28 @@ def test_a_method_member_is_exactly_main_py_on_its_config_file(tmp_path,
   assert f'`config={wsd}` vs `config={default}`' in text
 
 
+def test_a_method_is_what_its_file_sets_apart_from_the_studys_config(
+    tmp_path, idx_dir):
+  """A method file that sets a field back to configs/default.py's value
+  (warmup_epochs 1.0) over a --config that does not (0.5) trains that
+  value: it was silently dropped when a method was read against
+  configs/default.py (warmup_lm_b2_0.95_4ep's 25% warmup trained 10%)."""
+  header = 'from configs import default\n\ndef get_config():\n'
+  base, back = tmp_path / 'half_warmup.py', tmp_path / 'default_warmup.py'
+  base.write_text(header + '  c = default.get_config()\n'
+                  '  c.warmup_epochs = 0.5\n  return c\n')
+  back.write_text(header + '  return default.get_config()\n')
+  result = run_tool('tools/study.py', f'--config={base}',
+                    f'--workdir={tmp_path / "study"}', '--seeds=1',
+                    f'--vary=config={base},{back}', f'--config.idx_dir={idx_dir}',
+                    *DATA, config=None)
+  assert result.returncode == 0, result.stderr[-2000:]
+  trained = {'half' in m.name: json.loads(
+      (m / 'config.json').read_text())['warmup_epochs']
+             for m in (tmp_path / 'study' / 'members').iterdir()}
+  assert trained == {True: 0.5, False: 1.0}
+
+
 def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
                                                          tmp_path):
   workdir, _, _ = small_study

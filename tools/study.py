@@ -8,7 +8,7 @@
       --vary=config=configs/default.py,configs/wsd.py,configs/schedule_free.py
 
 A value of `--vary=config=...` is a whole config file: its fields that
-differ from configs/default.py (a method, often several fields at once),
+differ from the --config file's (a method, often several fields at once),
 applied over --config and --config.X; other --vary fields apply last.
 
 Trains every grid point (the cross product of the --vary values) for seeds
@@ -129,7 +129,10 @@ def main(argv):
     studies.check_grid_size(count, FLAGS.allow_large_study)
     points = studies.grid(varied)
     baseline = studies.parse_baseline(FLAGS.baseline, varied, FLAGS.config)
-    members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir)
+    # A method is what its file sets apart from --config's file as written.
+    reference = cli.load_config_file(FLAGS['config'].config_filename)
+    members = studies.members(FLAGS.config, points, FLAGS.seeds, workdir,
+                              reference)
     # Before anything starts JAX, too: every member gets main.py's split.
     studies.split_cpu([m.config for m in members])
     studies.check_reuse_sources(FLAGS.reuse, workdir)
