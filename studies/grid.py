@@ -225,6 +225,7 @@ def members(base, points, seeds: int, workdir,
       validation.validate_config(config)
       out.append(Member(point, seed, config,
                         root / member_folder_name(point, seed), len(out)))
+  _check_points_differ(out)
   names = sorted({m.config.task for m in out})
   if len(names) > 1:
     raise errors.ConfigError(
@@ -232,6 +233,23 @@ def members(base, points, seeds: int, workdir,
         'of one task on one primary metric; give every method file the '
         'same task (e.g. --config=configs/lm.py with configs/lm_*.py).')
   return out
+
+
+def _check_points_differ(members_: list[Member]) -> None:
+  """Two grid points that resolve to the same run, field for field, would
+  be a study comparing a run with itself under two names: refused (a
+  method file whose field did not apply trained another cell's runs so)."""
+  seen = {}
+  for member in members_:
+    if member.seed:
+      continue
+    key = json.dumps(member.config.to_dict(), sort_keys=True, default=repr)
+    if key in seen:
+      raise errors.ConfigError(
+          f'--vary points `{label(seen[key])}` and `{label(member.point)}` '
+          'are the same run, field for field: the study would compare a run '
+          'with itself. Give each point a value that changes its config.')
+    seen[key] = member.point
 
 
 def task_spec(members_: list[Member]) -> dict:

@@ -430,6 +430,22 @@ def test_bad_config_axis_values_are_one_line(tmp_path, content, message):
                        small_config('x'))
 
 
+def test_two_points_that_are_the_same_run_are_refused(tmp_path):
+  """Two method files that resolve to the same config (here configs/
+  default.py and a copy of it under another name) would compare a run with
+  itself: one line naming both, before anything trains."""
+  copy = tmp_path / 'also_default.py'
+  copy.write_text((CONFIGS / 'default.py').read_text())
+  base = small_config('x')
+  varied = [studies.parse_vary(f'config={CONFIGS / "default.py"},{copy}',
+                               base)]
+  with pytest.raises(errors.ConfigError,
+                     match='are the same run, field for field') as error:
+    studies.members(base, studies.grid(varied), 2, tmp_path)
+  assert 'also_default.py' in str(error.value)
+  assert '\n' not in str(error.value)
+
+
 @pytest.mark.parametrize('name', ['step', 'linear', 'onecycle', 'constant',
                                   'sgdr', 'wsd', 'schedule_free', 'default'])
 def test_every_method_config_is_valid_and_says_why(name):
