@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -277,10 +278,11 @@ def test_a_method_is_what_its_file_sets_apart_from_the_studys_config(
                     f'--vary=config={base},{back}', f'--config.idx_dir={idx_dir}',
                     *DATA, config=None)
   assert result.returncode == 0, result.stderr[-2000:]
-  trained = {'half' in m.name: json.loads(
-      (m / 'config.json').read_text())['warmup_epochs']
-             for m in (tmp_path / 'study' / 'members').iterdir()}
-  assert trained == {True: 0.5, False: 1.0}
+  members = tmp_path / 'study' / 'members'
+  trained = {pathlib.Path(row['config']).name: json.loads(
+      (members / row['member'] / 'config.json').read_text())['warmup_epochs']
+             for row in csv.DictReader(open(tmp_path / 'study' / 'study.csv'))}
+  assert trained == {'half_warmup.py': 0.5, 'default_warmup.py': 1.0}
 
 
 def test_a_published_study_rebuilds_from_its_files_alone(small_study, idx_dir,
