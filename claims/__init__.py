@@ -6,7 +6,8 @@ dataset the published study (docs/studies/<name>/, or a budget sweep in
 docs/budgets/<name>/) and the two grid points to pair by seed. `check`
 (pairing.py) reads the committed files alone (study.csv, study_epochs.csv,
 budgets.csv), so every table is rebuilt without training: `tools/claims.py`.
-tables.py holds the answer tables (methods, peaks, warmup x length).
+tables.py holds the answer tables (methods, peaks), warmup.py warmup x
+length.
 
 Our verdicts follow machinery/stats.py: seeds paired (same initial
 parameters and data order); each table one family, "better" or "worse"
@@ -36,22 +37,14 @@ from claims.pairing import LM_MARGIN_BITS
 from claims.pairing import MARGIN
 from claims.tables import best_other_lm_method
 from claims.tables import best_other_method
-from claims.tables import LM_METHODS
 from claims.tables import LM_CONSTANT_PEAK_FACTORS
 from claims.tables import LM_COSINE_PEAK_STUDIES
 from claims.tables import lm_cosine_peaks_table
+from claims.tables import LM_METHODS
 from claims.tables import LM_PEAK_FACTORS
-from claims.tables import LM_STUDY
-from claims.tables import LM_WARMUP_B2
-from claims.tables import LM_WARMUP_EPOCHS
-from claims.tables import LM_WARMUP_GRID
-from claims.tables import lm_best_warmups
 from claims.tables import lm_peaks_table
+from claims.tables import LM_STUDY
 from claims.tables import lm_study_peak
-from claims.tables import lm_warmup_cells
-from claims.tables import lm_warmup_heatmap
-from claims.tables import lm_warmup_study
-from claims.tables import lm_warmup_table
 from claims.tables import METHOD_STUDIES
 from claims.tables import METHODS
 from claims.tables import methods_table
@@ -60,10 +53,19 @@ from claims.tables import peak_multiples
 from claims.tables import peak_study
 from claims.tables import PEAK_STUDY
 from claims.tables import peaks_table
-from claims.tables import rule_of_thumb_steps
-from claims.tables import warmup_table
-from claims.tables import WARMUP_STUDIES
-from claims.tables import WarmupGrid
+from claims.warmup import lm_best_warmups
+from claims.warmup import lm_rule_of_thumb_table
+from claims.warmup import LM_WARMUP_B2
+from claims.warmup import lm_warmup_cells
+from claims.warmup import LM_WARMUP_EPOCHS
+from claims.warmup import LM_WARMUP_GRID
+from claims.warmup import lm_warmup_heatmap
+from claims.warmup import lm_warmup_study
+from claims.warmup import lm_warmup_table
+from claims.warmup import rule_of_thumb_steps
+from claims.warmup import WARMUP_STUDIES
+from claims.warmup import warmup_table
+from claims.warmup import WarmupGrid
 
 __all__ = [
     'CLAIMS',
@@ -93,6 +95,7 @@ __all__ = [
     'LM_WARMUP_EPOCHS',
     'LM_WARMUP_GRID',
     'lm_best_warmups',
+    'lm_rule_of_thumb_table',
     'lm_peaks_table',
     'lm_study_peak',
     'lm_warmup_cells',

@@ -461,6 +461,38 @@ def test_the_language_models_warmup_is_a_table_and_heatmap_per_beta2(
   assert not (tmp_path / 'lm_warmup_b2_0.999.png').exists()
 
 
+def test_each_warmup_is_set_against_the_rule_of_thumbs_cell(tmp_path):
+  """beta2 0.95: the rule's 40 steps are the 10% cell of 500 steps and the
+  5% cell of 1,000; a 25% warmup 0.02 nats lower on every seed is 'better'
+  than it, the rest level (8 comparisons, one family). beta2 0.999's 2,000
+  steps are longer than any warmup of a 2-epoch run: said, not tested."""
+  for epochs in (2, 4):
+    write_lm_warmup_study(tmp_path, '0.95', epochs,
+                          lambda share: 1.30 - 0.02 * (share == 0.25))
+  write_lm_warmup_study(tmp_path, '0.999', 2, lambda share: 1.30)
+  table = claims.lm_rule_of_thumb_table(tmp_path)
+  rows = {line.split(' | ')[0]: line.split(' | ')
+          for line in table.splitlines() if line.startswith('| 0.')}
+  better = f'{-0.02 / math.log(2):+.3f}'
+  level = '+0.000 [+0.000, +0.000], p=1.000 (±0.000)'
+  assert rows['| 0.95, 2'][1:] == [
+      '40 steps, 8% of the run: the 10% cell (50 steps)', level, level, level,
+      "(the rule's cell)", f'{better} [{better}, {better}], p<0.001: '
+      '**better** |']
+  assert rows['| 0.95, 4'][1] == '40 steps, 4% of the run: the 5% cell (50 steps)'
+  assert rows['| 0.95, 4'][4] == "(the rule's cell)"
+  assert rows['| 0.999, 2'][1] == (
+      "2,000 steps, 400% of the run: longer than the grid's largest (125 "
+      'steps), not tested')
+  assert "table's family of 8):" in table
+  assert (f'- β2 0.95, 4 epochs: 25% (better, {better} bits per byte, '
+          'p<0.001)') in table
+  page = write_page(tmp_path)
+  assert '### Does the rule of thumb pick the best warmup?' in page
+  assert table in page
+  assert claims.lm_rule_of_thumb_table(tmp_path / 'none') == ''
+
+
 def write_cooldown_sweep(sweep_dir, loss_of):
   """A budget sweep's budgets.csv with several cooldowns at budget 4:
   loss_of(shape, fraction, seed) in nats."""

@@ -157,6 +157,19 @@ arXiv 1910.04209): warmup of about 2 / (1 − β2) steps, 40 at β2 = 0.95
 and 2,000 at 0.999 (longer than either run).
 
 """
+RULE_OF_THUMB = """### Does the rule of thumb pick the best warmup?
+
+Per β2 and length, each warmup of the grid against the grid's warmup
+nearest the rule of thumb's 2 / (1 − β2) steps (nearest in log steps),
+paired by seed: the difference [raw 95% CI], its Holm-adjusted p-value
+(the table's comparisons are one family) and, for no detectable
+difference, the smallest difference it could detect. Where the rule's
+warmup is longer than the grid's largest, the grid has no cell for it and
+nothing is tested. (This table was added on 2026-12-06, after the β2 =
+0.95 studies and the 2-epoch β2 = 0.999 study were published; it reads
+their committed rows, no run was added for it.)
+
+"""
 CLAIMS = """
 ## The claims
 
@@ -214,6 +227,9 @@ def _lm_warmup_section(studies_dir, output) -> str:
     text += ('Where the lowest mean lies (it differs detectably from no '
              'warmup only where its table says so):\n\n'
              + ''.join(f'- {line}\n' for line in best) + '\n')
+  rule_table = claims.lm_rule_of_thumb_table(studies_dir)
+  if rule_table:
+    text += RULE_OF_THUMB + rule_table + '\n'
   return text
 
 
