@@ -25,6 +25,7 @@ Ranking, tau and regret use the schedules of the fit length only (decided
 with the benchmark, before any number): a longer run is trivially lower.
 """
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -59,7 +60,8 @@ RUN_FOLDERS = ('members/*', 'seed*/budget*')
 def find_runs(folders, expected, names, seeds) -> dict:
   """{name: {seed: prediction.Run}} of the finished runs under `folders`
   (study or budget sweep workdirs, or their --carry folders: RUN_FOLDERS)
-  whose config is `expected(name)` with that seed."""
+  whose config is `expected(name)` with that seed; where there is none,
+  the first steps of a longer run that holds it (`_prefix_run`)."""
   candidates = []
   for folder in folders:
     for member in sorted(path for pattern in RUN_FOLDERS
@@ -80,7 +82,43 @@ def find_runs(folders, expected, names, seeds) -> dict:
           except errors.WorkdirError:
             continue  # unfinished or diverged: not ground truth
           break
+      else:
+        prefix = _prefix_run(candidates, config)
+        if prefix is not None:
+          found.setdefault(name, {})[seed] = prefix
   return found
+
+
+def _prefix_run(candidates, config):
+  """The run of `config` as the first steps of a longer finished run, or
+  None. A run differing from `config` in num_epochs alone, whose applied
+  rate at each of `config`'s steps is `config`'s, trained those steps as
+  `config`'s run does: the data order, the initial parameters and every
+  random key depend on the seed, epoch and step, never on the length
+  (tools/budgets.py's branches rest on the same, byte for byte:
+  tests/test_budgets.py). A constant rate at 2x the length is the first
+  two thirds of the run at 3x, so the benchmark trains it once."""
+  for member, recorded in candidates:
+    longer = int(recorded.get('num_epochs', 0))
+    if longer <= config.num_epochs:
+      continue
+    stretched = copy.deepcopy(config)
+    stretched.num_epochs = longer
+    if not studies.is_same_run(recorded, stretched, MAY_DIFFER):
+      continue
+    try:
+      run = prediction.load_run(member)
+    except errors.WorkdirError:
+      continue  # unfinished or diverged: not ground truth
+    rates = prediction.schedule_rates(config, [run])
+    steps = len(rates)
+    if not np.allclose(run.rates[:steps], rates, rtol=1e-6, atol=0):
+      continue  # its rates depend on the length (a decay): another run
+    return prediction.Run(
+        f'{run.path} (its first {steps} steps)',
+        {**run.config, 'num_epochs': config.num_epochs},
+        run.rates[:steps], run.losses[:steps])
+  return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -144,3 +144,37 @@ def test_the_lm_ground_truth_study_trains_the_benchmarks_configs():
     mine.seed, mine.progress_bar = 0, 'never'
     assert member.config.to_dict() == mine.to_dict(), name
     assert member.config.learning_rate == 2e-3
+
+
+def test_the_ground_truth_studies_train_a_constant_rate_once_per_task(
+    tmp_path):
+  """run_benchmark.sh's two studies skip the constant rate at 1x and 2x
+  (its run at 3x holds them: prediction_benchmark._prefix_run) and the
+  LM's WSD runs (the cooldown study's branches); every other schedule is
+  trained or taken from a study. A skip pattern is never matched against
+  files (a file wsd_x lies where the script runs)."""
+  from configs import laws_benchmark  # pylint: disable=g-import-not-at-top
+  script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
+  [function] = re.findall(r'\nsettings\(\) \{.*?\n\}\n', script, re.S)
+  skips = dict(re.findall(r"^study (laws_\w+) \S+ \w+ '([^']*)'", script,
+                          re.M))
+  assert skips == {'laws_lm': 'wsd_* constant_2x',
+                   'laws_fashion': 'constant constant_2x'}
+  (tmp_path / 'wsd_x').write_text('')
+  names = ' '.join(laws_benchmark.entries())
+  trained = {}
+  for study, skip in skips.items():
+    written = subprocess.run(
+        ['bash', '-c', f'set -euo pipefail\n{function}names="{names}"\n'
+         f'settings TASK "{skip}"'], cwd=tmp_path, capture_output=True,
+        text=True, check=True).stdout.strip()
+    assert written.startswith('config=')
+    trained[study] = [point.rpartition(':')[2]
+                      for point in written[len('config='):].split(',')]
+  everything = list(laws_benchmark.entries())
+  assert trained['laws_fashion'] == [
+      n for n in everything if n not in ('constant', 'constant_2x')]
+  assert trained['laws_lm'] == [
+      n for n in everything
+      if not n.startswith('wsd_') and n != 'constant_2x']
+  assert 'constant_3x' in trained['laws_lm']

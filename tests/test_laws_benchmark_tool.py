@@ -121,3 +121,68 @@ def test_a_budget_sweeps_branch_is_found_as_its_run(tmp_path):
       [tmp_path], lambda name: expected('language_model', name),
       ['wsd_linear_10', 'wsd_linear_20'], SEEDS)
   assert list(found) == ['wsd_linear_10'] and list(found['wsd_linear_10']) == [3]
+
+
+def test_a_shorter_constant_run_is_found_as_the_first_steps_of_a_longer(
+    tmp_path):
+  """Only the constant rate at 3x is trained: the constant runs of 1x and
+  2x are its first steps (their rates are its), no run of cosine at 2x is
+  found in cosine at 3x (a decay depends on the length), and a standalone
+  run is taken before a longer one's steps."""
+  for name in ('constant_3x', 'cosine_3x'):
+    config = expected('language_model', name)
+    config.seed = 1
+    write_run(tmp_path / 'members' / f'{name}_seed1', config=config)
+  names = ['constant', 'constant_2x', 'constant_3x', 'cosine_2x']
+  find = lambda: prediction_benchmark.find_runs(
+      [tmp_path], lambda name: expected('language_model', name), names,
+      SEEDS)
+  found = find()
+  assert sorted(found) == ['constant', 'constant_2x', 'constant_3x']
+  whole = found['constant_3x'][1]
+  for name, length in (('constant', 1), ('constant_2x', 2)):
+    part = found[name][1]
+    steps = whole.steps * length // 3
+    assert part.steps == steps and part.path.endswith(
+        f'(its first {steps} steps)')
+    assert part.config['num_epochs'] == expected('language_model',
+                                                 name).num_epochs
+    assert part.steps_per_epoch == whole.steps_per_epoch == STEPS_PER_EPOCH
+    assert (part.rates == whole.rates[:steps]).all()
+    assert (part.losses == whole.losses[:steps]).all()
+  config = expected('language_model', 'constant_2x')
+  config.seed = 1
+  standalone = write_run(tmp_path / 'members' / 'constant_2x_seed1',
+                         config=config, noise_seed=7)
+  assert find()['constant_2x'][1].path == str(standalone)
+
+
+@pytest.mark.parametrize('task', ['image', 'language_model'])
+def test_the_first_steps_of_a_longer_constant_run_are_the_shorter_run(
+    task, idx_dir, text_dir, tmp_path):
+  """Trained, not written: a constant rate's run at 2 lengths; the
+  benchmark's view of the shorter one taken from the longer one's first
+  steps is the standalone shorter run, rate for rate and loss for loss."""
+  import conftest  # pylint: disable=g-import-not-at-top
+  import prediction  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  # The generated images are easy: at the default peak the loss reaches
+  # 0.0 in float32, which no law is fitted on; a lower one keeps it above.
+  make, folder, epochs, peak = (
+      (conftest.small_config, idx_dir, 2, 0.005) if task == 'image' else
+      (conftest.small_lm_config, text_dir, 3, 1e-2))
+  config_of = lambda num_epochs: make(folder, schedule='constant',
+                                      num_epochs=num_epochs,
+                                      learning_rate=peak)
+  train.train_and_evaluate(config_of(epochs), str(tmp_path / 'shorter'))
+  train.train_and_evaluate(config_of(epochs + 1),
+                           str(tmp_path / 'longer' / 'members' / 'run'))
+  found = prediction_benchmark.find_runs(
+      [tmp_path / 'longer'], lambda name: config_of(epochs), ['constant'],
+      [0])
+  part = found['constant'][0]
+  alone = prediction.load_run(tmp_path / 'shorter')
+  assert part.steps == alone.steps and part.path.endswith(
+      f'(its first {alone.steps} steps)')
+  assert (part.rates == alone.rates).all()
+  assert (part.losses == alone.losses).all()

@@ -20,9 +20,11 @@
 # fits every law and writes docs/laws/results.* and each task's optimized
 # schedule, which is trained last, 5 seeds, against three of the above.
 #
-# Cost on 2 CPU cores: the LM 10 default lengths x 5 seeds (about 5.5
-# hours, 6.5 minutes a length), Fashion-MNIST 25 x 5 (about 4.5 hours),
-# then 5 runs of each optimized schedule (about 45 minutes in all).
+# Cost on 2 CPU cores: the LM 9 default lengths x 5 seeds (two-stage drop
+# 1, cosine 2x 2 and 3x 3, constant 3x 3; 7 where cosine_budgets_lm's 2x
+# is taken; about 5 hours, 6.5 minutes a length), Fashion-MNIST 21 x 5
+# (about 4 hours), then 5 runs of each optimized schedule (about 45
+# minutes in all).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sotu=${1:?SOTU data dir holding sotu/}
@@ -31,16 +33,19 @@ out=${3:-$HOME/studies}
 python=${PYTHON:-.venv/bin/python}
 names=$("$python" -c 'from configs import laws_benchmark as b; print(" ".join(b.entries()))')
 
-settings() {  # TASK [SKIP_PATTERN] -> config=configs/laws_benchmark.py:TASK:NAME,...
-  local task=$1 skip=${2:-} list=() name
+settings() {  # TASK ['SKIP_PATTERN ...'] -> config=configs/laws_benchmark.py:TASK:NAME,...
+  local task=$1 list=() name pattern skip=()
+  read -ra skip <<< "${2:-}"  # split on spaces, never expanded as files
   for name in $names; do
-    [[ -n "$skip" && "$name" == $skip ]] && continue
+    for pattern in "${skip[@]}"; do
+      [[ "$name" == $pattern ]] && continue 2
+    done
     list+=("configs/laws_benchmark.py:$task:$name")
   done
   (IFS=,; echo "config=${list[*]}")
 }
 
-study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
+study() {  # NAME BASE_CONFIG TASK 'SKIP_PATTERN ...' ARGS...
   local name=$1 base=$2 task=$3 skip=$4
   shift 4
   committed "$name" "docs/studies/$name/study.json" && return
@@ -52,12 +57,15 @@ study() {  # NAME BASE_CONFIG TASK SKIP_PATTERN ARGS...
 
 source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
-# budgets wsd_cooldowns_lm): not trained again here.
+# budgets wsd_cooldowns_lm): not trained again here. A constant rate at 1x
+# and 2x the length is the first third and two thirds of its run at 3x,
+# step for step (the benchmark takes them from it: prediction_benchmark.
+# _prefix_run), so neither is trained on its own (the LM's 1x is methods_lm's).
 # The LM at the reference peak 2e-3 (configs/laws_benchmark.py says why).
-study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_*' \
+study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_* constant_2x' \
     --config.data_dir="$sotu" --config.allow_download=false \
     $(reuse methods_lm cosine_budgets_lm)
-study laws_fashion configs/default.py fashion_mnist '' \
+study laws_fashion configs/default.py fashion_mnist 'constant constant_2x' \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false
 
