@@ -60,9 +60,10 @@ source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
 # budgets wsd_cooldowns_lm): not trained again here. A constant rate at 1x
 # and 2x the length is the first third and two thirds of its run at 3x,
 # step for step (the benchmark takes them from it: prediction_benchmark.
-# _prefix_run), so neither is trained on its own (the LM's 1x is methods_lm's).
+# _prefix_run), so neither is trained on its own (methods_lm's constant
+# rate has no warmup: not the benchmark's).
 # The LM at the reference peak 2e-3 (configs/laws_benchmark.py says why).
-study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_* constant_2x' \
+study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_* constant constant_2x' \
     --config.data_dir="$sotu" --config.allow_download=false \
     $(reuse methods_lm cosine_budgets_lm)
 study laws_fashion configs/default.py fashion_mnist 'constant constant_2x' \
