@@ -84,6 +84,14 @@ def _warmup_results(cells, metric) -> tuple:
   return lengths, warmups, results
 
 
+def _detectable(warmup: str, result, metric) -> str:
+  """'25% (better, -0.166 bits per byte, p=0.005)': a detectable
+  comparison of a warmup, as the lines under a table list it."""
+  return (f'{warmup} ({stats.verdict(result, metric.higher_is_better)}, '
+          f'{metric.difference(result.mean)} {metric.difference_unit}, '
+          f'{stats.p_text(result.p_holm)})')
+
+
 def _warmup_grid(cells, grid: WarmupGrid) -> str:
   """The table of `cells` {(length, warmup): {seed: value}}: the comparisons
   of each warmup with none at the same length are one family."""
@@ -105,11 +113,8 @@ def _warmup_grid(cells, grid: WarmupGrid) -> str:
         if result['status'] == 'checked' and stats.verdict(
             result['result'], metric.higher_is_better) != (
                 'no detectable difference'):
-          r = result['result']
-          found.append(f'{grid.warmup(warmup)} ('
-                       f'{stats.verdict(r, metric.higher_is_better)}, '
-                       f'{metric.difference(r.mean)} {metric.difference_unit}'
-                       f', {stats.p_text(r.p_holm)})')
+          found.append(_detectable(grid.warmup(warmup), result['result'],
+                                   metric))
       row.append(text)
     lines.append(f'| {epochs} | ' + ' | '.join(row) + ' |')
     seeds = len(cells.get((epochs, 0.0), {}))
@@ -253,7 +258,7 @@ def lm_rule_of_thumb_table(studies_dir) -> str:
     shares.update(share for share in grid if share > 0)
     for epochs in sorted({e for e, _ in cells}):
       rule_share = _rule_of_thumb_share(b2, epochs, grid)
-      rows.append((b2, epochs, rule_share))
+      rows.append((b2, epochs, rule_share, grid[-1]))
       for share in grid:
         if rule_share is not None and share not in (0.0, rule_share):
           results[b2, epochs, share] = table_result(
@@ -268,15 +273,13 @@ def lm_rule_of_thumb_table(studies_dir) -> str:
       f'warmup {share:g}%' for share in shares) + ' |',
            '|---|---|' + '---|' * len(shares)]
   detectable = []
-  for b2, epochs, rule_share in rows:
+  for b2, epochs, rule_share, largest in rows:
     steps = epochs * steps_per_epoch
     rule = rule_of_thumb_steps(b2)
     label = f'{rule:,.0f} steps, {100 * rule / steps:g}% of the run'
     if rule_share is None:
-      largest = max(share for (e, share) in lm_warmup_cells(studies_dir, b2)
-                    if e == epochs) / 100 * steps
       lines.append(f'| {b2}, {epochs} | {label}: longer than the grid\'s '
-                   f'largest ({largest:,.0f} steps), not tested |'
+                   f'largest ({largest / 100 * steps:,.0f} steps), not tested |'
                    + ' — |' * len(shares))
       continue
     row, found = [], []
@@ -286,13 +289,10 @@ def lm_rule_of_thumb_table(studies_dir) -> str:
         continue
       result = results.get((b2, epochs, share))
       row.append(short_comparison(result, metric) if result else '—')
-      if result and result['status'] == 'checked':
-        verdict = stats.verdict(result['result'], metric.higher_is_better)
-        if verdict != 'no detectable difference':
-          found.append(f'{share:g}% ({verdict}, '
-                       f'{metric.difference(result["result"].mean)} '
-                       f'{metric.difference_unit}, '
-                       f'{stats.p_text(result["result"].p_holm)})')
+      if result and result['status'] == 'checked' and stats.verdict(
+          result['result'], metric.higher_is_better) != (
+              'no detectable difference'):
+        found.append(_detectable(f'{share:g}%', result['result'], metric))
     lines.append(f'| {b2}, {epochs} | {label}: the {rule_share:g}% cell '
                  f'({rule_share / 100 * steps:,.0f} steps) | '
                  + ' | '.join(row) + ' |')
