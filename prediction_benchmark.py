@@ -21,6 +21,10 @@ Per law and task:
 - regret: the measured mean of the schedule of the fit length the law
   predicts lowest, minus the lowest measured mean.
 
+Each held-out schedule's curve is kept too, binned after the warmup as a
+law is fitted (laws.curve): the seeds' mean loss per bin and each law's
+mean over the same steps, for `write`'s picture of the curves.
+
 Ranking, tau and regret use the schedules of the fit length only (decided
 with the benchmark, before any number): a longer run is trivially lower.
 """
@@ -128,6 +132,7 @@ class Truth:
   length: float
   rates: np.ndarray
   finals: dict            # seed -> measured final level
+  losses: np.ndarray      # the seeds' mean loss at every step
 
   @property
   def mean(self) -> float:
@@ -146,8 +151,20 @@ def truths(runs: dict, lengths: dict, seeds) -> list:
     if all(s in by_seed for s in seeds):
       out.append(Truth(name, length, by_seed[seeds[0]].rates,
                        {s: prediction.measured_final(by_seed[s])
-                        for s in seeds}))
+                        for s in seeds},
+                       np.mean([by_seed[s].losses for s in seeds], axis=0)))
   return out
+
+
+def binned_curves(law_fit, truth: Truth) -> dict:
+  """The measured mean curve of `truth` in the bins a law is fitted on
+  (the loss after t updates, t the last step of each bin) and the law's
+  mean over each bin's steps."""
+  binned = laws.curve(truth.rates[:-1], truth.losses[1:])
+  predicted = law_fit.predict(truth.rates, binned.steps.ravel())
+  return {'steps': binned.steps[:, -1].tolist(),
+          'measured': binned.losses.tolist(),
+          'predicted': predicted.reshape(binned.steps.shape).mean(1).tolist()}
 
 
 def separable_pairs(held_out: list) -> list:
@@ -174,7 +191,8 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
         'predicted': level['final_loss'], 'interval': level['interval'],
         'measured_mean': truth.mean, 'measured_std': truth.std,
         'error_in_std': abs(level['final_loss'] - truth.mean) / truth.std,
-        'inside': bool(low <= truth.mean <= high)}
+        'inside': bool(low <= truth.mean <= high),
+        'curve': binned_curves(law_fit, truth)}
   errors_ = [r['error_in_std'] for r in rows.values()]
   same = [t.name for t in held_out if t.length == 1.0]
   predicted = [rows[n]['predicted'] for n in same]
@@ -356,4 +374,21 @@ def write(results: dict, output) -> str:
         points, f'{task}: each law fitted on {", ".join(result["fit"])}, '
         f'predicting {len(result["held_out"])} held-out schedules',
         output / f'{task}_predicted.png')
+    if result['held_out']:
+      plots.plot_law_curves(
+          _curves(result), f'{task}: the training loss of each held-out '
+          f'schedule, measured (mean of {len(result["seeds"])} seeds) and '
+          f'predicted by each law fitted on {", ".join(result["fit"])}',
+          output / f'{task}_curves.png')
   return text
+
+
+def _curves(result) -> dict:
+  """{schedule: (steps, measured, {law: predicted})} of a task's result."""
+  curves = {}
+  for law, row in result['laws'].items():
+    for name, scored in row['schedules'].items():
+      curve = scored['curve']
+      curves.setdefault(name, (curve['steps'], curve['measured'], {}))[2][
+          law] = curve['predicted']
+  return curves

@@ -371,3 +371,37 @@ def plot_law_benchmark(points: dict, title, output) -> None:
   ax.set_title(textwrap.fill(title, 70), fontsize=9)
   ax.legend(fontsize=8, loc='upper left')
   _save(fig, output)
+
+
+def plot_law_curves(curves: dict, title, output, columns=4) -> None:
+  """Each held-out schedule's measured curve against every law's, a panel
+  per schedule.
+
+  `curves`: {schedule: (steps, measured, {law: predicted})}, each a binned
+  curve after the warmup. A panel's height spans its measured curve from a
+  tenth of the way in, where the schedules part: a law far off leaves it.
+  """
+  rows = -(-len(curves) // columns)
+  fig, axes = _pyplot().subplots(rows, columns, squeeze=False,
+                                 figsize=(3.6 * columns, 2.8 * rows + 0.6),
+                                 constrained_layout=True)
+  for ax, (name, (steps, measured, predicted)) in zip(axes.flat,
+                                                      curves.items()):
+    ax.plot(steps, measured, color='0.6', lw=3,
+            label='measured (mean of seeds)')
+    for law, values in predicted.items():
+      ax.plot(steps, values, '--', lw=1.2, label=law)
+    shown = np.asarray(measured[len(measured) // 10:])
+    pad = 0.1 * (shown.max() - shown.min() or abs(shown.max()) or 1)
+    ax.set_ylim(shown.min() - pad, shown.max() + pad)
+    ax.set_title(name, fontsize=9)
+    ax.tick_params(labelsize=7)
+  for ax in axes.flat[len(curves):]:
+    ax.set_visible(False)
+  handles, labels = axes.flat[0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc='outside lower center', ncols=len(labels),
+             fontsize=8)
+  axes[-1, 0].set_xlabel('step (bins of steps after the warmup)', fontsize=8)
+  fig.supylabel('training loss', fontsize=9)
+  fig.suptitle(textwrap.fill(title, 110), fontsize=10)
+  _save(fig, output)

@@ -5,6 +5,7 @@ few seed sigmas, cover the measured means and rank the separable pairs."""
 
 import json
 
+import numpy as np
 import pytest
 
 from configs import laws_benchmark
@@ -61,8 +62,21 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
   assert json.loads((tmp_path / 'out' / 'results.json').read_text())[
       'language_model']['fit'] == ['constant', 'cosine_to_zero',
                                    'two_stage_drop']
-  png = tmp_path / 'out' / 'language_model_predicted.png'
-  assert png.read_bytes()[:4] == b'\x89PNG'
+  for picture in ('predicted', 'curves'):
+    png = tmp_path / 'out' / f'language_model_{picture}.png'
+    assert png.read_bytes()[:4] == b'\x89PNG'
+  # Each held-out schedule's curve: the seeds' mean per bin after the
+  # warmup, whose last bin is the measured final level; MPL's curve follows
+  # it within the noise, the schedule-blind baseline's does not.
+  for name in HELD_OUT:
+    curve = mpl['schedules'][name]['curve']
+    assert len(curve['steps']) == len(curve['measured']) == 100
+    assert curve['measured'][-1] == pytest.approx(
+        mpl['schedules'][name]['measured_mean'], abs=1e-12)
+    gap = lambda law, c=curve: np.abs(
+        np.log(np.array(result['laws'][law]['schedules'][name]['curve'][
+            'predicted']) / c['measured'])).max()
+    assert gap('multi_power') < 0.01 < gap('step_power'), name
   # MPL's --optimize schedule from cosine to zero: non-increasing from the
   # peak, predicted no worse than cosine, written as a config to train.
   found = result['optimized']

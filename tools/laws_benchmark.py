@@ -11,8 +11,10 @@ the task's benchmark runs, e.g. docs/laws/run_benchmark.sh's studies. A run
 is found by its config (configs/laws_benchmark.py:TASK:NAME with its seed),
 wherever it lies. Every law of laws.py is fitted on the fit set and scored
 on every held-out schedule whose seeds have all finished (prediction_
-benchmark.py says how). Writes results.json, results.md and
-<task>_predicted.png into --output, and prints the tables.
+benchmark.py says how). Writes results.json, results.md,
+<task>_predicted.png (predicted against measured final levels) and
+<task>_curves.png (each held-out schedule's curve, measured and predicted
+by each law) into --output, and prints the tables.
 """
 
 import pathlib
