@@ -7,7 +7,8 @@ docs/budgets/<name>/) and the two grid points to pair by seed. `check`
 (pairing.py) reads the committed files alone (study.csv, study_epochs.csv,
 budgets.csv), so every table is rebuilt without training: `tools/claims.py`.
 tables.py holds the answer tables (methods, peaks), warmup.py warmup x
-length.
+length, laws.py the schedule law's optimized schedule against the
+hand-made ones.
 
 Our verdicts follow machinery/stats.py: seeds paired (same initial
 parameters and data order); each table one family, "better" or "worse"
@@ -26,6 +27,10 @@ from claims.literature import growth
 from claims.literature import LM
 from claims.literature import markdown
 from claims.literature import untestable
+from claims.laws import HAND_MADE
+from claims.laws import OPTIMIZED_STUDIES
+from claims.laws import optimized_table
+from claims.laws import TRAINING_LEVEL
 from claims.pairing import check
 from claims.pairing import Claim
 from claims.pairing import claim_cell
@@ -74,6 +79,10 @@ __all__ = [
     'LM',
     'markdown',
     'untestable',
+    'HAND_MADE',
+    'OPTIMIZED_STUDIES',
+    'optimized_table',
+    'TRAINING_LEVEL',
     'check',
     'Claim',
     'claim_cell',
