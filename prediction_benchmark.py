@@ -19,7 +19,9 @@ Per law and task:
 - Kendall's tau between predicted and measured means, over the held-out
   schedules of the fit length (scipy.stats.kendalltau);
 - regret: the measured mean of the schedule of the fit length the law
-  predicts lowest, minus the lowest measured mean.
+  predicts lowest, minus the lowest measured mean; where the pick is not
+  the best, their paired difference by seed with its 95% interval and
+  t-test, the laws of a task one Holm family.
 
 Each held-out schedule's curve is kept too, binned after the warmup as a
 law is fitted (laws.curve): the seeds' mean loss per bin and each law's
@@ -27,6 +29,16 @@ mean over the same steps, for `write`'s picture of the curves.
 
 Ranking, tau and regret use the schedules of the fit length only (decided
 with the benchmark, before any number): a longer run is trivially lower.
+
+The verdict per task (`verdict`; its rule fixed on 2026-12-06, before any
+benchmark number): a user can pick a schedule from the fit here when
+OPTIMIZE_LAW, the law tools/predict.py uses unless told otherwise, (1)
+picks the measured best schedule of the fit length or one not detectably
+worse than it (Holm-adjusted p >= 0.05; "not detectably worse", never "as
+good as", with the smallest difference the test could detect), and (2)
+orders at least RANKING_BAR of the separable pairs right. Beside it,
+whether it beats each baseline on ranking accuracy and on the median error,
+and the held-out schedules it misses: measured mean outside its interval.
 """
 
 import copy
@@ -200,6 +212,8 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
   right = [np.sign(rows[a]['predicted'] - rows[b]['predicted']) == sign
            for a, b, sign in pairs]
   pick = same[int(np.argmin(predicted))] if same else None
+  best = same[int(np.argmin(measured))] if same else None
+  finals = {t.name: t.finals for t in held_out}
   return {
       'schedules': rows,
       'error_in_std_median': float(np.median(errors_)) if errors_ else None,
@@ -211,8 +225,28 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
       'kendall_tau': (float(scipy.stats.kendalltau(predicted, measured)[0])
                       if len(same) > 2 else None),
       'pick': pick,
+      'best': best,
       'regret': (rows[pick]['measured_mean'] - min(measured)
-                 if pick else None)}
+                 if pick else None),
+      'regret_test': (_paired(finals[pick], finals[best])
+                      if pick != best else None)}
+
+
+def _paired(finals, baseline) -> stats.Difference:
+  seeds = sorted(set(finals) & set(baseline))
+  return stats.paired_difference([finals[s] for s in seeds],
+                                 [baseline[s] for s in seeds])
+
+
+def _regret_tests_in_family(laws_results: dict) -> None:
+  """Each law's pick against the best, Holm-adjusted over the task's laws,
+  kept as a dict (results.json)."""
+  tested = [row for row in laws_results.values() if row['regret_test']]
+  adjusted = stats.in_family([row['regret_test'] for row in tested])
+  for row, test in zip(tested, adjusted):
+    row['regret_test'] = {k: v for k, v in test.as_dict().items()
+                          if k in ('mean', 'ci95_low', 'ci95_high', 'n',
+                                   'p_value', 'p_holm', 'detectable')}
 
 
 # The law whose --optimize schedule the benchmark trains: tools/predict.py's
@@ -275,7 +309,68 @@ def run_task(runs: dict, fit_names, held_out_lengths: dict, seeds,
       [reference] = truths(runs, {OPTIMIZE_FROM: 1.0}, seeds) or [None]
       result['optimized'] = optimized(law_fit, optimize_config, fit_runs,
                                       reference)
+  _regret_tests_in_family(result['laws'])
+  result['verdict'] = verdict(result)
   return result
+
+
+# The share of separable pairs a law must order right for a user to pick by
+# it (the verdict's rule, fixed before any benchmark number).
+RANKING_BAR = 0.8
+BASELINES = ('step_power', 's1_power')
+
+
+def verdict(result) -> dict:
+  """The module docstring's verdict for OPTIMIZE_LAW on one task:
+  {'answer': 'yes' | 'no' | 'not measured', 'reasons': [sentences]}."""
+  row = result['laws'].get(OPTIMIZE_LAW)
+  if row is None or row['pick'] is None:
+    return {'answer': 'not measured',
+            'reasons': [f'{OPTIMIZE_LAW} was not scored on schedules of the '
+                        'fit length']}
+  reasons, good = [], True
+  test = row['regret_test']
+  if test is None:
+    reasons.append(f'it picks {row["pick"]}, the measured best')
+  elif test['p_holm'] >= stats.ALPHA:
+    reasons.append(
+        f'it picks {row["pick"]}, not detectably worse than the measured '
+        f'best, {row["best"]} ({_paired_text(test)}; could detect '
+        f'±{test["detectable"]:.4f})')
+  else:
+    good = False
+    reasons.append(f'it picks {row["pick"]}, worse than the measured best, '
+                   f'{row["best"]} ({_paired_text(test)})')
+  pairs, accuracy = row['separable_pairs'], row['ranking_accuracy']
+  if not pairs:
+    reasons.append('no two schedules of the fit length are separable by '
+                   'their seeds: nothing to rank')
+  else:
+    right = round(accuracy * pairs)
+    ok = accuracy >= RANKING_BAR
+    good = good and ok
+    reasons.append(f'it orders {right} of the {pairs} separable pairs right '
+                   f'({"at least" if ok else "below"} '
+                   f'{RANKING_BAR:.0%})')
+  for baseline in BASELINES:
+    other = result['laws'].get(baseline)
+    if other is None:
+      continue
+    beats = [what for what, mine, theirs, higher in (
+        ('ranking accuracy', accuracy, other['ranking_accuracy'], True),
+        ('median error', row['error_in_std_median'],
+         other['error_in_std_median'], False))
+             if mine is not None and theirs is not None
+             and (mine > theirs if higher else mine < theirs)]
+    reasons.append(f'against `{baseline}` it is better on '
+                   + (' and '.join(beats) if beats else 'neither ranking '
+                      'accuracy nor median error'))
+  missed = [name for name, scored in row['schedules'].items()
+            if scored['interval'] and not scored['inside']]
+  if missed:
+    reasons.append('measured means outside its interval: '
+                   + ', '.join(missed))
+  return {'answer': 'yes' if good else 'no', 'reasons': reasons}
 
 
 def _number(value, digits=2) -> str:
@@ -305,11 +400,29 @@ def markdown(results: dict) -> str:
           f'{_number(row["error_in_std_max"], 1)} | {coverage} | '
           f'{_number(row["ranking_accuracy"])} ({row["separable_pairs"]}) | '
           f'{_number(row["kendall_tau"])} | {row["pick"] or "—"} | '
-          f'{_number(row["regret"], 4)} |')
+          f'{_regret(row)} |')
     lines.append('')
+    if 'verdict' in result:
+      found = result['verdict']
+      lines += [f'Can a user pick a schedule from the fit here, by '
+                f'`{OPTIMIZE_LAW}`? **{found["answer"]}**: '
+                + '; '.join(found['reasons']) + '.', '']
     if 'optimized' in result:
       lines += [_optimized_line(task, result['optimized']), '']
   return '\n'.join(lines)
+
+
+def _paired_text(test) -> str:
+  """'+0.0200 [+0.0100, +0.0300], Holm p=0.010'."""
+  return (f'{test["mean"]:+.4f} [{test["ci95_low"]:+.4f}, '
+          f'{test["ci95_high"]:+.4f}], Holm {stats.p_text(test["p_holm"])}')
+
+
+def _regret(row) -> str:
+  """The regret, and where the pick is not the best its Holm p."""
+  test = row.get('regret_test')
+  text = _number(row['regret'], 4)
+  return text + (f' (Holm {stats.p_text(test["p_holm"])})' if test else '')
 
 
 def optimized_path(output, task) -> pathlib.Path:

@@ -55,10 +55,22 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
   # and the two-drop step end within 0.001 of each other (not separable).
   assert mpl['separable_pairs'] == 2 and mpl['ranking_accuracy'] == 1.0
   assert mpl['pick'] == 'linear_to_zero' and mpl['regret'] == 0.0
-  # The schedule-blind baseline cannot tell schedules of one length apart.
+  # The schedule-blind baseline cannot tell schedules of one length apart:
+  # its pick (the first of equal predictions) is detectably worse than the
+  # best, paired by seed.
   assert blind['error_in_std_median'] > mpl['error_in_std_median']
+  assert mpl['regret_test'] is None and blind['pick'] == 'wsd_1sqrt_20'
+  assert blind['regret_test']['mean'] == pytest.approx(blind['regret'])
+  assert blind['regret_test']['p_holm'] < 0.05
+  assert result['verdict'] == {'answer': 'yes', 'reasons': [
+      'it picks linear_to_zero, the measured best',
+      'it orders 2 of the 2 separable pairs right (at least 80%)',
+      'against `step_power` it is better on ranking accuracy and median '
+      'error']}
   text = prediction_benchmark.write(results, tmp_path / 'out')
   assert '| `multi_power` |' in text and '| `step_power` |' in text
+  assert ('by `multi_power`? **yes**: it picks linear_to_zero, the measured '
+          'best; ') in text
   assert json.loads((tmp_path / 'out' / 'results.json').read_text())[
       'language_model']['fit'] == ['constant', 'cosine_to_zero',
                                    'two_stage_drop']
@@ -200,3 +212,42 @@ def test_the_first_steps_of_a_longer_constant_run_are_the_shorter_run(
       f'(its first {alone.steps} steps)')
   assert (part.rates == alone.rates).all()
   assert (part.losses == alone.losses).all()
+
+
+def _scored(pick, best, regret_p=None, pairs=4, accuracy=1.0, median=0.5,
+            inside=True):
+  """A law's row of run_task's result, as `verdict` reads it."""
+  test = None if regret_p is None else {
+      'mean': 0.02, 'ci95_low': 0.01, 'ci95_high': 0.03, 'p_holm': regret_p,
+      'detectable': 0.015}
+  return {'pick': pick, 'best': best, 'regret_test': test,
+          'separable_pairs': pairs, 'ranking_accuracy': accuracy,
+          'error_in_std_median': median,
+          'schedules': {'sgdr': {'interval': [1.0, 1.1], 'inside': inside}}}
+
+
+@pytest.mark.parametrize('mpl,answer,reason', [
+    (_scored('wsd', 'linear', regret_p=0.2), 'yes',
+     'it picks wsd, not detectably worse than the measured best, linear '
+     '(+0.0200 [+0.0100, +0.0300], Holm p=0.200; could detect ±0.0150)'),
+    (_scored('wsd', 'linear', regret_p=0.01), 'no',
+     'it picks wsd, worse than the measured best, linear (+0.0200 '
+     '[+0.0100, +0.0300], Holm p=0.010)'),
+    (_scored('linear', 'linear', pairs=5, accuracy=0.6), 'no',
+     'it orders 3 of the 5 separable pairs right (below 80%)'),
+    (_scored('linear', 'linear', pairs=0, accuracy=None), 'yes',
+     'no two schedules of the fit length are separable by their seeds: '
+     'nothing to rank'),
+    (_scored('linear', 'linear', inside=False), 'yes',
+     'measured means outside its interval: sgdr'),
+])
+def test_the_verdicts_rule_is_the_one_fixed_before_the_numbers(mpl, answer,
+                                                              reason):
+  """A user can pick by the law where its pick is the best or not
+  detectably worse and it orders 80% of the separable pairs right; a miss
+  of its interval is said, and does not decide."""
+  blind = _scored('wsd', 'linear', regret_p=0.001, accuracy=0.0, median=9.0)
+  found = prediction_benchmark.verdict(
+      {'laws': {'multi_power': mpl, 'step_power': blind}})
+  assert found['answer'] == answer
+  assert reason in found['reasons']
