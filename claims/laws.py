@@ -54,8 +54,8 @@ class _Level(tasks.Metric):
     return f'{self.shown(value):+.4f}'
 
 
-# The law's target: a finished run's final training-loss level (nats).
-# Every finished run has one; a diverged run has none (None, counted).
+# The law's target: a finished run's final training-loss level (nats), of
+# the runs that trained by the task's own metric (the others are counted).
 TRAINING_LEVEL = _Level('train_level', 'training-loss level', 'nats',
                         1.0, False, math.inf, (0.0, math.inf),
                         'no finished per-step records')
@@ -70,19 +70,21 @@ def hand_made_point(task, name) -> str:
   return f'configs/laws_benchmark.py:{task}:{name}'
 
 
-def _training_levels(rows, config, records) -> dict:
-  """{seed: final training-loss level, None if the run diverged} of the
-  finished members of `config`, from their carried records.
+def _training_levels(rows, config, records, headline: dict) -> dict:
+  """{seed: final training-loss level} of the finished members of
+  `config`, from their carried records; None where the run did not train
+  by the task's own metric (`headline`: diverged or at chance), as there.
 
   Raises:
     WorkdirError: a finished member's records are missing or damaged.
   """
   levels = {}
   for row in rows:
-    if row['config'] != config or not int(row['finished'] or 0):
+    seed = int(row['seed'])
+    if row['config'] != config or seed not in headline:
       continue
-    if int(row.get('diverged') or 0):
-      levels[int(row['seed'])] = None
+    if headline[seed] is None:
+      levels[seed] = None
       continue
     try:
       run = prediction.load_run(records / row['member'])
@@ -90,24 +92,28 @@ def _training_levels(rows, config, records) -> dict:
       raise errors.WorkdirError(
           f'{records / row["member"]}: no per-step records of a finished '
           f'member ({e})') from None
-    levels[int(row['seed'])] = prediction.measured_final(run)
+    levels[seed] = prediction.measured_final(run)
   return levels
 
 
 def _values(rows, task, metric, records) -> dict:
   """{point: {seed: value}} of the optimized schedule and the hand-made
-  three on `metric`."""
+  three on `metric`: the task's own, or TRAINING_LEVEL of the runs that
+  trained by the task's own."""
   points = [optimized_point(task)] + [hand_made_point(task, name)
                                       for name in HAND_MADE]
-  if metric is TRAINING_LEVEL:
-    return {p: _training_levels(rows, p, records) for p in points}
-  return {p: per_seed(rows, {'config': p}, 'final_test_accuracy', {}, 0.0,
-                      metric) for p in points}
+  own = lambda point, m: per_seed(rows, {'config': point},
+                                  'final_test_accuracy', {}, 0.0, m)
+  if metric is not TRAINING_LEVEL:
+    return {p: own(p, metric) for p in points}
+  task_metric = next(m for _, t, _, m in OPTIMIZED_STUDIES if t == task)
+  return {p: _training_levels(rows, p, records, own(p, task_metric))
+          for p in points}
 
 
 def _best_hand_made(values: dict, task, metric) -> str | None:
-  """The hand-made schedule with the best mean of its trained seeds (every
-  seed finished), or None while one is missing."""
+  """The hand-made schedule with the best mean of its trained seeds, or
+  None where one has no trained run."""
   means = {}
   for name in HAND_MADE:
     seeds = values[hand_made_point(task, name)]
