@@ -184,9 +184,9 @@ per task and measure, the law's schedule is paired by seed against the
 best of the three by measured mean (chosen after the fact, which favours
 it), on the task's own final metric and on the law's own target, the
 final training-loss level (the mean loss over the last hundredth of the
-steps after the warmup, as the benchmark measures it). The four
-comparisons are one family: a gain only where the Holm-adjusted p is
-below 0.05.
+steps after the warmup, as the benchmark measures it; a run that did not
+train by the task's own metric is counted on both). The four comparisons
+are one family: a gain only where the Holm-adjusted p is below 0.05.
 
 """
 CLAIMS = """
