@@ -181,7 +181,8 @@ def _difference(result, metric) -> str:
 
 
 def _verdict(result, metric) -> str:
-  """'**gain**', '**loss**' or 'no detectable gain (could detect ±X)'."""
+  """'**gain**', '**worse** than the best hand-made one' or 'no detectable
+  gain (could detect ±X)'."""
   if result['status'] != 'checked':
     return result['status']
   r = result['result']
@@ -189,7 +190,7 @@ def _verdict(result, metric) -> str:
   if verdict == 'better':
     return '**gain**'
   if verdict == 'worse':
-    return '**worse than the hand-made one**'
+    return '**worse** than the best hand-made one'
   if isinstance(r, stats.Difference) and r.test == 't':
     return (f'no detectable gain (could detect ±'
             f'{metric.magnitude(r.detectable)} {metric.difference_unit})')
