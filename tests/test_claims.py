@@ -844,7 +844,8 @@ def test_a_claim_that_its_effect_grows_is_tested_for_the_growth(tmp_path):
   assert ': no detectable growth (could detect ±0.0' in line, line
 
 
-def write_optimized_lm_study(studies_dir, at_chance=()) -> dict:
+def write_optimized_lm_study(studies_dir, at_chance=(),
+                             law_validation=1.2005) -> dict:
   """A published laws_optimized_lm with carried per-step records: on the
   validation loss WSD has the best mean of the three hand-made schedules
   and the law's schedule is within the noise of it; the law's runs get
@@ -859,7 +860,7 @@ def write_optimized_lm_study(studies_dir, at_chance=()) -> dict:
   # pylint: enable=g-import-not-at-top
   task = 'language_model'
   optimized = claims.laws.optimized_point(task)
-  validation = {optimized: 1.2005, 'cosine_to_zero': 1.210,
+  validation = {optimized: law_validation, 'cosine_to_zero': 1.210,
                 'wsd_1sqrt_20': 1.201, 'linear_to_zero': 1.205}
   records_of = {optimized: 'cosine_2x', 'cosine_to_zero': 'cosine_to_zero',
                 'wsd_1sqrt_20': 'wsd_1sqrt_20',
@@ -929,6 +930,14 @@ def test_a_law_run_at_chance_is_counted_on_both_measures(tmp_path):
     assert '(4 of 5 trained)' in rows[row]
     assert 'trained 4 vs 5 of 5, p=' in rows[row]
     assert rows[row].endswith(' | no detectable gain |')
+
+
+def test_a_law_schedule_worse_than_the_best_hand_made_one_is_said_so(
+    tmp_path):
+  write_optimized_lm_study(tmp_path, law_validation=1.23)
+  rows = _lm_rows(claims.optimized_table(tmp_path))
+  assert rows[BITS_ROW].endswith(' | **worse** than the best hand-made one |')
+  assert rows[LEVEL_ROW].endswith(' | **gain** |')
 
 
 def test_the_laws_table_reads_the_points_the_benchmark_runner_trains():
