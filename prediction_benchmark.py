@@ -185,9 +185,7 @@ def separable_pairs(held_out: list) -> list:
   same = [t for t in held_out if t.length == 1.0]
   pairs = []
   for a, b in itertools.combinations(same, 2):
-    seeds = sorted(set(a.finals) & set(b.finals))
-    d = stats.paired_difference([a.finals[s] for s in seeds],
-                                [b.finals[s] for s in seeds])
+    d = _paired(a.finals, b.finals)
     if d.ci95_low > 0 or d.ci95_high < 0:
       pairs.append((a.name, b.name, 1 if d.mean > 0 else -1))
   return pairs
@@ -233,6 +231,7 @@ def score(law_fit, held_out: list, pairs: list) -> dict:
 
 
 def _paired(finals, baseline) -> stats.Difference:
+  """finals - baseline ({seed: final level}) over the seeds both have."""
   seeds = sorted(set(finals) & set(baseline))
   return stats.paired_difference([finals[s] for s in seeds],
                                  [baseline[s] for s in seeds])
