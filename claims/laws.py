@@ -25,6 +25,7 @@ import math
 import pathlib
 
 from claims.pairing import adjust_family
+from claims.pairing import comparison_numbers
 from claims.pairing import per_seed
 from claims.pairing import table_result
 from claims.pairing import trained_interval
@@ -164,20 +165,10 @@ def _row(cell) -> str:
   if 'best' not in cell:
     return f'{head} {result["status"]} | | | |'
   name, best = cell['best']
+  numbers = comparison_numbers(result, metric, with_unit=True)
   return (f'{head} {trained_interval(cell["values"], metric)} | {name}: '
-          f'{trained_interval(best, metric)} | {_difference(result, metric)} '
+          f'{trained_interval(best, metric)} | {numbers} '
           f'| {_verdict(result, metric)} |')
-
-
-def _difference(result, metric) -> str:
-  if result['status'] != 'checked':
-    return result['status']
-  r = result['result']
-  p = stats.p_text(r.p_holm)
-  if isinstance(r, stats.Counts):
-    return f'trained {r.trained} vs {r.baseline_trained} of {r.n}, {p}'
-  return (f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)} '
-          f'{metric.difference_unit}, {p}')
 
 
 def _verdict(result, metric) -> str:

@@ -334,21 +334,32 @@ def table_result(mine, theirs, metric=None) -> dict:
   return {'status': 'checked', 'result': result}
 
 
-def short_comparison(result, metric=None) -> str:
-  """A table cell's comparison: the raw interval, the Holm-adjusted p and
-  the verdict ('—' for a point not compared); in pp, or in the metric's
-  own unit (bits per byte, lower is better)."""
+def comparison_numbers(result, metric=None, with_unit=False) -> str:
+  """A comparison's numbers without its verdict: the raw interval of the
+  difference (with its unit if asked) or the trained counts, and the
+  Holm-adjusted p; the status for a point not compared."""
   if result['status'] != 'checked':
     return result['status']
   r = result['result']
   metric = metric or tasks.TEST_ACCURACY
-  verdict = stats.verdict(r, metric.higher_is_better)
   p = stats.p_text(r.p_holm)
   if isinstance(r, stats.Counts):
-    text = f'trained {r.trained} vs {r.baseline_trained} of {r.n}, {p}'
-  else:
-    text = (f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}'
-            f', {p}')
+    return f'trained {r.trained} vs {r.baseline_trained} of {r.n}, {p}'
+  unit = f' {metric.difference_unit}' if with_unit else ''
+  return (f'{metric.difference_interval(r.mean, r.ci95_low, r.ci95_high)}'
+          f'{unit}, {p}')
+
+
+def short_comparison(result, metric=None) -> str:
+  """A table cell's comparison: the raw interval, the Holm-adjusted p and
+  the verdict ('—' for a point not compared); in pp, or in the metric's
+  own unit (bits per byte, lower is better)."""
+  text = comparison_numbers(result, metric)
+  if result['status'] != 'checked':
+    return text
+  r = result['result']
+  metric = metric or tasks.TEST_ACCURACY
+  verdict = stats.verdict(r, metric.higher_is_better)
   if verdict != 'no detectable difference':
     return f'{text}: **{verdict}**'
   if not (isinstance(r, stats.Difference) and r.test == 't'):

@@ -13,6 +13,7 @@ import pathlib
 import re
 import signal
 import sys
+import threading
 
 # TensorFlow (used by TFDS only to prepare data) logs a lot at import time.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -125,6 +126,13 @@ def parse_flags(argv):
              + (f'; did you mean {hint[1]!r}?' if hint else '.'))
 
 
+STOPPED_AT_ONCE = ('Stopped at once; nothing was saved now (checkpoints saved '
+                   'before, if any, are kept).')
+# How long a Ctrl-C's KeyboardInterrupt may take to unwind before the
+# program exits without it.
+INTERRUPT_DEADLINE_S = 10.0
+
+
 @contextlib.contextmanager
 def one_line_errors():
   """Exits with `Error: ...` for the errors a user can fix."""
@@ -143,8 +151,7 @@ def one_line_errors():
              'space and run the same command again (a run resumes from its '
              'last checkpoint).')
   except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint
-    exit_now('Stopped at once; nothing was saved now (checkpoints saved '
-              'before, if any, are kept).')
+    exit_now(STOPPED_AT_ONCE)
 
 
 # Libraries whose INFO lines drown the training log (orbax logs a dozen lines
@@ -177,6 +184,20 @@ def _quit_during_startup(signum, frame):
   exit_now('Stopped before training started; nothing was saved.')
 
 
+def _interrupt_with_deadline(signum, frame):
+  """Python's KeyboardInterrupt, so that the `with` blocks of start-up close
+  what they opened; and a timer that exits anyway should the exception be
+  lost (raised inside a finalizer, or caught by a library) or its clean-up
+  hang. A Ctrl-C 3 s into start-up on a loaded CI machine once left main.py
+  running for 300 s."""
+  del signum, frame
+  timer = threading.Timer(INTERRUPT_DEADLINE_S, exit_now,
+                          args=(STOPPED_AT_ONCE,))
+  timer.daemon = True
+  timer.start()
+  raise KeyboardInterrupt
+
+
 def quit_quietly_on_ctrl_c() -> None:
   """Ctrl-C while the program still imports JAX: one line, no traceback.
 
@@ -201,7 +222,7 @@ def run(main) -> None:
   program with one line rather than a traceback.
   """
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
-  _handle_sigint(signal.default_int_handler)
+  _handle_sigint(_interrupt_with_deadline)
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:

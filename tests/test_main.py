@@ -11,6 +11,7 @@ import pytest
 
 from conftest import PROJECT_DIR
 from conftest import TRAIN_SIZE
+from machinery import cli
 from machinery import run_logs
 from runs import with_sigint
 
@@ -109,6 +110,39 @@ def test_bad_config_fails_before_the_config_is_logged(tmp_path):
   assert result.returncode == 1
   assert result.stderr.strip().splitlines() == [
       'Error: config.momentum=2.0 is invalid: must lie in [0, 1).']
+
+
+SWALLOWING_PROGRAM = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from machinery import cli
+
+def main(argv):
+  print('ready', flush=True)
+  try:
+    time.sleep(120)
+  except KeyboardInterrupt:  # as a finalizer or a library may
+    pass
+  time.sleep(120)
+
+cli.run(main)
+"""
+
+
+def test_ctrl_c_is_one_line_even_where_a_library_swallows_it(tmp_path):
+  """Ctrl-C during start-up is Python's KeyboardInterrupt (so `with` blocks
+  close what they opened), which a finalizer or a library can lose: the
+  program still stops, with one line, soon after."""
+  program = tmp_path / 'program.py'
+  program.write_text(SWALLOWING_PROGRAM)
+  process = subprocess.Popen(
+      with_sigint('SIG_DFL', [sys.executable, program, PROJECT_DIR]),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  assert process.stdout.readline() == 'ready\n'
+  process.send_signal(signal.SIGINT)
+  _, err = process.communicate(timeout=cli.INTERRUPT_DEADLINE_S + 60)
+  assert process.returncode == 130, err[-2000:]
+  assert err.strip().splitlines() == [cli.STOPPED_AT_ONCE]
 
 
 @pytest.mark.parametrize('delay_s', [0.3, 3.0])
