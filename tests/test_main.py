@@ -118,8 +118,8 @@ sys.path.insert(0, sys.argv[1])
 from machinery import cli
 
 def main(argv):
-  print('ready', flush=True)
   try:
+    print('ready', flush=True)  # inside: the signal lands after it
     time.sleep(120)
   except KeyboardInterrupt:  # as a finalizer or a library may
     pass
