@@ -39,16 +39,19 @@ def stop_on_signals():
   """The first of STOP_SIGNALS sets a StopRequest; a second one interrupts.
 
   The loop then finishes its step, saves a checkpoint and exits non-zero.
-  A second Ctrl-C restores Python's default behaviour (KeyboardInterrupt)
-  for a user who does not want to wait; orbax's atomic writes still keep
-  the last finished checkpoint intact.
+  A second signal, for a user who does not want to wait, goes to the
+  handler the signal had before (main.py's raises KeyboardInterrupt and
+  exits anyway should that be lost), else raises KeyboardInterrupt;
+  orbax's atomic writes still keep the last finished checkpoint intact.
   """
   request = StopRequest()
   previous = {}
 
   def handler(signum, frame):
-    del frame
     if request:
+      at_once = previous.get(signum)
+      if callable(at_once):  # the program's own way (cli: with a deadline)
+        at_once(signum, frame)
       raise KeyboardInterrupt
     request.signal_number = signum
     logging.warning('Received %s: stopping after this step and saving a '

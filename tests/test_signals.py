@@ -110,6 +110,29 @@ def test_an_ignored_signal_stays_ignored(signum):
     signal.signal(signum, previous)
 
 
+def test_a_second_signal_stops_through_the_handler_it_had():
+  """The first Ctrl-C asks for a clean stop; the second is the program's
+  own way to stop at once (main.py's exits even where a library swallows
+  the KeyboardInterrupt), which the run hands it back to."""
+  calls = []
+
+  def programs_handler(signum, frame):
+    del frame
+    calls.append(signum)
+    raise KeyboardInterrupt
+  previous = signal.signal(signal.SIGINT, programs_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      with signals.stop_on_signals() as request:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert request and not calls
+        os.kill(os.getpid(), signal.SIGINT)
+    assert calls == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is programs_handler
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_a_run_under_nohup_survives_sighup(idx_dir, tmp_path, reference):
   """A run started under `nohup` (SIGHUP ignored) trains to the end
   through a SIGHUP, and its records are those of an undisturbed run."""
