@@ -107,8 +107,8 @@ def find_runs(folders, expected, names, seeds) -> dict:
 
 def _prefix_run(candidates, config):
   """The run of `config` as the first steps of a longer finished run, or
-  None. A run differing from `config` in num_epochs alone, whose applied
-  rate at each of `config`'s steps is `config`'s, trained those steps as
+  None. A run differing from `config` in num_epochs alone, whose schedule
+  at each of `config`'s steps is `config`'s, trained those steps as
   `config`'s run does: the data order, the initial parameters and every
   random key depend on the seed, epoch and step, never on the length
   (tools/budgets.py's branches rest on the same, byte for byte:
@@ -126,9 +126,12 @@ def _prefix_run(candidates, config):
       run = prediction.load_run(member)
     except errors.WorkdirError:
       continue  # unfinished or diverged: not ground truth
+    # Both schedules built the same way: the rates train.py recorded (a
+    # jitted schedule, float32) differ from these in their last bits.
     rates = prediction.schedule_rates(config, [run])
     steps = len(rates)
-    if not np.allclose(run.rates[:steps], rates, rtol=1e-6, atol=0):
+    longer_rates = prediction.schedule_rates(stretched, [run])
+    if not np.allclose(longer_rates[:steps], rates, rtol=1e-6, atol=0):
       continue  # its rates depend on the length (a decay): another run
     return prediction.Run(
         f'{run.path} (its first {steps} steps)',

@@ -183,6 +183,28 @@ def test_a_shorter_constant_run_is_found_as_the_first_steps_of_a_longer(
   assert find()['constant_2x'][1].path == str(standalone)
 
 
+@pytest.mark.parametrize('task,steps_per_epoch', [
+    ('language_model', 250), ('fashion_mnist', 469)])
+def test_the_benchmarks_constant_is_found_in_its_run_at_3x(tmp_path, task,
+                                                           steps_per_epoch):
+  """At the real steps per epoch, where the rates train.py records (a
+  jitted schedule's float32) differ in their last bits from the same
+  schedule run eagerly: the constant rate at 1x and 2x is still found in
+  the run at 3x (its warmup alike), and cosine at 2x still not in 3x."""
+  def config_of(name):
+    config = laws_benchmark.get_config(f'{task}:{name}')
+    config.steps_per_epoch = steps_per_epoch
+    config.seed = 0
+    return config
+  for name in ('constant_3x', 'cosine_3x'):
+    write_run(tmp_path / 'members' / name, config=config_of(name))
+  found = prediction_benchmark.find_runs(
+      [tmp_path], config_of, ['constant', 'constant_2x', 'cosine_2x'], [0])
+  assert sorted(found) == ['constant', 'constant_2x']
+  assert found['constant'][0].steps == config_of('constant').num_epochs * (
+      steps_per_epoch)
+
+
 @pytest.mark.parametrize('task', ['image', 'language_model'])
 def test_the_first_steps_of_a_longer_constant_run_are_the_shorter_run(
     task, idx_dir, text_dir, tmp_path):
