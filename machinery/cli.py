@@ -187,15 +187,25 @@ def _quit_during_startup(signum, frame):
 def _interrupt_with_deadline(signum, frame):
   """Python's KeyboardInterrupt, so that the `with` blocks of start-up close
   what they opened; and a timer that exits anyway should the exception be
-  lost (raised inside a finalizer, or caught by a library) or its clean-up
-  hang. A Ctrl-C 3 s into start-up on a loaded CI machine once left main.py
-  running for 300 s."""
+  caught by a library or its clean-up hang (one lost in a finalizer or a
+  GC callback is `_exit_on_lost_interrupt`'s). A Ctrl-C 3 s into start-up
+  on a loaded CI machine once left main.py running for 300 s."""
   del signum, frame
   timer = threading.Timer(INTERRUPT_DEADLINE_S, exit_now,
                           args=(STOPPED_AT_ONCE,))
   timer.daemon = True
   timer.start()
   raise KeyboardInterrupt
+
+
+def _exit_on_lost_interrupt(unraisable) -> None:
+  """sys.unraisablehook: Python prints an exception it cannot raise (one in
+  a finalizer or a GC callback; JAX's runs at every collection) as a
+  traceback and goes on. A Ctrl-C landing there would be lost so (CI saw
+  it): it stops the program instead, with one line."""
+  if issubclass(unraisable.exc_type, KeyboardInterrupt):
+    exit_now(STOPPED_AT_ONCE)
+  sys.__unraisablehook__(unraisable)
 
 
 def quit_quietly_on_ctrl_c() -> None:
@@ -222,6 +232,7 @@ def run(main) -> None:
   program with one line rather than a traceback.
   """
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
+  sys.unraisablehook = _exit_on_lost_interrupt
   _handle_sigint(_interrupt_with_deadline)
   try:
     app.run(main, flags_parser=parse_flags)

@@ -129,6 +129,40 @@ cli.run(main)
 """
 
 
+FINALIZER_PROGRAM = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from machinery import cli
+
+class Collected:
+  def __del__(self):  # where a Ctrl-C can land, as in JAX's GC callback
+    raise KeyboardInterrupt
+
+def main(argv):
+  Collected()
+  time.sleep(120)
+
+cli.run(main)
+"""
+
+
+def test_ctrl_c_landing_in_a_finalizer_stops_at_once_with_one_line(
+    tmp_path):
+  """Python cannot raise an exception from a finalizer or a GC callback:
+  it prints a traceback and goes on. A Ctrl-C that lands there (CI saw
+  one land in JAX's GC callback, and the run go on) stops the program,
+  with one line and no traceback, without waiting for the deadline."""
+  program = tmp_path / 'program.py'
+  program.write_text(FINALIZER_PROGRAM)
+  start = time.perf_counter()
+  result = subprocess.run([sys.executable, program, PROJECT_DIR],
+                          capture_output=True, text=True,
+                          timeout=cli.INTERRUPT_DEADLINE_S + 60)
+  assert result.returncode == 130, result.stderr[-2000:]
+  assert result.stderr.strip().splitlines() == [cli.STOPPED_AT_ONCE]
+  assert time.perf_counter() - start < 60  # not the 120 s it sleeps
+
+
 def test_ctrl_c_is_one_line_even_where_a_library_swallows_it(tmp_path):
   """Ctrl-C during start-up is Python's KeyboardInterrupt (so `with` blocks
   close what they opened), which a finalizer or a library can lose: the
