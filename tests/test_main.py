@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -112,38 +113,39 @@ def test_bad_config_fails_before_the_config_is_logged(tmp_path):
       'Error: config.momentum=2.0 is invalid: must lie in [0, 1).']
 
 
-SWALLOWING_PROGRAM = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from machinery import cli
-
-def main(argv):
-  try:
-    print('ready', flush=True)  # inside: the signal lands after it
-    time.sleep(120)
-  except KeyboardInterrupt:  # as a finalizer or a library may
-    pass
-  time.sleep(120)
-
-cli.run(main)
-"""
+def cli_program(tmp_path, body):
+  """A program that runs `main`, defined in body, through cli.run, as
+  main.py does; it imports the project from the path in its first
+  argument."""
+  program = tmp_path / 'program.py'
+  program.write_text(
+      'import sys, time\n'
+      'sys.path.insert(0, sys.argv[1])\n'
+      'from machinery import cli\n'
+      + textwrap.dedent(body) + '\ncli.run(main)\n')
+  return program
 
 
-FINALIZER_PROGRAM = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from machinery import cli
+SWALLOWING_MAIN = """
+    def main(argv):
+      try:
+        print('ready', flush=True)  # inside: the signal lands after it
+        time.sleep(120)
+      except KeyboardInterrupt:  # as a finalizer or a library may
+        pass
+      time.sleep(120)
+    """
 
-class Collected:
-  def __del__(self):  # where a Ctrl-C can land, as in JAX's GC callback
-    raise KeyboardInterrupt
 
-def main(argv):
-  Collected()
-  time.sleep(120)
+FINALIZER_MAIN = """
+    class Collected:
+      def __del__(self):  # where a Ctrl-C can land, as in JAX's GC callback
+        raise KeyboardInterrupt
 
-cli.run(main)
-"""
+    def main(argv):
+      Collected()
+      time.sleep(120)
+    """
 
 
 def test_ctrl_c_landing_in_a_finalizer_stops_at_once_with_one_line(
@@ -152,8 +154,7 @@ def test_ctrl_c_landing_in_a_finalizer_stops_at_once_with_one_line(
   it prints a traceback and goes on. A Ctrl-C that lands there (CI saw
   one land in JAX's GC callback, and the run go on) stops the program,
   with one line and no traceback, without waiting for the deadline."""
-  program = tmp_path / 'program.py'
-  program.write_text(FINALIZER_PROGRAM)
+  program = cli_program(tmp_path, FINALIZER_MAIN)
   start = time.perf_counter()
   result = subprocess.run([sys.executable, program, PROJECT_DIR],
                           capture_output=True, text=True,
@@ -167,8 +168,7 @@ def test_ctrl_c_is_one_line_even_where_a_library_swallows_it(tmp_path):
   """Ctrl-C during start-up is Python's KeyboardInterrupt (so `with` blocks
   close what they opened), which a finalizer or a library can lose: the
   program still stops, with one line, soon after."""
-  program = tmp_path / 'program.py'
-  program.write_text(SWALLOWING_PROGRAM)
+  program = cli_program(tmp_path, SWALLOWING_MAIN)
   process = subprocess.Popen(
       with_sigint('SIG_DFL', [sys.executable, program, PROJECT_DIR]),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
