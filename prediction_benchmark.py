@@ -242,7 +242,7 @@ def _paired(finals, baseline) -> stats.Difference:
 
 def _regret_tests_in_family(laws_results: dict) -> None:
   """Each law's pick against the best, Holm-adjusted over the task's laws,
-  kept as a dict (results.json)."""
+  kept as a dict (TASK_results.json)."""
   tested = [row for row in laws_results.values() if row['regret_test']]
   adjusted = stats.in_family([row['regret_test'] for row in tested])
   for row, test in zip(tested, adjusted):
@@ -470,17 +470,25 @@ def benchmark(runs: dict, law_names, expected=None) -> dict:
   return results
 
 
+def results_path(output, task, suffix) -> pathlib.Path:
+  """A task's results file: each task is measured on its own (its ground
+  truth lands hours apart from the other's), so each has its own files."""
+  return pathlib.Path(output) / f'{task}_results.{suffix}'
+
+
 def write(results: dict, output) -> str:
+  """Writes each task's TASK_results.json and .md, its pictures and its
+  optimized schedule into `output`; returns the tables."""
   output = pathlib.Path(output)
   output.mkdir(exist_ok=True)
-  text = markdown(results)
-  files.write_text(output / 'results.json', json.dumps(results, indent=1))
-  files.write_text(output / 'results.md', text)
   for task, result in results.items():
+    files.write_text(results_path(output, task, 'json'),
+                     json.dumps({task: result}, indent=1))
+    files.write_text(results_path(output, task, 'md'),
+                     markdown({task: result}))
     if 'optimized' in result:
       files.write_text(optimized_path(output, task),
                        json.dumps(result['optimized']['config'], indent=2))
-  for task, result in results.items():
     points = {law: [(r['measured_mean'], r['measured_std'], r['predicted'],
                      *(r['interval'] or (np.nan, np.nan)))
                     for r in row['schedules'].values()]
@@ -495,7 +503,7 @@ def write(results: dict, output) -> str:
           f'schedule, measured (mean of {len(result["seeds"])} seeds) and '
           f'predicted by each law fitted on {", ".join(result["fit"])}',
           output / f'{task}_curves.png')
-  return text
+  return markdown(results)
 
 
 def _curves(result) -> dict:

@@ -91,7 +91,7 @@ def test_the_lm_benchmark_reuses_the_cosine_budget_studys_8_epoch_runs():
   mine = laws_benchmark.get_config('language_model:cosine_2x')
   assert mine.to_dict() == theirs.to_dict()
   script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
-  assert '$(reuse methods_lm cosine_budgets_lm)\nstudy laws_fashion' in script
+  assert '$(reuse methods_lm cosine_budgets_lm)\nmeasure language_model' in script
   assert 'study cosine_budgets_lm --vary=num_epochs=1,2,4,8' in (
       PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
 
@@ -122,7 +122,9 @@ def test_the_benchmark_reads_runs_from_workdirs_and_carried_records(
   assert written.strip().split(',') == [
       f'{out}/laws_lm', 'docs/studies/progress/laws_lm',
       'docs/studies/progress/methods_lm']
-  assert '--runs=language_model="$(runs_of laws_lm ' in script
+  assert re.search(r'^measure language_model laws_lm budgets_wsd_cooldowns_lm '
+                   'methods_lm ', script, re.M)
+  assert '--runs="$task=$(runs_of "$@")"' in script
 
 
 def test_the_lm_ground_truth_study_trains_the_benchmarks_configs():

@@ -71,8 +71,9 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
   assert '| `multi_power` |' in text and '| `step_power` |' in text
   assert ('by `multi_power`? **yes**: it picks linear_to_zero, the measured '
           'best; ') in text
-  assert json.loads((tmp_path / 'out' / 'results.json').read_text())[
-      'language_model']['fit'] == ['constant', 'cosine_to_zero',
+  written = tmp_path / 'out' / 'language_model_results.json'
+  assert (tmp_path / 'out' / 'language_model_results.md').read_text() == text
+  assert json.loads(written.read_text())['language_model']['fit'] == ['constant', 'cosine_to_zero',
                                    'two_stage_drop']
   for picture in ('predicted', 'curves'):
     png = tmp_path / 'out' / f'language_model_{picture}.png'

@@ -11,10 +11,13 @@ the task's benchmark runs, e.g. docs/laws/run_benchmark.sh's studies. A run
 is found by its config (configs/laws_benchmark.py:TASK:NAME with its seed),
 wherever it lies. Every law of laws.py is fitted on the fit set and scored
 on every held-out schedule whose seeds have all finished (prediction_
-benchmark.py says how). Writes results.json, results.md,
-<task>_predicted.png (predicted against measured final levels) and
-<task>_curves.png (each held-out schedule's curve, measured and predicted
-by each law) into --output, and prints the tables.
+benchmark.py says how). Writes, per task named, <task>_results.json and
+<task>_results.md (its table and verdict), <task>_predicted.png (predicted
+against measured final levels), <task>_curves.png (each held-out
+schedule's curve, measured and predicted by each law) and
+<task>_optimized.schedule.json into --output, and prints the tables. Each
+task's files are its own: one task can be measured while the other's
+ground truth still trains.
 """
 
 import pathlib
@@ -35,8 +38,8 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_multi_string('runs', [], 'TASK=FOLDER[,FOLDER...] (repeat per '
                           'task).')
-flags.DEFINE_string('output', 'docs/laws', 'Folder for results.json, '
-                    'results.md and the pictures.')
+flags.DEFINE_string('output', 'docs/laws', 'Folder for each task\'s '
+                    'results and pictures.')
 flags.DEFINE_list('laws', list(laws.LAWS), 'Which laws to score.')
 
 
@@ -73,7 +76,8 @@ def main(argv):
     results = prediction_benchmark.benchmark(runs, FLAGS.laws)
     text = prediction_benchmark.write(results, FLAGS.output)
   print(text)
-  print(f'Wrote {FLAGS.output}/results.json, results.md and the pictures.')
+  tasks = ', '.join(f'{task}_results.*' for task in runs)
+  print(f'Wrote {tasks} and the pictures into {FLAGS.output}.')
 
 
 if __name__ == '__main__':

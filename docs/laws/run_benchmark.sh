@@ -16,9 +16,10 @@
 # where that study trains at x1 the peak (configs/lm.py at num_epochs=8,
 # field for field; run_lm.sh says when it does not), all taken with --reuse,
 # not trained again; its six WSD runs are the branches of run_lm.sh's WSD
-# cooldown study. Then tools/laws_benchmark.py
-# fits every law and writes docs/laws/results.* and each task's optimized
-# schedule, which is trained last, 5 seeds, against three of the above.
+# cooldown study. After each task's ground truth, tools/laws_benchmark.py
+# fits every law and writes docs/laws/TASK_results.* and the task's
+# optimized schedule, which is then trained, 5 seeds, against three of the
+# above.
 #
 # Cost on 2 CPU cores: the LM 9 default lengths x 5 seeds (two-stage drop
 # 1, cosine 2x 2 and 3x 3, constant 3x 3; 7 where cosine_budgets_lm's 2x
@@ -56,23 +57,7 @@ study() {  # NAME BASE_CONFIG TASK 'SKIP_PATTERN ...' ARGS...
 }
 
 source docs/studies/reuse.sh  # reuse NAME...: --reuse of their carried records
-# The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
-# budgets wsd_cooldowns_lm): not trained again here. A constant rate at 1x
-# and 2x the length is the first third and two thirds of its run at 3x,
-# step for step (the benchmark takes them from it: prediction_benchmark.
-# _prefix_run), so neither is trained on its own (methods_lm's constant
-# rate has no warmup: not the benchmark's).
-# The LM at the reference peak 2e-3 (configs/laws_benchmark.py says why).
-study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_* constant constant_2x' \
-    --config.data_dir="$sotu" --config.allow_download=false \
-    $(reuse methods_lm cosine_budgets_lm)
-study laws_fashion configs/default.py fashion_mnist 'constant constant_2x' \
-    --config.dataset=fashion_mnist --config.data_source=idx \
-    --config.idx_dir="$fashion" --config.allow_download=false
 
-# The benchmark measured: every law fitted on the fit set and scored on
-# the held-out schedules (docs/laws/results.*), and MPL's --optimize
-# schedule per task from cosine to zero (docs/laws/TASK_optimized.schedule.json).
 # runs_of NAME...: their workdirs in $out and their carried records: a
 # workdir of an earlier machine is gone, its carried records are committed,
 # and a run is found wherever it lies (the first copy found is read).
@@ -84,10 +69,18 @@ runs_of() {
   done
   (IFS=,; echo "${list[*]}")
 }
-committed "laws benchmark" docs/laws/results.json ||
+
+# The benchmark of one task, measured as soon as its ground truth is in:
+# every law fitted on the fit set and scored on the held-out schedules
+# (docs/laws/TASK_results.*), and MPL's --optimize schedule from cosine to
+# zero (docs/laws/TASK_optimized.schedule.json).
+measure() {  # TASK STUDY...
+  local task=$1
+  shift
+  committed "laws benchmark of $task" "docs/laws/${task}_results.json" && return
   "$python" tools/laws_benchmark.py --output=docs/laws \
-      --runs=language_model="$(runs_of laws_lm budgets_wsd_cooldowns_lm methods_lm cosine_budgets_lm)" \
-      --runs=fashion_mnist="$(runs_of laws_fashion)"
+      --runs="$task=$(runs_of "$@")"
+}
 
 # The optimized schedule trained, 5 seeds, paired against cosine to zero,
 # WSD 1-sqrt 20% and linear to zero: a gain only where the interval against
@@ -104,9 +97,29 @@ optimized() {  # NAME BASE_CONFIG TASK ARGS...
       --baseline=config="$found" \
       --vary=config="$found,$b:cosine_to_zero,$b:wsd_1sqrt_20,$b:linear_to_zero" "$@"
 }
+
+# One task after the other, each to its end (ground truth, benchmark,
+# optimized schedule), so the first task's answer lands hours before the
+# second's.
+# The LM's six WSD runs are study 4's branches (docs/studies/run_lm.sh,
+# budgets wsd_cooldowns_lm): not trained again here. A constant rate at 1x
+# and 2x the length is the first third and two thirds of its run at 3x,
+# step for step (the benchmark takes them from it: prediction_benchmark.
+# _prefix_run), so neither is trained on its own (methods_lm's constant
+# rate has no warmup: not the benchmark's).
+# The LM at the reference peak 2e-3 (configs/laws_benchmark.py says why).
+study laws_lm configs/lm_variant.py:lm:peak=1 language_model 'wsd_* constant constant_2x' \
+    --config.data_dir="$sotu" --config.allow_download=false \
+    $(reuse methods_lm cosine_budgets_lm)
+measure language_model laws_lm budgets_wsd_cooldowns_lm methods_lm cosine_budgets_lm
 optimized laws_optimized_lm configs/lm_variant.py:lm:peak=1 language_model \
     --config.data_dir="$sotu" --config.allow_download=false \
     $(reuse methods_lm laws_lm)
+
+study laws_fashion configs/default.py fashion_mnist 'constant constant_2x' \
+    --config.dataset=fashion_mnist --config.data_source=idx \
+    --config.idx_dir="$fashion" --config.allow_download=false
+measure fashion_mnist laws_fashion
 optimized laws_optimized_fashion configs/default.py fashion_mnist \
     --config.dataset=fashion_mnist --config.data_source=idx \
     --config.idx_dir="$fashion" --config.allow_download=false \
