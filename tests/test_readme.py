@@ -3,6 +3,7 @@ number it states is in a page generated from the committed study files
 (docs/claims.md, each study's study.md, each budget sweep's budgets.md),
 and its methods table is the generated one."""
 
+import json
 import re
 
 from conftest import PROJECT_DIR
@@ -172,3 +173,82 @@ def test_every_number_of_the_language_models_results_is_generated():
   section = page[start:page.index('\n## ', start + 1)]
   assert len(numbers(section)) > 10
   assert not missing(section), 'docs/lm.md numbers no generated page has'
+
+
+LAWS_PAGE = PROJECT_DIR / 'docs' / 'laws.md'
+
+
+def laws_results_section() -> str:
+  page = LAWS_PAGE.read_text()
+  return page[page.index('## Results'):]
+
+
+def committed_laws_results() -> list:
+  return sorted((PROJECT_DIR / 'docs' / 'laws').glob('*_results.md'))
+
+
+def test_the_laws_results_are_the_committed_output():
+  """docs/laws.md shows each measured task's docs/laws/TASK_results.md
+  (tools/laws_benchmark.py's output), all but its heading, word for word."""
+  section = laws_results_section()
+  assert committed_laws_results(), 'no task of the benchmark is measured'
+  for path in committed_laws_results():
+    body = path.read_text().strip().split('\n', 2)[2]
+    assert body in section, path.name
+    task = path.name.removesuffix('_results.md')
+    for picture in ('predicted', 'curves'):
+      assert f'(laws/{task}_{picture}.png)' in section
+
+
+def json_roundings(value, out=None) -> set:
+  """Every float of a results.json but its per-bin curves (thousands of
+  values: nearly any level would be one), written to 1 to 4 decimals."""
+  out = set() if out is None else out
+  if isinstance(value, dict):
+    value = [v for k, v in value.items() if k != 'curve']
+  if isinstance(value, list):
+    for item in value:
+      json_roundings(item, out)
+  elif isinstance(value, float):
+    out.update(f'{value:.{digits}f}' for digits in range(1, 5))
+  return out
+
+
+# A level or a loss written to 3 or 4 decimals (1.2422, 0.874).
+LEVEL = re.compile(r'(?<![\d.])\d+\.\d{3,4}(?!\d)')
+
+
+def laws_numbers_missing(section) -> list:
+  """The numbers of `section` that neither the generated pages (with the
+  benchmark's tables) nor, for a level, a committed results.json has."""
+  tables = '\n'.join(p.read_text() for p in committed_laws_results())
+  stated = numbers(section) - numbers(generated_pages() + tables)
+  committed = set()
+  for path in (PROJECT_DIR / 'docs' / 'laws').glob('*_results.json'):
+    json_roundings(json.loads(path.read_text()), committed)
+  levels = set(LEVEL.findall(section)) - committed - set(LEVEL.findall(tables))
+  return sorted(stated | levels)
+
+
+def test_every_number_of_the_laws_results_is_committed():
+  section = laws_results_section()
+  assert len(LEVEL.findall(section)) > 5
+  assert not laws_numbers_missing(section), 'numbers no committed file has'
+  # Not vacuous: a changed level or signed number is caught.
+  assert '1.2422' in section and '−0.17' in section
+  assert laws_numbers_missing(section.replace('1.2422', '1.2423')) == [
+      '1.2423']
+  assert laws_numbers_missing(section.replace('−0.17', '−0.18')) == [
+      '-0.18']
+
+
+def test_the_readmes_laws_line_states_the_committed_lm_verdict():
+  [line] = [l for l in README.read_text().splitlines()
+            if l.startswith('| [docs/laws.md]')]
+  result = json.loads((PROJECT_DIR / 'docs' / 'laws' /
+                       'language_model_results.json').read_text())
+  mpl = result['language_model']['laws']['multi_power']
+  right = round(mpl['ranking_accuracy'] * mpl['separable_pairs'])
+  assert f'orders {right} of {mpl["separable_pairs"]} separable' in line
+  assert f'median {mpl["error_in_std_median"]:.1f} seed σ' in line
+  assert mpl['pick'] == mpl['best'] and 'picks the measured best' in line
