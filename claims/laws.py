@@ -18,7 +18,9 @@ user trains for) and the law's own target, the final training-loss level
 benchmark measures it: prediction.measured_final), read from the study's
 carried per-step records. The four comparisons are one family; a gain only
 where the Holm-adjusted p is below 0.05, otherwise "no detectable gain"
-with the smallest difference the study could detect.
+with the smallest difference the study could detect. Until both studies
+are in, the family is still the four: a comparison not run yet counts as
+its largest p-value (stats.holm's family_size).
 """
 
 import math
@@ -149,7 +151,9 @@ def optimized_table(studies_dir) -> str:
         continue
       cell['best'] = (best, values[hand_made_point(task, best)])
       cell['result'] = table_result(cell['values'], cell['best'][1], measure)
-  adjust_family([cell['result'] for cell in cells])
+  # The four comparisons are one family from the start: one not run yet
+  # counts, so a verdict never weakens when the other task's study lands.
+  adjust_family([cell['result'] for cell in cells], planned=True)
   lines = ['| dataset (study) | measure | the law\'s schedule | the best '
            'hand-made one | difference [95% CI], Holm p | verdict |',
            '|---|---|---|---|---|---|']

@@ -312,11 +312,14 @@ def claim_cell(claim, result, comparison=None):
   return numbers, verdict
 
 
-def adjust_family(results) -> list:
+def adjust_family(results, planned: bool = False) -> list:
   """The checked results of one table with Holm's correction applied
-  (their difference tests one family, their margin tests another)."""
+  (their difference tests one family, their margin tests another).
+  planned: every result of the table is of the family, the ones not
+  checked yet too (stats.holm's family_size)."""
   checked = [r for r in results if r['status'] == 'checked']
-  adjusted = stats.in_family([r['result'] for r in checked])
+  adjusted = stats.in_family([r['result'] for r in checked],
+                             len(results) if planned else None)
   margins = [r for r in checked if 'margin_test' in r]
   margin_adjusted = stats.in_family([r['margin_test'] for r in margins])
   for r, a in zip(checked, adjusted):

@@ -124,12 +124,20 @@ def _t_test_p(differences) -> float:
   return float(scipy_stats.ttest_1samp(differences, 0.0).pvalue)
 
 
-def holm(p_values) -> list[float]:
+def holm(p_values, family_size: int | None = None) -> list[float]:
   """Holm's step-down adjustment of a family's p-values (nan entries are
   not tested and stay nan). scipy.stats has Benjamini-Hochberg but not
-  Holm, which controls the family-wise error rate: the rule here."""
+  Holm, which controls the family-wise error rate: the rule here.
+
+  family_size: the family planned, where some of its tests have no result
+  yet; they count as the family's largest p-values (each present one is
+  adjusted as strictly as any later result could make it).
+  """
   tested = [(p, i) for i, p in enumerate(p_values) if not math.isnan(p)]
-  m = len(tested)
+  m = len(tested) if family_size is None else family_size
+  if m < len(tested):
+    raise ValueError(f'family_size={family_size} is smaller than the '
+                     f'{len(tested)} p-values tested')
   adjusted = [math.nan] * len(p_values)
   running = 0.0
   for rank, (p, i) in enumerate(sorted(tested)):
@@ -138,15 +146,17 @@ def holm(p_values) -> list[float]:
   return adjusted
 
 
-def in_family(differences: list) -> list:
+def in_family(differences: list, family_size: int | None = None) -> list:
   """The family's differences with their Holm-adjusted p-values, the
   family's size, and (Differences) the smallest difference each could
   detect at the family's strictest level, ALPHA / m: a difference that
-  size is found with 80% power whatever its rank in the family."""
+  size is found with 80% power whatever its rank in the family.
+  family_size: as `holm`'s, the planned family of tests not all run yet."""
   p_values = [d.p_value for d in differences]
-  m = sum(not math.isnan(p) for p in p_values)
+  m = (sum(not math.isnan(p) for p in p_values) if family_size is None
+       else family_size)
   out = []
-  for d, adjusted in zip(differences, holm(p_values)):
+  for d, adjusted in zip(differences, holm(p_values, family_size)):
     fields = {'p_holm': adjusted, 'family_size': m}
     if isinstance(d, Difference) and d.test == 't':
       fields['detectable'] = detectable_difference(d.std, d.n,

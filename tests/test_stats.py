@@ -80,6 +80,17 @@ def test_holm_by_hand():
   assert stats.holm([0.04, 0.2]) == pytest.approx([0.08, 0.2])
 
 
+def test_holm_of_a_planned_family_counts_the_tests_not_run_yet():
+  """Two of a family of four: adjusted as the two smallest of four, 0.01
+  and 0.02 times 4 and 3; the same as if the missing two had p = 1."""
+  assert stats.holm([0.02, 0.01], family_size=4) == pytest.approx(
+      [0.06, 0.04])
+  assert stats.holm([0.02, 0.01], family_size=4) == pytest.approx(
+      stats.holm([0.02, 0.01, 1.0, 1.0])[:2])
+  with pytest.raises(ValueError, match='family_size=1 is smaller'):
+    stats.holm([0.02, 0.01], family_size=1)
+
+
 def test_a_comparison_that_passes_alone_fails_in_its_family():
   """p = 0.03 alone is 'better'; beside two null comparisons it is not."""
   rng = np.random.default_rng(1)

@@ -186,7 +186,9 @@ it), on the task's own final metric and on the law's own target, the
 final training-loss level (the mean loss over the last hundredth of the
 steps after the warmup, as the benchmark measures it; a run that did not
 train by the task's own metric is counted on both). The four comparisons
-are one family: a gain only where the Holm-adjusted p is below 0.05.
+are one family: a gain only where the Holm-adjusted p is below 0.05. Until
+both studies are in, a comparison not run yet still counts in the family,
+as its largest p-value, so no verdict here weakens when it lands.
 
 """
 CLAIMS = """
