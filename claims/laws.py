@@ -48,7 +48,8 @@ HAND_MADE = ('cosine_to_zero', 'wsd_1sqrt_20', 'linear_to_zero')
 
 
 class _Level(tasks.Metric):
-  """A training-loss level, printed to 4 decimals as TASK_results.md prints it."""
+  """A training-loss level, printed to 4 decimals as TASK_results.md
+  prints it."""
 
   def format(self, shown_value: float) -> str:
     return f'{shown_value:.4f}'

@@ -91,7 +91,8 @@ def test_the_lm_benchmark_reuses_the_cosine_budget_studys_8_epoch_runs():
   mine = laws_benchmark.get_config('language_model:cosine_2x')
   assert mine.to_dict() == theirs.to_dict()
   script = (PROJECT_DIR / 'docs' / 'laws' / 'run_benchmark.sh').read_text()
-  assert '$(reuse methods_lm cosine_budgets_lm)\nmeasure language_model' in script
+  assert ('$(reuse methods_lm cosine_budgets_lm)\nmeasure language_model'
+          in script)
   assert 'study cosine_budgets_lm --vary=num_epochs=1,2,4,8' in (
       PROJECT_DIR / 'docs' / 'studies' / 'run_lm.sh').read_text()
 

@@ -73,8 +73,8 @@ def test_mpl_predicts_its_own_truth_and_ranks_it(study, tmp_path):
           'best; ') in text
   written = tmp_path / 'out' / 'language_model_results.json'
   assert (tmp_path / 'out' / 'language_model_results.md').read_text() == text
-  assert json.loads(written.read_text())['language_model']['fit'] == ['constant', 'cosine_to_zero',
-                                   'two_stage_drop']
+  assert json.loads(written.read_text())['language_model']['fit'] == [
+      'constant', 'cosine_to_zero', 'two_stage_drop']
   for picture in ('predicted', 'curves'):
     png = tmp_path / 'out' / f'language_model_{picture}.png'
     assert png.read_bytes()[:4] == b'\x89PNG'
