@@ -243,6 +243,27 @@ def fit_runs(law_name: str, runs: list) -> LawFit:
   return LawFit(pooled, per_seed, peak)
 
 
+# A fitted floor below this is at zero: the runs did not show where the
+# loss levels off (the LM benchmark's laws all fitted L0 below 1e-10).
+FLOOR_AT_ZERO = 1e-6
+
+
+def cautions(law_fit: LawFit, runs: list, rates) -> list[str]:
+  """Why a prediction may mislead, from what docs/laws.md's benchmark
+  measured: every law fitted on 1,000-step LM runs predicted runs 2x and
+  3x as long far too low (their fitted floors at zero)."""
+  longest = max(run.steps for run in runs)
+  if len(rates) <= longest:
+    return []
+  floor = law_fit.pooled.params.get('L0')
+  why = (f'; its floor L0 fits at {floor:.1g}: these runs do not show where '
+         'the loss levels off' if floor is not None and floor < FLOOR_AT_ZERO
+         else '')
+  return [f'the schedule is {len(rates) / longest:.1f}x the longest fitted '
+          f'run, and on docs/laws.md\'s benchmark every law predicted runs '
+          f'2x and 3x their fitted length far too low{why}']
+
+
 def last_bin_steps(rates) -> np.ndarray:
   """The steps (1-based, after t updates) of a run's last bin of laws.BINS
   after its warmup: a final level that one batch's noise does not set."""

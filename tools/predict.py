@@ -9,7 +9,9 @@ optimizer, batch size and peak (several seeds of each welcome: they give
 the prediction its interval), then predicts the training-loss curve of the
 schedule --config describes, its rate at every step built by schedules.py
 as training builds it. Writes OUT.json (final_loss, interval, law, the
-fitted parameters, the predicted curve) and prints one line.
+fitted parameters, the predicted curve, and `cautions`: why this
+prediction may mislead, e.g. a schedule longer than every fitted run, where
+docs/laws.md's benchmark found every law far too low) and prints one line.
 
 --measured=RUN_DIR[,...]: runs of the predicted schedule, to compare with
 (and to draw, with --plot). --optimize: the non-increasing schedule after
@@ -105,6 +107,7 @@ def predict(config, fit_paths, law_name, measured_paths=(), plot='',
       'curve_note': 'curve[i]: the loss predicted after i + 1 updates, the '
                     'level train_steps.csv records at step i + 1',
       'curve': [round(float(v), 6) for v in curve],
+      'cautions': prediction.cautions(law_fit, runs, rates),
   }
   if measured:
     result['measured'] = {
@@ -143,7 +146,8 @@ def _line(result) -> str:
           f'{result["final_loss"]:.4f}{around} for {result["schedule"]} '
           f'({result["steps"]} steps), fitted on '
           f'{_count(len(result["fit_runs"]), "run")} of '
-          f'{_count(len(result["fit_seeds"]), "seed")}')
+          f'{_count(len(result["fit_seeds"]), "seed")}'
+          + ''.join(f' (caution: {c})' for c in result['cautions']))
 
 
 def _count(n, noun) -> str:
