@@ -481,11 +481,12 @@ def write(results: dict, output) -> str:
   optimized schedule into `output`; returns the tables."""
   output = pathlib.Path(output)
   output.mkdir(exist_ok=True)
+  tables = []
   for task, result in results.items():
+    tables.append(markdown({task: result}))
     files.write_text(results_path(output, task, 'json'),
                      json.dumps({task: result}, indent=1))
-    files.write_text(results_path(output, task, 'md'),
-                     markdown({task: result}))
+    files.write_text(results_path(output, task, 'md'), tables[-1])
     if 'optimized' in result:
       files.write_text(optimized_path(output, task),
                        json.dumps(result['optimized']['config'], indent=2))
@@ -503,7 +504,7 @@ def write(results: dict, output) -> str:
           f'schedule, measured (mean of {len(result["seeds"])} seeds) and '
           f'predicted by each law fitted on {", ".join(result["fit"])}',
           output / f'{task}_curves.png')
-  return markdown(results)
+  return '\n'.join(tables)  # markdown(results): its tasks' tables, joined
 
 
 def _curves(result) -> dict:
