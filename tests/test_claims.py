@@ -335,14 +335,14 @@ def test_the_language_models_margin_is_the_one_fixed_before_its_numbers():
   assert claims.LM_MARGIN_BITS == 0.01
 
 
-def write_lm_study(folder, members):
+def write_lm_study(folder, members, column='final_test_loss'):
   """members: (name, seed, config, final validation loss in nats), all
-  finished."""
+  finished; or another metric's final value, in `column`."""
   folder.mkdir(parents=True)
   with open(folder / 'study.csv', 'w', newline='') as f:
     writer = csv.writer(f)
-    writer.writerow(('member', 'seed', 'config', 'final_test_loss',
-                     'finished', 'diverged'))
+    writer.writerow(('member', 'seed', 'config', column, 'finished',
+                     'diverged'))
     writer.writerows((*member, 1, 0) for member in members)
 
 
@@ -876,15 +876,10 @@ def write_optimized_study(studies_dir, task, study, own, records_of,
           prediction.measured_final(prediction.load_run(records / member)))
       if point == optimized:
         value = chance if seed in at_chance else value + jitter[seed]
-      members.append((member, seed, config, value, 1, 0))
+      members.append((member, seed, config, value))
       value = own[point]
-  (studies_dir / study).mkdir(parents=True)
   metric = next(m for _, t, _, m in claims.OPTIMIZED_STUDIES if t == task)
-  with open(studies_dir / study / 'study.csv', 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(('member', 'seed', 'config', metric.final_key,
-                     'finished', 'diverged'))
-    writer.writerows(members)
+  write_lm_study(studies_dir / study, members, metric.final_key)
   return levels
 
 
