@@ -11,7 +11,8 @@ schedule --config describes, its rate at every step built by schedules.py
 as training builds it. Writes OUT.json (final_loss, interval, law, the
 fitted parameters, the predicted curve, and `cautions`: why this
 prediction may mislead, e.g. a schedule longer than every fitted run, where
-docs/laws.md's benchmark found every law far too low) and prints one line.
+docs/laws.md's benchmark found every law far off, in either direction) and
+prints one line.
 
 --measured=RUN_DIR[,...]: runs of the predicted schedule, to compare with
 (and to draw, with --plot). --optimize: the non-increasing schedule after
