@@ -240,8 +240,8 @@ def test_every_number_of_the_laws_results_is_committed():
   assert '1.2422' in section and '−0.17' in section
   assert laws_numbers_missing(section.replace('1.2422', '1.2423')) == [
       '1.2423']
-  assert laws_numbers_missing(section.replace('−0.17', '−0.18')) == [
-      '-0.18']
+  assert laws_numbers_missing(section.replace('−0.17', '−0.173')) == [
+      '-0.173']
 
 
 def test_the_readmes_laws_line_states_the_committed_lm_verdict():
