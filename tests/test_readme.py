@@ -244,18 +244,26 @@ def test_every_number_of_the_laws_results_is_committed():
       '-0.173']
 
 
-def test_the_readmes_laws_line_states_the_committed_lm_verdict():
+def test_the_readmes_laws_line_states_the_committed_verdicts():
   [line] = [l for l in README.read_text().splitlines()
             if l.startswith('| [docs/laws.md]')]
-  result = json.loads((PROJECT_DIR / 'docs' / 'laws' /
-                       'language_model_results.json').read_text())
-  mpl = result['language_model']['laws']['multi_power']
-  right = round(mpl['ranking_accuracy'] * mpl['separable_pairs'])
-  assert f'orders {right} of {mpl["separable_pairs"]} separable' in line
-  assert f'median {mpl["error_in_std_median"]:.1f} seed σ' in line
-  assert mpl['pick'] == mpl['best'] and 'picks the measured best' in line
-  [row] = [l for l in (PROJECT_DIR / 'docs' / 'claims.md').read_text()
-           .splitlines() if l.startswith('| SOTU language model (`laws_'
-                                         'optimized_lm`) | final validation')]
-  assert '| wsd_1sqrt_20: ' in row and row.endswith('| **gain** |')
-  assert ' -0.003 [' in row and 'beats the best hand-made one by 0.003 ' in line
+  for task, label in (('language_model', 'LM'),
+                      ('fashion_mnist', 'Fashion-MNIST')):
+    result = json.loads((PROJECT_DIR / 'docs' / 'laws' /
+                         f'{task}_results.json').read_text())
+    mpl = result[task]['laws']['multi_power']
+    right = round(mpl['ranking_accuracy'] * mpl['separable_pairs'])
+    assert f'{right} of {mpl["separable_pairs"]} ({label})' in line
+    assert f'{mpl["error_in_std_median"]:.1f} ({label})' in line
+    assert mpl['pick'] == mpl['best']
+  assert 'picks the measured best of that length on both tasks' in line
+  rows = [l for l in (PROJECT_DIR / 'docs' / 'claims.md').read_text()
+          .splitlines() if l.startswith('| SOTU language model (`laws_'
+                                        'optimized_lm`) | final validation')
+          or l.startswith('| Fashion-MNIST (`laws_optimized_fashion`) |')]
+  lm, *fashion = rows
+  assert '| wsd_1sqrt_20: ' in lm and lm.endswith('| **gain** |')
+  assert ' -0.003 [' in lm and 'beats the best hand-made one by 0.003 ' in line
+  assert len(fashion) == 2 and all(
+      '| no detectable gain (could detect' in row for row in fashion)
+  assert 'no detectable gain on Fashion-MNIST' in line
