@@ -199,8 +199,8 @@ def test_a_schedule_longer_than_every_fitted_run_comes_with_a_caution(
     law_fit, fit_runs, tmp_path):
   """docs/laws.md's benchmark: every law missed runs 2x and 3x their
   fitted length by far, too low on the LM and too high on Fashion-MNIST.
-  The tool says so where it is asked for one,
-  and why where the fit puts the floor at zero; not at the fitted length."""
+  The tool says so where it is asked for one, and why where the fit puts
+  the floor at zero; not at the fitted length."""
   runs = [prediction.load_run(p) for p in fit_runs]
   cosine = lambda epochs: prediction.schedule_rates(
       config_of(schedule='warmup_cosine', num_epochs=epochs), runs)
